@@ -1,0 +1,49 @@
+package org.lora4j.core;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Copies between contiguous ND4J buffers with a plain memcpy.
+ *
+ * <p>Why not {@code assign}: an ND4J element-wise op between two OpenBLAS gemm calls leaves the
+ * OpenMP worker threads spinning, and on two cores the next gemm then ran 2x slower (measured,
+ * docs/performance.md). A memcpy uses no thread pool, and the hot path only ever copies whole
+ * contiguous blocks.
+ */
+final class NativeCopy {
+    private NativeCopy() {
+    }
+
+    /**
+     * Copies all of {@code src} into {@code dst}'s buffer starting {@code dstElementOffset} elements
+     * after {@code dst}'s own offset. Both must have the same data type; {@code src} must be
+     * contiguous in memory in the element order the destination expects (the caller's concern).
+     */
+    static void copy(INDArray src, INDArray dst, long dstElementOffset) {
+        long elementSize = src.dataType().width();
+        long bytes = src.length() * elementSize;
+        if (src.dataType() != dst.dataType()) {
+            throw new IllegalArgumentException("copy between " + src.dataType() + " and " + dst.dataType());
+        }
+        if (dstElementOffset + src.length() > dst.data().length() - dst.offset()) {
+            throw new IllegalArgumentException("copy of " + src.length() + " elements at offset "
+                    + dstElementOffset + " overruns a buffer of " + (dst.data().length() - dst.offset()));
+        }
+        Pointer from = new BytePointer(src.data().addressPointer()).position(src.offset() * elementSize);
+        Pointer to = new BytePointer(dst.data().addressPointer())
+                .position((dst.offset() + dstElementOffset) * elementSize);
+        Pointer.memcpy(to, from, bytes);
+    }
+
+    /** Whether the array's elements occupy one contiguous block in column-major ('f') order. */
+    static boolean isContiguousF(INDArray a) {
+        if (a.rank() != 2) {
+            return false;
+        }
+        long rows = a.size(0);
+        long cols = a.size(1);
+        return (a.stride(0) == 1 || rows == 1) && (a.stride(1) == rows || cols == 1);
+    }
+}
