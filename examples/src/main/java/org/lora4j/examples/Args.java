@@ -1,0 +1,90 @@
+package org.lora4j.examples;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
+/** {@code --name value} and {@code --flag} arguments, with errors that name the bad option. */
+final class Args {
+    private final Map<String, String> values = new HashMap<>();
+    private final Set<String> flags = new HashSet<>();
+    private final Set<String> used = new HashSet<>();
+
+    Args(String[] argv, Set<String> flagNames) {
+        for (int i = 0; i < argv.length; i++) {
+            String a = argv[i];
+            if (!a.startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + a + "' (options start with --)");
+            }
+            if (flagNames.contains(a)) {
+                flags.add(a);
+            } else if (i + 1 < argv.length) {
+                values.put(a, argv[++i]);
+            } else {
+                throw new IllegalArgumentException("option " + a + " needs a value");
+            }
+        }
+    }
+
+    boolean flag(String name) {
+        used.add(name);
+        return flags.contains(name);
+    }
+
+    boolean has(String name) {
+        used.add(name);
+        return values.containsKey(name);
+    }
+
+    String value(String name, String fallback) {
+        used.add(name);
+        return values.getOrDefault(name, fallback);
+    }
+
+    String required(String name) {
+        used.add(name);
+        String v = values.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("missing required option " + name);
+        }
+        return v;
+    }
+
+    int intValue(String name, int fallback) {
+        String v = value(name, null);
+        try {
+            return v == null ? fallback : Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    long longValue(String name, long fallback) {
+        String v = value(name, null);
+        try {
+            return v == null ? fallback : Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    double doubleValue(String name, double fallback) {
+        String v = value(name, null);
+        try {
+            return v == null ? fallback : Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be a number, got '" + v + "'");
+        }
+    }
+
+    /** Refuses options nobody asked for: a misspelt option must not silently fall back to a default. */
+    void rejectUnknown() {
+        Set<String> unknown = new HashSet<>(values.keySet());
+        unknown.addAll(flags);
+        unknown.removeAll(used);
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("unknown option(s) " + unknown);
+        }
+    }
+}
