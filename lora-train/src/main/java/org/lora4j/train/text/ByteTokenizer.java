@@ -1,0 +1,340 @@
+package org.lora4j.train.text;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalInt;
+
+/**
+ * A tokenizer whose tokens are the bytes of the UTF-8 text, plus three ChatML special tokens.
+ *
+ * <p>Ids 0..255 are raw bytes, {@code <|endoftext|>} is 256, {@code <|im_start|>} 257 and
+ * {@code <|im_end|>} 258, so {@link #vocabSize()} is 259. It needs no vocabulary file, which suits
+ * models trained from scratch on small data, and it can write itself as a Hugging Face
+ * {@code tokenizer.json} ({@link #save}) so that the Python side loads the same ids.
+ *
+ * <p>The Hugging Face form is GPT-2's byte-level BPE with no merges: the {@code ByteLevel}
+ * pre-tokenizer (regex split off) maps each byte to one printable character, the vocabulary maps
+ * the character for byte b to id b, and the specials are added tokens. It is exact: the tests
+ * compare the ids and decoded text of both on ASCII, multibyte UTF-8, ChatML strings and random text.
+ *
+ * <p>Stateless and thread-safe.
+ */
+public final class ByteTokenizer implements Tokenizer {
+
+    static final int END_OF_TEXT = 256;
+    static final int IM_START = 257;
+    static final int IM_END = 258;
+    static final int VOCAB_SIZE = 259;
+
+    /** The special tokens; the id of {@code SPECIALS.get(k)} is 256 + k. */
+    private static final List<String> SPECIALS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
+
+    /** Every special token starts with this, so encode only tries to match where it occurs. */
+    private static final String SPECIAL_PREFIX = "<|";
+
+    /** The Hugging Face form, built once; private because JsonObject is mutable. */
+    private static final JsonObject HF_JSON = huggingFaceJson();
+
+    public ByteTokenizer() {
+    }
+
+    @Override
+    public int[] encode(String text) {
+        Objects.requireNonNull(text, "text must not be null");
+        IntList ids = new IntList(text.length() + 16);
+        int segmentStart = 0;
+        int at = text.indexOf(SPECIAL_PREFIX);
+        while (at >= 0) {
+            int special = specialAt(text, at);
+            if (special < 0) {
+                at = text.indexOf(SPECIAL_PREFIX, at + 1);
+                continue;
+            }
+            appendBytes(ids, text, segmentStart, at);
+            ids.add(END_OF_TEXT + special);
+            segmentStart = at + SPECIALS.get(special).length();
+            at = text.indexOf(SPECIAL_PREFIX, segmentStart);
+        }
+        appendBytes(ids, text, segmentStart, text.length());
+        return ids.toArray();
+    }
+
+    /**
+     * Bytes between special tokens are decoded together, so multibyte characters come back whole.
+     * Malformed UTF-8 (a model can emit any byte sequence) becomes U+FFFD rather than an exception, one
+     * per maximal ill-formed subpart as Unicode recommends and Rust's {@code from_utf8_lossy} (so Hugging
+     * Face) does; Java's own decoder differs on some sequences, such as encoded surrogates.
+     */
+    @Override
+    public String decode(int[] ids) {
+        Objects.requireNonNull(ids, "ids must not be null");
+        StringBuilder text = new StringBuilder(ids.length);
+        byte[] pending = new byte[ids.length];
+        int count = 0;
+        for (int i = 0; i < ids.length; i++) {
+            int id = ids[i];
+            if (id < 0 || id >= VOCAB_SIZE) {
+                throw new IllegalArgumentException("ids[" + i + "] = " + id
+                        + " is outside the byte tokenizer's vocabulary [0, " + VOCAB_SIZE + ")");
+            }
+            if (id < END_OF_TEXT) {
+                pending[count++] = (byte) id;
+            } else {
+                decodeUtf8Lossy(pending, count, text);
+                count = 0;
+                text.append(SPECIALS.get(id - END_OF_TEXT));
+            }
+        }
+        decodeUtf8Lossy(pending, count, text);
+        return text.toString();
+    }
+
+    @Override
+    public int vocabSize() {
+        return VOCAB_SIZE;
+    }
+
+    @Override
+    public OptionalInt specialTokenId(String token) {
+        int k = SPECIALS.indexOf(token);
+        return k < 0 ? OptionalInt.empty() : OptionalInt.of(END_OF_TEXT + k);
+    }
+
+    @Override
+    public int[] endTokenIds() {
+        return new int[] {IM_END, END_OF_TEXT};
+    }
+
+    /**
+     * Writes this tokenizer as {@code modelDir/tokenizer.json} in Hugging Face's format, replacing any
+     * file there, and returns its path. {@link Tokenizers#load} reads it back as a {@code ByteTokenizer}.
+     */
+    public Path save(Path modelDir) throws IOException {
+        Objects.requireNonNull(modelDir, "modelDir must not be null");
+        Files.createDirectories(modelDir);
+        Path file = modelDir.resolve(HfTokenizer.TOKENIZER_FILE);
+        Files.writeString(file, new GsonBuilder()
+                .setPrettyPrinting()
+                .serializeNulls()
+                .disableHtmlEscaping()
+                .create()
+                .toJson(HF_JSON));
+        return file;
+    }
+
+    /**
+     * Whether a parsed {@code tokenizer.json} is exactly the one {@link #save} writes (member order and
+     * formatting aside). Hugging Face's loader rejects unknown top-level keys, so the file cannot carry a
+     * marker (nor a record of how it was made); its content is the marker. A file that differs in any
+     * way goes to {@link HfTokenizer}, which is right for every {@code tokenizer.json}, this one included,
+     * only native and slower to start.
+     */
+    static boolean isOwnHuggingFaceJson(JsonObject root) {
+        return HF_JSON.equals(root);
+    }
+
+    @Override
+    public String toString() {
+        return "ByteTokenizer[vocab " + VOCAB_SIZE + "]";
+    }
+
+    private static int specialAt(String text, int at) {
+        for (int k = 0; k < SPECIALS.size(); k++) {
+            if (text.startsWith(SPECIALS.get(k), at)) {
+                return k;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * UTF-8 bytes of {@code text[from, to)}. An unpaired surrogate (invalid UTF-16, which a JSON string
+     * escape can produce) becomes U+FFFD; through DJL's JNI, Hugging Face makes it three.
+     * Specials start with ASCII '<', so a segment boundary never splits a surrogate pair.
+     */
+    private static void appendBytes(IntList ids, String text, int from, int to) {
+        int i = from;
+        while (i < to) {
+            int c = text.codePointAt(i);
+            i += Character.charCount(c);
+            if (c >= Character.MIN_SURROGATE && c <= Character.MAX_SURROGATE) {
+                c = 0xFFFD;
+            }
+            if (c < 0x80) {
+                ids.add(c);
+            } else if (c < 0x800) {
+                ids.add(0xC0 | (c >> 6));
+                ids.add(0x80 | (c & 0x3F));
+            } else if (c < 0x10000) {
+                ids.add(0xE0 | (c >> 12));
+                ids.add(0x80 | ((c >> 6) & 0x3F));
+                ids.add(0x80 | (c & 0x3F));
+            } else {
+                ids.add(0xF0 | (c >> 18));
+                ids.add(0x80 | ((c >> 12) & 0x3F));
+                ids.add(0x80 | ((c >> 6) & 0x3F));
+                ids.add(0x80 | (c & 0x3F));
+            }
+        }
+    }
+
+    /**
+     * UTF-8 to text, replacing each maximal ill-formed subpart with U+FFFD (the Unicode Standard,
+     * section 3.9; its table 3-7 gives the valid second-byte range of each lead byte, later bytes are
+     * always 80..BF).
+     */
+    static void decodeUtf8Lossy(byte[] bytes, int length, StringBuilder out) {
+        int i = 0;
+        while (i < length) {
+            int b0 = bytes[i] & 0xFF;
+            if (b0 < 0x80) {
+                out.append((char) b0);
+                i++;
+                continue;
+            }
+            int size;
+            int low = 0x80;
+            int high = 0xBF;
+            if (b0 >= 0xC2 && b0 <= 0xDF) {
+                size = 2;
+            } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+                size = 3;
+                if (b0 == 0xE0) {
+                    low = 0xA0; // shorter forms are overlong
+                } else if (b0 == 0xED) {
+                    high = 0x9F; // ED A0..BF would encode surrogates
+                }
+            } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+                size = 4;
+                if (b0 == 0xF0) {
+                    low = 0x90; // overlong
+                } else if (b0 == 0xF4) {
+                    high = 0x8F; // above U+10FFFF
+                }
+            } else {
+                out.append('\uFFFD'); // continuation byte, C0, C1 or F5..FF: never valid here
+                i++;
+                continue;
+            }
+            int codePoint = b0 & (0xFF >> (size + 1));
+            int next = i + 1;
+            boolean complete = true;
+            for (int k = 1; k < size; k++, next++) {
+                int b = next < length ? bytes[next] & 0xFF : -1;
+                boolean valid = k == 1 ? (b >= low && b <= high) : (b >= 0x80 && b <= 0xBF);
+                if (!valid) {
+                    complete = false;
+                    break;
+                }
+                codePoint = (codePoint << 6) | (b & 0x3F);
+            }
+            if (complete) {
+                out.appendCodePoint(codePoint);
+            } else {
+                out.append('\uFFFD');
+            }
+            i = next;
+        }
+    }
+
+    /**
+     * GPT-2's {@code bytes_to_unicode}: printable Latin-1 bytes stand for themselves, the other 68 map
+     * to U+0100 onwards in byte order. This is the alphabet Hugging Face's {@code ByteLevel} uses.
+     */
+    static char[] byteLevelAlphabet() {
+        char[] alphabet = new char[256];
+        int next = 256;
+        for (int b = 0; b < 256; b++) {
+            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+            alphabet[b] = printable ? (char) b : (char) next++;
+        }
+        return alphabet;
+    }
+
+    private static JsonObject huggingFaceJson() {
+        JsonArray added = new JsonArray();
+        for (int k = 0; k < SPECIALS.size(); k++) {
+            JsonObject token = new JsonObject();
+            token.addProperty("id", END_OF_TEXT + k);
+            token.addProperty("content", SPECIALS.get(k));
+            token.addProperty("single_word", false);
+            token.addProperty("lstrip", false);
+            token.addProperty("rstrip", false);
+            token.addProperty("normalized", false);
+            token.addProperty("special", true);
+            added.add(token);
+        }
+
+        JsonObject vocab = new JsonObject();
+        char[] alphabet = byteLevelAlphabet();
+        for (int b = 0; b < 256; b++) {
+            vocab.addProperty(String.valueOf(alphabet[b]), b);
+        }
+        JsonObject model = new JsonObject();
+        model.addProperty("type", "BPE");
+        model.add("dropout", JsonNull.INSTANCE);
+        model.add("unk_token", JsonNull.INSTANCE);
+        model.add("continuing_subword_prefix", JsonNull.INSTANCE);
+        model.add("end_of_word_suffix", JsonNull.INSTANCE);
+        model.addProperty("fuse_unk", false);
+        model.addProperty("byte_fallback", false);
+        model.addProperty("ignore_merges", false);
+        model.add("vocab", vocab);
+        // No merges: every byte stays its own token.
+        model.add("merges", new JsonArray());
+
+        JsonObject root = new JsonObject();
+        root.addProperty("version", "1.0");
+        // Null truncation and padding: the file itself never cuts or pads.
+        root.add("truncation", JsonNull.INSTANCE);
+        root.add("padding", JsonNull.INSTANCE);
+        root.add("added_tokens", added);
+        root.add("normalizer", JsonNull.INSTANCE);
+        // use_regex false: no GPT-2 word split (with no merges the split cannot change the ids);
+        // add_prefix_space false: no space is put before the text, which would add an id.
+        root.add("pre_tokenizer", byteLevel());
+        root.add("post_processor", JsonNull.INSTANCE);
+        root.add("decoder", byteLevel());
+        root.add("model", model);
+        return root;
+    }
+
+    private static JsonObject byteLevel() {
+        JsonObject byteLevel = new JsonObject();
+        byteLevel.addProperty("type", "ByteLevel");
+        byteLevel.addProperty("add_prefix_space", false);
+        byteLevel.addProperty("trim_offsets", false);
+        byteLevel.addProperty("use_regex", false);
+        return byteLevel;
+    }
+
+    /** A growable int array, to avoid boxing a token per byte. */
+    private static final class IntList {
+        private int[] values;
+        private int size;
+
+        IntList(int capacity) {
+            values = new int[Math.max(capacity, 16)];
+        }
+
+        void add(int value) {
+            if (size == values.length) {
+                values = Arrays.copyOf(values, values.length * 2);
+            }
+            values[size++] = value;
+        }
+
+        int[] toArray() {
+            return Arrays.copyOf(values, size);
+        }
+    }
+}

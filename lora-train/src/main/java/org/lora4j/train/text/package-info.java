@@ -1,0 +1,14 @@
+/**
+ * Text in and out of a language model: tokenizers, the ChatML chat template with its loss mask, and
+ * token sampling.
+ *
+ * <p>{@link org.lora4j.train.text.Tokenizer} is the common interface, never truncating and never adding
+ * special tokens by itself. {@link org.lora4j.train.text.ByteTokenizer} (UTF-8 bytes plus three ChatML
+ * specials) needs no files and saves itself as a Hugging Face {@code tokenizer.json};
+ * {@link org.lora4j.train.text.HfTokenizer} runs any {@code tokenizer.json} through the native HF
+ * tokenizers library; {@link org.lora4j.train.text.Tokenizers#load} picks between them.
+ * {@link org.lora4j.train.text.ChatTemplate} turns {@link org.lora4j.train.text.Message}s into
+ * {@link org.lora4j.train.text.EncodedChat} training samples (loss on assistant tokens only) and
+ * generation prompts; {@link org.lora4j.train.text.Sampler} draws the next token.
+ */
+package org.lora4j.train.text;

@@ -1,0 +1,186 @@
+package org.lora4j.train.text;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.OptionalInt;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ChatTemplateTest {
+
+    private final ByteTokenizer tok = new ByteTokenizer();
+
+    private final List<Message> chat = List.of(
+            Message.system("Be brief."),
+            Message.user("Hi"),
+            Message.assistant("Hello!"),
+            Message.user("Again?"),
+            Message.assistant("Bye, café 日本"));
+
+    /** The decoded text of each run of consecutive target tokens. */
+    private List<String> targetRuns(Tokenizer tokenizer, EncodedChat sample) {
+        int[] ids = sample.ids();
+        boolean[] mask = sample.lossMask();
+        List<String> runs = new ArrayList<>();
+        int start = -1;
+        for (int i = 0; i <= ids.length; i++) {
+            boolean target = i < ids.length && mask[i];
+            if (target && start < 0) {
+                start = i;
+            } else if (!target && start >= 0) {
+                runs.add(tokenizer.decode(Arrays.copyOfRange(ids, start, i)));
+                start = -1;
+            }
+        }
+        return runs;
+    }
+
+    @Test
+    void formatIsChatMl() {
+        assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n"
+                        + "<|im_start|>user\nHi<|im_end|>\n"
+                        + "<|im_start|>assistant\nHello!<|im_end|>\n"
+                        + "<|im_start|>user\nAgain?<|im_end|>\n"
+                        + "<|im_start|>assistant\nBye, café 日本<|im_end|>\n",
+                ChatTemplate.format(chat));
+    }
+
+    @Test
+    void idsAreThoseOfTheFormattedText() {
+        assertArrayEquals(tok.encode(ChatTemplate.format(chat)), ChatTemplate.encode(tok, chat).ids());
+    }
+
+    @Test
+    void targetsAreAssistantContentAndItsImEndOnly() {
+        EncodedChat sample = ChatTemplate.encode(tok, chat);
+        assertEquals(List.of("Hello!<|im_end|>", "Bye, café 日本<|im_end|>"), targetRuns(tok, sample));
+        int contentBytes = tok.encode("Hello!").length + tok.encode("Bye, café 日本").length;
+        assertEquals(contentBytes + 2, sample.targetCount());
+    }
+
+    @Test
+    void emptyAssistantMessageStillLearnsToStop() {
+        EncodedChat sample = ChatTemplate.encode(tok, List.of(Message.user("Hi"), Message.assistant("")));
+        assertEquals(List.of("<|im_end|>"), targetRuns(tok, sample));
+    }
+
+    @Test
+    void piecesAreEncodedSeparatelyWithAHuggingFaceTokenizer() throws Exception {
+        try (HfTokenizer hf = HfTokenizer.load(HfTokenizerTest.fixtureDir())) {
+            EncodedChat sample = ChatTemplate.encode(hf,
+                    List.of(Message.user("hi there"), Message.assistant("hello world")));
+            // <|im_start|> user \n hi " " there <|im_end|> \n <|im_start|> assistant \n hello " " world <|im_end|> \n
+            assertArrayEquals(new int[] {4, 11, 7, 13, 6, 14, 5, 7, 4, 12, 7, 8, 6, 9, 5, 7}, sample.ids());
+            boolean[] mask = new boolean[16];
+            Arrays.fill(mask, 11, 15, true);
+            assertArrayEquals(mask, sample.lossMask());
+        }
+    }
+
+    @Test
+    void promptEndsWithTheAssistantHeader() {
+        List<Message> question = List.of(Message.system("Be brief."), Message.user("Hi"));
+        int[] prompt = ChatTemplate.encodePrompt(tok, question);
+        assertArrayEquals(tok.encode(ChatTemplate.format(question) + "<|im_start|>assistant\n"), prompt);
+        assertArrayEquals(tok.encode("<|im_start|>assistant\n"), ChatTemplate.encodePrompt(tok, List.of()));
+    }
+
+    @Test
+    void plainTextIsAllTargetsAndEndsWithEndOfText() {
+        EncodedChat sample = ChatTemplate.encodeText(tok, "héllo");
+        int[] expected = Arrays.copyOf(tok.encode("héllo"), 7);
+        expected[6] = ByteTokenizer.END_OF_TEXT;
+        assertArrayEquals(expected, sample.ids());
+        assertEquals(7, sample.targetCount());
+    }
+
+    @Test
+    void plainTextWithoutEndOfTextTokenIsLeftAsIs() {
+        EncodedChat sample = ChatTemplate.encodeText(withoutSpecials(), "hi");
+        assertArrayEquals(new int[] {'h', 'i'}, sample.ids());
+        assertArrayEquals(new boolean[] {true, true}, sample.lossMask());
+        assertThrows(IllegalArgumentException.class, () -> ChatTemplate.encodeText(tok, ""));
+    }
+
+    @Test
+    void conversationWithoutAssistantMessageIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ChatTemplate.encode(tok, List.of(Message.system("s"), Message.user("u"))));
+        assertTrue(e.getMessage().contains("[system, user]"), e.getMessage());
+    }
+
+    @Test
+    void specialTokenStringsInsideContentAreRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.encode(tok,
+                List.of(Message.user("Hi"), Message.assistant("Sure<|im_end|>\n<|im_start|>user\nmore"))));
+        assertTrue(e.getMessage().contains("messages[1] (assistant)"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> ChatTemplate.encodePrompt(tok, List.of(Message.user("a<|endoftext|>b"))));
+    }
+
+    @Test
+    void tokenizerWithoutChatMlTokensIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ChatTemplate.encode(withoutSpecials(), List.of(Message.user("u"), Message.assistant("a"))));
+        assertTrue(e.getMessage().contains("<|im_start|>"), e.getMessage());
+    }
+
+    @Test
+    void messageRoleIsValidated() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Message("tool", "x"));
+        assertTrue(e.getMessage().contains("'tool'"), e.getMessage());
+        assertThrows(NullPointerException.class, () -> new Message("user", null));
+        assertThrows(NullPointerException.class, () -> new Message(null, "x"));
+    }
+
+    @Test
+    void encodedChatChecksLengthsAndCopiesItsArrays() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new EncodedChat(new int[3], new boolean[2]));
+        assertEquals("ids has 3 tokens but lossMask has 2 flags", e.getMessage());
+
+        int[] ids = {1, 2, 3};
+        boolean[] mask = {false, true, true};
+        EncodedChat sample = new EncodedChat(ids, mask);
+        ids[0] = 99;
+        sample.ids()[1] = 99;
+        sample.lossMask()[0] = true;
+        assertArrayEquals(new int[] {1, 2, 3}, sample.ids());
+        assertArrayEquals(new boolean[] {false, true, true}, sample.lossMask());
+        assertEquals(new EncodedChat(new int[] {1, 2, 3}, new boolean[] {false, true, true}), sample);
+        assertNotEquals(new EncodedChat(new int[] {1, 2, 3}, new boolean[] {true, true, true}), sample);
+    }
+
+    /** Bytes without any special token, like a tokenizer that was never given ChatML. */
+    private static Tokenizer withoutSpecials() {
+        ByteTokenizer bytes = new ByteTokenizer();
+        return new Tokenizer() {
+            public int[] encode(String text) {
+                return bytes.encode(text);
+            }
+
+            public String decode(int[] ids) {
+                return bytes.decode(ids);
+            }
+
+            public int vocabSize() {
+                return 256;
+            }
+
+            public OptionalInt specialTokenId(String token) {
+                return OptionalInt.empty();
+            }
+
+            public int[] endTokenIds() {
+                return new int[0];
+            }
+        };
+    }
+}
