@@ -1,0 +1,1086 @@
+package org.lora4j.train;
+
+import org.lora4j.core.LoraAdapter;
+import org.lora4j.core.LoraConfig;
+import org.lora4j.core.LoraLinear;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.function.ToIntFunction;
+import java.util.stream.IntStream;
+
+/**
+ * A Llama/Qwen2-style decoder-only transformer over ND4J: token embedding, per block RMSNorm →
+ * grouped-query causal self-attention with rotary embeddings → residual, RMSNorm → SwiGLU MLP →
+ * residual, then a final RMSNorm and lm_head (or the tied embedding).
+ *
+ * <p>Every linear layer is a {@link LoraLinear} named by its Hugging Face module path
+ * ({@code model.layers.2.mlp.down_proj}), so PEFT's {@code target_modules}/{@code layers_to_transform}
+ * select the same layers here, and parameters are addressed by their Hugging Face names
+ * ({@code model.layers.2.mlp.down_proj.weight}).
+ *
+ * <h2>Passes</h2>
+ * {@link #forward} computes logits for {@code batch} sequences of {@code seq} tokens laid out row
+ * by row ({@code tokens[b·seq + t]}); {@link #loss} adds the next-token cross-entropy; {@link #backward}
+ * then accumulates the gradients of whatever is trainable (adapters, and all weights after
+ * {@link #setFullFinetune}(true)). Call backward at most once per loss, and before any other
+ * forward or generation: the layers keep only their most recent activations.
+ *
+ * <p>Matrix products run as ND4J gemm inside the linear layers; norms, RoPE, attention, SwiGLU and
+ * cross-entropy run as fused Java loops in double precision ({@link Kernels}), over copies of the
+ * activations. Buffers are allocated once per (batch, seq).
+ *
+ * <p>Not thread-safe.
+ */
+public final class DecoderModel {
+    private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
+
+    /** A trainable tensor and its accumulated gradient, by its Hugging Face (or PEFT) name. */
+    public record Parameter(String name, INDArray value, INDArray grad) {
+    }
+
+    private final ModelConfig config;
+    private final DataType dtype;
+    private final int d;
+    private final int hq;
+    private final int hkv;
+    private final int hd;
+    private final int ff;
+    private final int vocab;
+    private final double attnScale;
+
+    private final INDArray embedOwn;        // [V, d] 'f', or null when tied (then lm_head's weight)
+    private INDArray embedGradOwn;          // [V, d] 'f' in full fine-tuning, untied only
+    private final Layer[] layers;
+    private final INDArray finalNorm;       // [d]
+    private INDArray finalNormGrad;         // [d] in full fine-tuning
+    private final LoraLinear lmHead;
+    private final Map<String, LoraLinear> linears = new LinkedHashMap<>();
+    private final List<List<ResidualHook>> hooks = new ArrayList<>();
+
+    private final double[] invFreq;         // [hd/2]
+    private double[] cos = new double[0];   // [position·hd/2 + f]
+    private double[] sin = new double[0];
+    private int ropePositions;
+
+    private boolean fullFinetune;
+    private Buffers buf;
+    private boolean backwardReady;
+
+    private static final class Layer {
+        final int index;
+        final LoraLinear q;
+        final LoraLinear k;
+        final LoraLinear v;
+        final LoraLinear o;
+        final LoraLinear gate;
+        final LoraLinear up;
+        final LoraLinear down;
+        final INDArray inNorm;          // [d] input_layernorm
+        final INDArray postNorm;        // [d] post_attention_layernorm
+        INDArray inNormGrad;
+        INDArray postNormGrad;
+        // Saved by forward for backward, column-major [n, width] as in Kernels.
+        double[] hIn;                   // [n, d] the block's input
+        double[] rstd1;                 // [n]
+        double[] qa;                    // [n, hq·hd] after RoPE
+        double[] ka;                    // [n, hkv·hd] after RoPE
+        double[] va;                    // [n, hkv·hd]
+        double[] lse;                   // [hq, n] log-sum-exp of each query's scores
+        double[] hMid;                  // [n, d] after the attention residual
+        double[] rstd2;                 // [n]
+        double[] g;                     // [n, ff] gate_proj output
+        double[] u;                     // [n, ff] up_proj output
+
+        Layer(int index, LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, LoraLinear gate, LoraLinear up,
+              LoraLinear down, INDArray inNorm, INDArray postNorm) {
+            this.index = index;
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.o = o;
+            this.gate = gate;
+            this.up = up;
+            this.down = down;
+            this.inNorm = inNorm;
+            this.postNorm = postNorm;
+        }
+
+        List<LoraLinear> linears() {
+            return List.of(q, k, v, o, gate, up, down);
+        }
+    }
+
+    /** Per-(batch, seq) buffers: native ones for the gemm outputs, Java ones for the fused loops. */
+    private final class Buffers {
+        final int batch;
+        final int seq;
+        final int n;
+        final INDArray qOut;    // [n, hq·hd] 'f'
+        final INDArray kOut;    // [n, hkv·hd]
+        final INDArray vOut;
+        final INDArray dOut;    // [n, d] o_proj / down_proj output, then their output gradient
+        final INDArray gOut;    // [n, ff]
+        final INDArray uOut;
+        final INDArray logits;  // [n, V]
+        final INDArray dX;      // [n, d] input gradient of lm_head, gate+up, q+k+v
+        final INDArray dFf;     // [n, ff] input gradient of down_proj
+        final INDArray hook;    // [n, d] the hidden state handed to hooks
+        INDArray dLogits;       // [n, V], made by the first loss
+        final double[] h;       // [n, d] the residual stream
+        final double[] dh;
+        final double[] tmpD;    // [n, d]
+        final double[] tmpD2;
+        final double[] tmpQ;    // [n, hq·hd]
+        final double[] tmpQ2;
+        final double[] tmpK;    // [n, hkv·hd]
+        final double[] tmpV;
+        final double[] tmpF;    // [n, ff]
+        final double[] tmpF2;
+        final double[] tmpF3;
+        final double[] rows;    // [n]
+        final double[] hFinal;  // [n, d] input of the final norm
+        final double[] rstdF;   // [n]
+        int[] tokens;
+        boolean[] mask;
+
+        Buffers(int batch, int seq) {
+            this.batch = batch;
+            this.seq = seq;
+            this.n = batch * seq;
+            qOut = nat(n, hq * hd);
+            kOut = nat(n, hkv * hd);
+            vOut = nat(n, hkv * hd);
+            dOut = nat(n, d);
+            gOut = nat(n, ff);
+            uOut = nat(n, ff);
+            logits = nat(n, vocab);
+            dX = nat(n, d);
+            dFf = nat(n, ff);
+            hook = nat(n, d);
+            h = new double[n * d];
+            dh = new double[n * d];
+            tmpD = new double[n * d];
+            tmpD2 = new double[n * d];
+            tmpQ = new double[n * hq * hd];
+            tmpQ2 = new double[n * hq * hd];
+            tmpK = new double[n * hkv * hd];
+            tmpV = new double[n * hkv * hd];
+            tmpF = new double[n * ff];
+            tmpF2 = new double[n * ff];
+            tmpF3 = new double[n * ff];
+            rows = new double[n];
+            hFinal = new double[n * d];
+            rstdF = new double[n];
+            for (Layer l : layers) {
+                l.hIn = new double[n * d];
+                l.rstd1 = new double[n];
+                l.qa = new double[n * hq * hd];
+                l.ka = new double[n * hkv * hd];
+                l.va = new double[n * hkv * hd];
+                l.lse = new double[hq * n];
+                l.hMid = new double[n * d];
+                l.rstd2 = new double[n];
+                l.g = new double[n * ff];
+                l.u = new double[n * ff];
+            }
+        }
+
+        private INDArray nat(int rows, int cols) {
+            return Nd4j.create(dtype, new long[]{rows, cols}, 'f');
+        }
+    }
+
+    /** Supplies a weight by Hugging Face name and expected shape. */
+    private interface WeightSource {
+        INDArray get(String key, long[] shape) throws IOException;
+    }
+
+    private DecoderModel(ModelConfig config, DataType dtype, WeightSource src) throws IOException {
+        this.config = config;
+        this.dtype = dtype;
+        this.d = config.hiddenSize();
+        this.hq = config.numHeads();
+        this.hkv = config.numKvHeads();
+        this.hd = config.headDim();
+        this.ff = config.intermediateSize();
+        this.vocab = config.vocabSize();
+        this.attnScale = 1.0 / Math.sqrt(hd);
+        INDArray embedding = src.get("model.embed_tokens.weight", new long[]{vocab, d});
+        this.layers = new Layer[config.numLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = "model.layers." + i + ".";
+            int qd = config.qDim();
+            int kvd = config.kvDim();
+            boolean ab = config.attentionBias();
+            boolean ob = config.outputBias();
+            boolean mb = config.mlpBias();
+            layers[i] = new Layer(i,
+                    linear(src, p + "self_attn.q_proj", qd, d, ab),
+                    linear(src, p + "self_attn.k_proj", kvd, d, ab),
+                    linear(src, p + "self_attn.v_proj", kvd, d, ab),
+                    linear(src, p + "self_attn.o_proj", d, qd, ob),
+                    linear(src, p + "mlp.gate_proj", ff, d, mb),
+                    linear(src, p + "mlp.up_proj", ff, d, mb),
+                    linear(src, p + "mlp.down_proj", d, ff, mb),
+                    vector(src, p + "input_layernorm.weight", d),
+                    vector(src, p + "post_attention_layernorm.weight", d));
+            hooks.add(new ArrayList<>());
+        }
+        this.finalNorm = vector(src, "model.norm.weight", d);
+        if (config.tieWordEmbeddings()) {
+            this.lmHead = new LoraLinear("lm_head", embedding, null);
+            this.embedOwn = null;
+        } else {
+            this.lmHead = new LoraLinear("lm_head", src.get("lm_head.weight", new long[]{vocab, d}).castTo(dtype), null);
+            this.embedOwn = embedding.castTo(dtype).dup('f');
+        }
+        linears.put("lm_head", lmHead);
+        this.invFreq = inverseFrequencies(config);
+    }
+
+    private LoraLinear linear(WeightSource src, String path, int out, int in, boolean bias) throws IOException {
+        INDArray w = src.get(path + ".weight", new long[]{out, in}).castTo(dtype);
+        INDArray b = bias ? src.get(path + ".bias", new long[]{out}).castTo(dtype) : null;
+        LoraLinear l = new LoraLinear(path, w, b);
+        linears.put(path, l);
+        return l;
+    }
+
+    private INDArray vector(WeightSource src, String key, int len) throws IOException {
+        return src.get(key, new long[]{len}).castTo(dtype).dup();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Construction, loading, saving
+
+    /** A FLOAT model with Hugging Face's initialisation: N(0, 0.02) weights, zero biases, unit norms. */
+    public static DecoderModel randomInit(ModelConfig config, long seed) {
+        return randomInit(config, seed, DataType.FLOAT);
+    }
+
+    /** As {@link #randomInit(ModelConfig, long)} in FLOAT or DOUBLE (the latter for gradient checks). */
+    public static DecoderModel randomInit(ModelConfig config, long seed, DataType dtype) {
+        checkType(dtype);
+        SplittableRandom root = new SplittableRandom(seed);
+        try {
+            return new DecoderModel(config, dtype, (key, shape) -> {
+                if (key.endsWith(".bias")) {
+                    return Nd4j.zeros(dtype, shape);
+                }
+                if (key.endsWith("norm.weight")) {
+                    return Nd4j.ones(dtype, shape);
+                }
+                java.util.Random g = new java.util.Random(root.split().nextLong());
+                double[] v = new double[Math.toIntExact(shape[0] * shape[1])];
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = g.nextGaussian() * 0.02;
+                }
+                return Nd4j.create(v, shape, DataType.DOUBLE).castTo(dtype);
+            });
+        } catch (IOException e) {
+            throw new IllegalStateException(e);  // the random source does no IO
+        }
+    }
+
+    /** Loads a Hugging Face checkpoint directory (config.json and safetensors weights) as FLOAT. */
+    public static DecoderModel load(Path dir) throws IOException {
+        return load(dir, DataType.FLOAT);
+    }
+
+    /**
+     * Loads {@code config.json} and {@code model.safetensors} (or the shards listed in
+     * {@code model.safetensors.index.json}); F32, F16 and BF16 weights are widened to {@code dtype}.
+     * Keys the model does not use (e.g. {@code rotary_emb.inv_freq}) are ignored.
+     */
+    public static DecoderModel load(Path dir, DataType dtype) throws IOException {
+        checkType(dtype);
+        ModelConfig config = ModelConfig.fromHfConfig(dir.resolve("config.json"));
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            return new DecoderModel(config, dtype, (key, shape) -> ckpt.get(key, shape, dtype));
+        }
+    }
+
+    private static void checkType(DataType dtype) {
+        if (dtype != DataType.FLOAT && dtype != DataType.DOUBLE) {
+            throw new IllegalArgumentException("model data type must be FLOAT or DOUBLE, got " + dtype);
+        }
+    }
+
+    /**
+     * Writes {@code config.json} and {@code model.safetensors} in Hugging Face's layout, so
+     * {@code AutoModelForCausalLM.from_pretrained(dir)} loads it. Adapters are not written (a merged
+     * adapter is part of the weights).
+     */
+    public void save(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("config.json"), config.toHfJson(), StandardCharsets.UTF_8);
+        Checkpoint.write(dir, parameters());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Accessors
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public DataType dataType() {
+        return dtype;
+    }
+
+    /** Every linear layer by module path, in model order, ending with {@code lm_head}. */
+    public Map<String, LoraLinear> linearLayers() {
+        return Collections.unmodifiableMap(linears);
+    }
+
+    /**
+     * Every base weight by Hugging Face name, as in-place-mutable views (tied models list only
+     * {@code model.embed_tokens.weight}). Adding an adapter of a larger rank than before to a layer
+     * repacks its weight, so fetch the map again after attaching adapters.
+     */
+    public Map<String, INDArray> parameters() {
+        Map<String, INDArray> m = new LinkedHashMap<>();
+        m.put("model.embed_tokens.weight", embedding());
+        for (Layer l : layers) {
+            String p = "model.layers." + l.index + ".";
+            m.put(p + "input_layernorm.weight", l.inNorm);
+            putLinear(m, l.q);
+            putLinear(m, l.k);
+            putLinear(m, l.v);
+            putLinear(m, l.o);
+            m.put(p + "post_attention_layernorm.weight", l.postNorm);
+            putLinear(m, l.gate);
+            putLinear(m, l.up);
+            putLinear(m, l.down);
+        }
+        m.put("model.norm.weight", finalNorm);
+        if (!config.tieWordEmbeddings()) {
+            m.put("lm_head.weight", lmHead.weight());
+        }
+        return m;
+    }
+
+    private static void putLinear(Map<String, INDArray> m, LoraLinear l) {
+        m.put(l.name() + ".weight", l.weight());
+        if (l.bias() != null) {
+            m.put(l.name() + ".bias", l.bias());
+        }
+    }
+
+    /**
+     * The tensors an optimizer updates, with their gradients: all base weights after
+     * {@link #setFullFinetune}(true), plus the active adapter's {@code lora_A}/{@code lora_B} of
+     * every layer that has one (named as PEFT names them in memory:
+     * {@code model.layers.2.mlp.down_proj.lora_A.<adapter>.weight}).
+     */
+    public List<Parameter> trainableParameters() {
+        List<Parameter> out = new ArrayList<>();
+        if (fullFinetune) {
+            out.add(new Parameter("model.embed_tokens.weight", embedding(), embeddingGrad()));
+            for (Layer l : layers) {
+                String p = "model.layers." + l.index + ".";
+                out.add(new Parameter(p + "input_layernorm.weight", l.inNorm, l.inNormGrad));
+                for (LoraLinear lin : l.linears().subList(0, 4)) {
+                    addLinear(out, lin);
+                }
+                out.add(new Parameter(p + "post_attention_layernorm.weight", l.postNorm, l.postNormGrad));
+                for (LoraLinear lin : l.linears().subList(4, 7)) {
+                    addLinear(out, lin);
+                }
+            }
+            out.add(new Parameter("model.norm.weight", finalNorm, finalNormGrad));
+            if (!config.tieWordEmbeddings()) {
+                out.add(new Parameter("lm_head.weight", lmHead.weight(), lmHead.weightGrad()));
+            }
+        }
+        for (LoraLinear lin : linears.values()) {
+            LoraAdapter a = lin.activeAdapter();
+            if (a != null && lin.adaptersEnabled() && !lin.isMerged()) {
+                out.add(new Parameter(lin.name() + ".lora_A." + a.name() + ".weight", a.a(), a.gradA()));
+                out.add(new Parameter(lin.name() + ".lora_B." + a.name() + ".weight", a.b(), a.gradB()));
+            }
+        }
+        return out;
+    }
+
+    private static void addLinear(List<Parameter> out, LoraLinear lin) {
+        out.add(new Parameter(lin.name() + ".weight", lin.weight(), lin.weightGrad()));
+        if (lin.bias() != null) {
+            out.add(new Parameter(lin.name() + ".bias", lin.bias(), lin.biasGrad()));
+        }
+    }
+
+    /** [V, d]: the embedding table (lm_head's weight when tied). */
+    private INDArray embedding() {
+        return embedOwn != null ? embedOwn : lmHead.weight();
+    }
+
+    private INDArray embeddingGrad() {
+        return embedOwn != null ? embedGradOwn : lmHead.weightGrad();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Training switches
+
+    /**
+     * Trains every base weight (embedding, norms, linear weights and biases) or freezes them again;
+     * frozen weights hold no gradient memory.
+     */
+    public void setFullFinetune(boolean full) {
+        this.fullFinetune = full;
+        for (LoraLinear l : linears.values()) {
+            l.setWeightsTrainable(full);
+        }
+        for (Layer l : layers) {
+            l.inNormGrad = full ? Nd4j.zeros(dtype, d) : null;
+            l.postNormGrad = full ? Nd4j.zeros(dtype, d) : null;
+        }
+        finalNormGrad = full ? Nd4j.zeros(dtype, d) : null;
+        embedGradOwn = full && embedOwn != null ? Nd4j.create(dtype, new long[]{vocab, d}, 'f') : null;
+    }
+
+    public boolean isFullFinetune() {
+        return fullFinetune;
+    }
+
+    /** Training mode turns on adapter dropout; evaluation mode turns it off. */
+    public void setTraining(boolean training) {
+        for (LoraLinear l : linears.values()) {
+            l.setTraining(training);
+        }
+    }
+
+    /**
+     * Adds an adapter named {@code adapterName} to every linear layer {@code config.matches} (PEFT's
+     * target_modules / layers_to_transform rule), each with its own seed split from {@code seed}.
+     *
+     * @return the module paths adapted, in model order
+     * @throws IllegalArgumentException when no layer matches
+     */
+    public List<String> attachAdapters(String adapterName, LoraConfig loraConfig, long seed) {
+        SplittableRandom root = new SplittableRandom(seed);
+        List<String> adapted = new ArrayList<>();
+        for (LoraLinear l : linears.values()) {
+            long layerSeed = root.split().nextLong();  // split for every layer, so seeds do not depend on the targets
+            if (loraConfig.matches(l.name())) {
+                l.addAdapter(adapterName, loraConfig, layerSeed);
+                adapted.add(l.name());
+            }
+        }
+        if (adapted.isEmpty()) {
+            throw new IllegalArgumentException("target_modules " + loraConfig.targetModules()
+                    + (loraConfig.layersToTransform().isEmpty() ? "" : " with layers_to_transform " + loraConfig.layersToTransform())
+                    + " match no layer; module names end in q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
+                    + " and layers are 0.." + (layers.length - 1));
+        }
+        return adapted;
+    }
+
+    /** Zeroes every gradient: base weights (when trainable) and all adapters. */
+    public void zeroGrad() {
+        for (LoraLinear l : linears.values()) {
+            l.zeroGrad();
+        }
+        for (Layer l : layers) {
+            if (l.inNormGrad != null) {
+                l.inNormGrad.assign(0);
+                l.postNormGrad.assign(0);
+            }
+        }
+        if (finalNormGrad != null) {
+            finalNormGrad.assign(0);
+        }
+        if (embedGradOwn != null) {
+            embedGradOwn.assign(0);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Hooks
+
+    /** Adds a hook after block {@code layer} (0-based); hooks of one layer run in the order added. */
+    public void addResidualHook(int layer, ResidualHook hook) {
+        checkLayer(layer);
+        hooks.get(layer).add(Objects.requireNonNull(hook, "hook"));
+    }
+
+    public boolean removeResidualHook(int layer, ResidualHook hook) {
+        checkLayer(layer);
+        return hooks.get(layer).remove(hook);
+    }
+
+    public void clearResidualHooks() {
+        hooks.forEach(List::clear);
+    }
+
+    private void checkLayer(int layer) {
+        if (layer < 0 || layer >= layers.length) {
+            throw new IllegalArgumentException("layer must be in [0, " + layers.length + "), got " + layer);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Forward
+
+    /** {@link #forward(int[], boolean[], int, int)} with no token mask (hooks see all tokens). */
+    public INDArray forward(int[] tokens, int batch, int seq) {
+        return forward(tokens, null, batch, seq);
+    }
+
+    /**
+     * Logits for every position.
+     *
+     * @param tokens    [batch·seq] token ids, sequence after sequence
+     * @param tokenMask [batch·seq] or null (all true): handed to the residual hooks
+     * @return [batch·seq, vocab] 'f'; owned by the model and overwritten by the next pass
+     */
+    public INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq) {
+        checkInput(tokens, tokenMask, batch, seq);
+        Buffers b = buffers(batch, seq);
+        b.tokens = tokens.clone();
+        b.mask = tokenMask == null ? null : tokenMask.clone();
+        ensureRope(seq);
+        backwardReady = false;
+        embed(tokens, b.n, b.h);
+        for (Layer l : layers) {
+            layerForward(l, b, 0, null);
+        }
+        System.arraycopy(b.h, 0, b.hFinal, 0, b.n * d);
+        Kernels.rmsNormForward(b.h, host(finalNorm), config.rmsNormEps(), b.n, d, b.tmpD, b.rstdF);
+        INDArray x = lmHead.inputBuffer(b.n);
+        Host.write(b.tmpD, x, b.n * d);
+        lmHead.forward(x, b.logits);
+        return b.logits;
+    }
+
+    /**
+     * Forward plus the next-token cross-entropy: the mean over every position t < seq − 1 whose
+     * target token {@code t + 1} has {@code lossMask[b·seq + t + 1]} true (null: all), as Hugging Face's
+     * {@code labels} with −100 at the masked tokens. Prepares {@link #backward}.
+     */
+    public double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
+        forward(tokens, lossMask, batch, seq);
+        Buffers b = buf;
+        if (b.dLogits == null) {
+            b.dLogits = Nd4j.create(dtype, new long[]{b.n, vocab}, 'f');
+        }
+        double[] logits = new double[b.n * vocab];
+        Host.read(b.logits, logits, logits.length);
+        double[] dLogits = new double[b.n * vocab];
+        double[] rowMax = new double[b.n];
+        double[] sc = Kernels.crossEntropy(logits, tokens, lossMask, batch, seq, vocab, dLogits, rowMax, b.rows);
+        if (sc[1] == 0) {
+            throw new IllegalArgumentException("the loss mask selects no target token (a target needs a token before it)");
+        }
+        Host.write(dLogits, b.dLogits, dLogits.length);
+        backwardReady = true;
+        return sc[0] / sc[1];
+    }
+
+    /** {@link #loss} then {@link #backward}: the loss, with gradients accumulated. */
+    public double lossAndBackward(int[] tokens, boolean[] lossMask, int batch, int seq) {
+        double l = loss(tokens, lossMask, batch, seq);
+        backward();
+        return l;
+    }
+
+    /** The token ids of one forward must lie in the vocabulary; masks match their length. */
+    private void checkInput(int[] tokens, boolean[] mask, int batch, int seq) {
+        Objects.requireNonNull(tokens, "tokens");
+        if (batch < 1 || seq < 1) {
+            throw new IllegalArgumentException("batch and seq must be >= 1, got batch " + batch + ", seq " + seq);
+        }
+        if (tokens.length != (long) batch * seq) {
+            throw new IllegalArgumentException("tokens has " + tokens.length + " ids, expected batch " + batch
+                    + " x seq " + seq + " = " + (long) batch * seq);
+        }
+        if (mask != null && mask.length != tokens.length) {
+            throw new IllegalArgumentException("mask has " + mask.length + " flags for " + tokens.length + " tokens");
+        }
+        if (seq > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("seq " + seq + " exceeds max_position_embeddings "
+                    + config.maxPositionEmbeddings());
+        }
+        checkIds(tokens);
+    }
+
+    private void checkIds(int[] tokens) {
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocab) {
+                throw new IllegalArgumentException("token id " + tokens[i] + " at position " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+    }
+
+    private Buffers buffers(int batch, int seq) {
+        if (buf == null || buf.batch != batch || buf.seq != seq) {
+            buf = null;  // let the old buffers go before allocating the new ones
+            buf = new Buffers(batch, seq);
+        }
+        return buf;
+    }
+
+    private void embed(int[] tokens, int n, double[] h) {
+        Host.Access e = Host.access(embedding());  // [V, d] 'f': (v, c) at v + c·V
+        for (int c = 0; c < d; c++) {
+            long col = (long) c * vocab;
+            int o = c * n;
+            for (int r = 0; r < n; r++) {
+                h[o + r] = e.get(col + tokens[r]);
+            }
+        }
+    }
+
+    private static double[] host(INDArray v) {
+        double[] out = new double[(int) v.length()];
+        Host.read(v, out, out.length);
+        return out;
+    }
+
+    /** KV cache of one layer for generation: (position j, feature g·hd + c) at (g·hd + c)·cap + j. */
+    private record Cache(double[] k, double[] v, int cap) {
+    }
+
+    /**
+     * One block on b.h in place, for b.batch sequences of b.seq new tokens at positions past...
+     * With a cache (batch 1), the new keys and values are appended to it and attention reads it.
+     */
+    private void layerForward(Layer l, Buffers b, int past, Cache cache) {
+        int n = b.n;
+        int seq = b.seq;
+        System.arraycopy(b.h, 0, l.hIn, 0, n * d);
+        Kernels.rmsNormForward(b.h, host(l.inNorm), config.rmsNormEps(), n, d, b.tmpD, l.rstd1);
+        INDArray x = l.q.inputBuffer(n);
+        Host.write(b.tmpD, x, n * d);
+        l.q.forward(x, b.qOut);
+        l.k.forward(x, b.kOut);
+        l.v.forward(x, b.vOut);
+        Host.read(b.qOut, l.qa, n * hq * hd);
+        Host.read(b.kOut, l.ka, n * hkv * hd);
+        Host.read(b.vOut, l.va, n * hkv * hd);
+        Kernels.rope(l.qa, n, seq, hq, hd, past, cos, sin, 1.0);
+        Kernels.rope(l.ka, n, seq, hkv, hd, past, cos, sin, 1.0);
+        if (cache != null) {
+            for (int col = 0; col < hkv * hd; col++) {
+                System.arraycopy(l.ka, col * n, cache.k, col * cache.cap + past, n);
+                System.arraycopy(l.va, col * n, cache.v, col * cache.cap + past, n);
+            }
+        }
+        double[] attn = b.tmpQ;  // [n, hq·hd]
+        int rep = hq / hkv;
+        int tk = past + seq;
+        IntStream.range(0, b.batch * hkv).parallel().forEach(task -> {
+            int bi = task / hkv;
+            int g = task % hkv;
+            Scratch s = Scratch.get(seq, tk);
+            double[] kk = cache == null ? l.ka : cache.k;
+            double[] vv = cache == null ? l.va : cache.v;
+            int ks = cache == null ? n : cache.cap;
+            int kOff = cache == null ? bi * seq + g * hd * n : g * hd * cache.cap;
+            for (int h = g * rep; h < (g + 1) * rep; h++) {
+                int qOff = bi * seq + h * hd * n;
+                Kernels.attentionForward(l.qa, qOff, n, kk, kOff, ks, vv, kOff, ks, seq, tk, hd, attnScale,
+                        attn, qOff, n, l.lse, h * n + bi * seq, s.p, s.rowA, s.rowB);
+            }
+        });
+        INDArray xo = l.o.inputBuffer(n);
+        Host.write(attn, xo, n * hq * hd);
+        l.o.forward(xo, b.dOut);
+        Host.read(b.dOut, b.tmpD, n * d);
+        addInto(b.h, b.tmpD, n * d);
+        System.arraycopy(b.h, 0, l.hMid, 0, n * d);
+        Kernels.rmsNormForward(b.h, host(l.postNorm), config.rmsNormEps(), n, d, b.tmpD, l.rstd2);
+        INDArray xm = l.gate.inputBuffer(n);
+        Host.write(b.tmpD, xm, n * d);
+        l.gate.forward(xm, b.gOut);
+        l.up.forward(xm, b.uOut);
+        Host.read(b.gOut, l.g, n * ff);
+        Host.read(b.uOut, l.u, n * ff);
+        Kernels.swigluForward(l.g, l.u, n * ff, b.tmpF);
+        INDArray xd = l.down.inputBuffer(n);
+        Host.write(b.tmpF, xd, n * ff);
+        l.down.forward(xd, b.dOut);
+        Host.read(b.dOut, b.tmpD, n * d);
+        addInto(b.h, b.tmpD, n * d);
+        List<ResidualHook> hs = hooks.get(l.index);
+        if (!hs.isEmpty()) {
+            Host.write(b.h, b.hook, n * d);
+            boolean[] mask = b.mask != null ? b.mask : allTrue(n);
+            for (ResidualHook hook : hs) {
+                hook.forward(l.index, b.hook, mask);
+            }
+            Host.read(b.hook, b.h, n * d);
+        }
+    }
+
+    private static boolean[] allTrue(int n) {
+        boolean[] m = new boolean[n];
+        Arrays.fill(m, true);
+        return m;
+    }
+
+    private static void addInto(double[] acc, double[] x, int len) {
+        for (int i = 0; i < len; i++) {
+            acc[i] += x[i];
+        }
+    }
+
+    /** Per-thread attention scratch, grown as needed. */
+    private static final class Scratch {
+        private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+        double[] p = new double[0];
+        double[] dp = new double[0];
+        double[] rowA = new double[0];
+        double[] rowB = new double[0];
+
+        static Scratch get(int tq, int tk) {
+            Scratch s = LOCAL.get();
+            if (s.p.length < tq * tk) {
+                s.p = new double[tq * tk];
+                s.dp = new double[tq * tk];
+            }
+            if (s.rowA.length < tq) {
+                s.rowA = new double[tq];
+                s.rowB = new double[tq];
+            }
+            return s;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Backward
+
+    /**
+     * Backward through the most recent {@link #loss}: accumulates the gradients of everything
+     * trainable. Blocks below the lowest trainable part are skipped.
+     */
+    public void backward() {
+        backward(1.0);
+    }
+
+    /**
+     * As {@link #backward()} for the loss multiplied by {@code lossScale}: gradient accumulation over
+     * micro-batches weights each one's mean loss by its share of the targets.
+     */
+    public void backward(double lossScale) {
+        if (!Double.isFinite(lossScale)) {
+            throw new IllegalArgumentException("lossScale must be finite, got " + lossScale);
+        }
+        if (!backwardReady) {
+            throw new IllegalStateException("backward needs a loss(...) first (and at most one backward per loss)");
+        }
+        backwardReady = false;
+        Buffers b = buf;
+        int n = b.n;
+        int lowest = lowestTrainableLayer();
+        if (lossScale != 1.0) {
+            b.dLogits.muli(lossScale);
+        }
+        lmHead.backward(b.dLogits, lowest < layers.length ? b.dX : null);
+        if (lowest >= layers.length) {
+            return;
+        }
+        Host.read(b.dX, b.tmpD, n * d);
+        Arrays.fill(b.dh, 0, n * d, 0.0);
+        double[] dw = finalNormGrad != null ? new double[d] : null;
+        Kernels.rmsNormBackward(b.hFinal, host(finalNorm), b.rstdF, b.tmpD, n, d, b.dh, dw, b.rows);
+        if (dw != null) {
+            Host.add(dw, finalNormGrad, d);
+        }
+        for (int li = layers.length - 1; li >= Math.max(lowest, 0); li--) {
+            layerBackward(layers[li], b);
+        }
+        if (lowest < 0) {
+            embedBackward(b);
+        }
+    }
+
+    /** -1 when the embedding trains; numLayers when only lm_head does. */
+    private int lowestTrainableLayer() {
+        if (fullFinetune) {
+            return -1;
+        }
+        for (Layer l : layers) {
+            for (LoraLinear lin : l.linears()) {
+                if (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged()) {
+                    return l.index;
+                }
+            }
+        }
+        return layers.length;
+    }
+
+    private void layerBackward(Layer l, Buffers b) {
+        int n = b.n;
+        int seq = b.seq;
+        List<ResidualHook> hs = hooks.get(l.index);
+        if (!hs.isEmpty()) {
+            Host.write(b.dh, b.hook, n * d);
+            for (int i = hs.size() - 1; i >= 0; i--) {
+                hs.get(i).backward(l.index, b.hook);
+            }
+            Host.read(b.hook, b.dh, n * d);
+        }
+        // MLP: h_out = hMid + down(silu(gate(x)) ∘ up(x)), x = norm2(hMid)
+        Host.write(b.dh, b.dOut, n * d);
+        l.down.backward(b.dOut, b.dFf);
+        Host.read(b.dFf, b.tmpF, n * ff);
+        Kernels.swigluBackward(l.g, l.u, b.tmpF, n * ff, b.tmpF2, b.tmpF3);
+        Host.write(b.tmpF2, b.gOut, n * ff);
+        Host.write(b.tmpF3, b.uOut, n * ff);
+        l.gate.backward(b.gOut, b.dX);
+        l.up.backwardAccumulate(b.uOut, b.dX);
+        Host.read(b.dX, b.tmpD, n * d);
+        double[] dw2 = l.postNormGrad != null ? new double[d] : null;
+        Kernels.rmsNormBackward(l.hMid, host(l.postNorm), l.rstd2, b.tmpD, n, d, b.dh, dw2, b.rows);
+        // Attention: hMid = hIn + o(attn(rope(q(x)), rope(k(x)), v(x))), x = norm1(hIn)
+        Host.write(b.dh, b.dOut, n * d);
+        l.o.backward(b.dOut, b.qOut);
+        double[] dAttn = b.tmpQ;
+        Host.read(b.qOut, dAttn, n * hq * hd);
+        double[] dq = b.tmpQ2;
+        double[] dk = b.tmpK;
+        double[] dv = b.tmpV;
+        Arrays.fill(dq, 0.0);
+        Arrays.fill(dk, 0.0);
+        Arrays.fill(dv, 0.0);
+        int rep = hq / hkv;
+        IntStream.range(0, b.batch * hkv).parallel().forEach(task -> {
+            int bi = task / hkv;
+            int g = task % hkv;
+            Scratch s = Scratch.get(seq, seq);
+            int kOff = bi * seq + g * hd * n;
+            for (int h = g * rep; h < (g + 1) * rep; h++) {
+                int qOff = bi * seq + h * hd * n;
+                Kernels.attentionBackward(l.qa, qOff, n, l.ka, kOff, n, l.va, kOff, n, seq, seq, hd, attnScale,
+                        dAttn, qOff, n, l.lse, h * n + bi * seq, dq, dk, dv, s.p, s.dp, s.rowA);
+            }
+        });
+        Kernels.rope(dq, n, seq, hq, hd, 0, cos, sin, -1.0);
+        Kernels.rope(dk, n, seq, hkv, hd, 0, cos, sin, -1.0);
+        Host.write(dq, b.qOut, n * hq * hd);
+        Host.write(dk, b.kOut, n * hkv * hd);
+        Host.write(dv, b.vOut, n * hkv * hd);
+        l.q.backward(b.qOut, b.dX);
+        l.k.backwardAccumulate(b.kOut, b.dX);
+        l.v.backwardAccumulate(b.vOut, b.dX);
+        Host.read(b.dX, b.tmpD, n * d);
+        double[] dw1 = l.inNormGrad != null ? new double[d] : null;
+        Kernels.rmsNormBackward(l.hIn, host(l.inNorm), l.rstd1, b.tmpD, n, d, b.dh, dw1, b.rows);
+        if (dw1 != null) {
+            Host.add(dw1, l.inNormGrad, d);
+            Host.add(dw2, l.postNormGrad, d);
+        }
+    }
+
+    private void embedBackward(Buffers b) {
+        Host.Access g = Host.access(embeddingGrad());  // [V, d] 'f'
+        int n = b.n;
+        for (int c = 0; c < d; c++) {
+            long col = (long) c * vocab;
+            int o = c * n;
+            for (int r = 0; r < n; r++) {
+                long at = col + b.tokens[r];
+                g.put(at, g.get(at) + b.dh[o + r]);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Generation
+
+    /** Picks the highest logit (the first on ties). */
+    public static ToIntFunction<float[]> greedy() {
+        return logits -> {
+            int best = 0;
+            for (int i = 1; i < logits.length; i++) {
+                if (logits[i] > logits[best]) {
+                    best = i;
+                }
+            }
+            return best;
+        };
+    }
+
+    /**
+     * Continues one prompt. Residual hooks apply to the prompt and to every generated token.
+     *
+     * @param prompt        token ids, at least one
+     * @param maxNewTokens  the length limit on the continuation
+     * @param stopTokenIds  generation ends after one of these is produced (it is included in the result)
+     * @param next          picks the next token from the last position's logits, e.g. {@link #greedy()}
+     *                      or a sampler's {@code next}
+     * @param useKvCache    keep keys and values of earlier positions (fast) or recompute the whole
+     *                      sequence every step (the reference the cache is tested against)
+     * @return the generated tokens, without the prompt
+     */
+    public int[] generate(int[] prompt, int maxNewTokens, int[] stopTokenIds, ToIntFunction<float[]> next,
+                          boolean useKvCache) {
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(next, "next");
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt must hold at least one token");
+        }
+        if (maxNewTokens < 0) {
+            throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
+        }
+        checkIds(prompt);
+        int total = prompt.length + maxNewTokens;
+        if (total > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("prompt (" + prompt.length + ") + maxNewTokens (" + maxNewTokens
+                    + ") exceeds max_position_embeddings " + config.maxPositionEmbeddings());
+        }
+        int[] stops = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
+        backwardReady = false;
+        ensureRope(total);
+        int[] seqSoFar = Arrays.copyOf(prompt, total);
+        int len = prompt.length;
+        List<Cache> caches = new ArrayList<>();
+        if (useKvCache) {
+            for (int i = 0; i < layers.length; i++) {
+                caches.add(new Cache(new double[hkv * hd * total], new double[hkv * hd * total], total));
+            }
+        }
+        float[] logits = useKvCache ? forwardCached(prompt, 0, caches) : lastLogits(seqSoFar, len);
+        int produced = 0;
+        while (produced < maxNewTokens) {
+            int t = next.applyAsInt(logits);
+            if (t < 0 || t >= vocab) {
+                throw new IllegalStateException("token picker returned " + t + ", outside [0, " + vocab + ")");
+            }
+            seqSoFar[len++] = t;
+            produced++;
+            if (contains(stops, t) || produced == maxNewTokens) {
+                break;
+            }
+            logits = useKvCache ? forwardCached(new int[]{t}, len - 1, caches) : lastLogits(seqSoFar, len);
+        }
+        return Arrays.copyOfRange(seqSoFar, prompt.length, len);
+    }
+
+    private static boolean contains(int[] a, int x) {
+        for (int v : a) {
+            if (v == x) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private float[] lastLogits(int[] tokens, int len) {
+        INDArray logits = forward(Arrays.copyOf(tokens, len), 1, len);
+        double[] all = new double[len * vocab];
+        Host.read(logits, all, all.length);
+        float[] out = new float[vocab];
+        for (int v = 0; v < vocab; v++) {
+            out[v] = (float) all[v * len + len - 1];
+        }
+        return out;
+    }
+
+    /** The new tokens through every block with the cache; logits of the last one. */
+    private float[] forwardCached(int[] tokens, int past, List<Cache> caches) {
+        int n = tokens.length;
+        Buffers b = buffers(1, n);
+        b.mask = null;
+        embed(tokens, n, b.h);
+        for (Layer l : layers) {
+            layerForward(l, b, past, caches.get(l.index));
+        }
+        double[] last = new double[d];
+        for (int c = 0; c < d; c++) {
+            last[c] = b.h[c * n + n - 1];
+        }
+        double[] normed = new double[d];
+        Kernels.rmsNormForward(last, host(finalNorm), config.rmsNormEps(), 1, d, normed, new double[1]);
+        INDArray x = lmHead.inputBuffer(1);
+        Host.write(normed, x, d);
+        INDArray out = Nd4j.create(dtype, new long[]{1, vocab}, 'f');
+        lmHead.forward(x, out);
+        double[] l = new double[vocab];
+        Host.read(out, l, vocab);
+        float[] f = new float[vocab];
+        for (int i = 0; i < vocab; i++) {
+            f[i] = (float) l[i];
+        }
+        return f;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Rotary tables
+
+    /** inv_freq as Hugging Face computes it, with the "linear" or "llama3" rope_scaling applied. */
+    static double[] inverseFrequencies(ModelConfig c) {
+        int half = c.headDim() / 2;
+        double[] inv = new double[half];
+        for (int f = 0; f < half; f++) {
+            inv[f] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * f) / c.headDim());
+        }
+        ModelConfig.RopeScaling s = c.ropeScaling();
+        if (s == null) {
+            return inv;
+        }
+        if (s.type().equals("linear")) {
+            for (int f = 0; f < half; f++) {
+                inv[f] /= s.factor();
+            }
+            return inv;
+        }
+        // llama3: transformers' _compute_llama3_parameters
+        double old = s.originalMaxPositionEmbeddings();
+        double lowWavelen = old / s.lowFreqFactor();
+        double highWavelen = old / s.highFreqFactor();
+        for (int f = 0; f < half; f++) {
+            double wavelen = 2 * Math.PI / inv[f];
+            if (wavelen > lowWavelen) {
+                inv[f] = inv[f] / s.factor();
+            } else if (wavelen >= highWavelen) {
+                double smooth = (old / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                inv[f] = (1 - smooth) * inv[f] / s.factor() + smooth * inv[f];
+            }
+        }
+        return inv;
+    }
+
+    private void ensureRope(int positions) {
+        if (positions <= ropePositions) {
+            return;
+        }
+        int half = hd / 2;
+        double[] c = new double[positions * half];
+        double[] s = new double[positions * half];
+        for (int p = 0; p < positions; p++) {
+            for (int f = 0; f < half; f++) {
+                double angle = p * invFreq[f];
+                c[p * half + f] = Math.cos(angle);
+                s[p * half + f] = Math.sin(angle);
+            }
+        }
+        cos = c;
+        sin = s;
+        ropePositions = positions;
+    }
+
+    @Override
+    public String toString() {
+        return "DecoderModel[" + config.architecture() + ", layers=" + layers.length + ", d=" + d + ", heads=" + hq
+                + "/" + hkv + ", vocab=" + vocab + ", " + dtype + (fullFinetune ? ", full fine-tune" : "") + "]";
+    }
+}

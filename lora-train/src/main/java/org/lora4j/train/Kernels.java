@@ -1,0 +1,343 @@
+package org.lora4j.train;
+
+import java.util.stream.IntStream;
+
+/**
+ * The model's non-matrix-product parts as plain loops over double[] arrays.
+ *
+ * <p>Layout: an activation [n, w] is column-major, element (row r, column c) at {@code r + c·n},
+ * the same order as the 'f'-order ND4J buffers the linear layers write, so moving between them is
+ * a straight copy. Rows are tokens ({@code b·seq + t}). Loops run down a column, which keeps the
+ * innermost loop contiguous for the JIT.
+ */
+final class Kernels {
+    private Kernels() {
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // RMSNorm: y = w ∘ x · rstd, rstd = 1 / sqrt(mean(x²) + eps)
+
+    /** x, y [n, d]; w [d]; rstd [n] written. y may not alias x. */
+    static void rmsNormForward(double[] x, double[] w, double eps, int n, int d, double[] y, double[] rstd) {
+        java.util.Arrays.fill(rstd, 0, n, 0.0);
+        for (int c = 0; c < d; c++) {
+            int o = c * n;
+            for (int r = 0; r < n; r++) {
+                double v = x[o + r];
+                rstd[r] += v * v;
+            }
+        }
+        for (int r = 0; r < n; r++) {
+            rstd[r] = 1.0 / Math.sqrt(rstd[r] / d + eps);
+        }
+        for (int c = 0; c < d; c++) {
+            int o = c * n;
+            double wc = w[c];
+            for (int r = 0; r < n; r++) {
+                y[o + r] = x[o + r] * rstd[r] * wc;
+            }
+        }
+    }
+
+    /**
+     * dx += dNorm(dy); dw[c] += Σ_r dy·x̂ when dw is not null. scratch [n].
+     * dx̂ = dy ∘ w; dx = rstd · (dx̂ − x̂ · mean_c(dx̂ ∘ x̂)).
+     */
+    static void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, int d,
+                                double[] dx, double[] dw, double[] scratch) {
+        java.util.Arrays.fill(scratch, 0, n, 0.0);
+        for (int c = 0; c < d; c++) {
+            int o = c * n;
+            double wc = w[c];
+            double dwc = 0;
+            for (int r = 0; r < n; r++) {
+                double xh = x[o + r] * rstd[r];
+                double g = dy[o + r];
+                scratch[r] += g * wc * xh;
+                dwc += g * xh;
+            }
+            if (dw != null) {
+                dw[c] += dwc;
+            }
+        }
+        for (int c = 0; c < d; c++) {
+            int o = c * n;
+            double wc = w[c];
+            for (int r = 0; r < n; r++) {
+                double rs = rstd[r];
+                dx[o + r] += rs * (dy[o + r] * wc - x[o + r] * rs * scratch[r] / d);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Rotary embeddings, Hugging Face's rotate_half convention: the pair of feature f is f + half.
+
+    /**
+     * In place on x [n, heads·hd]: rows are {@code b·seq + t} at position {@code past + t}.
+     * cos/sin [position·half + f]. sign +1 applies the rotation, −1 its transpose (the backward).
+     */
+    static void rope(double[] x, int n, int seq, int heads, int hd, int past, double[] cos, double[] sin, double sign) {
+        int half = hd / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int f = 0; f < half; f++) {
+                int o1 = (h * hd + f) * n;
+                int o2 = (h * hd + f + half) * n;
+                for (int r = 0; r < n; r++) {
+                    int p = (past + r % seq) * half + f;
+                    double cs = cos[p];
+                    double sn = sign * sin[p];
+                    double a = x[o1 + r];
+                    double b = x[o2 + r];
+                    x[o1 + r] = a * cs - b * sn;
+                    x[o2 + r] = b * cs + a * sn;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Causal scaled dot-product attention for one query head over one sequence.
+    //
+    // q (i, c) at q[qOff + c·qs + i] for i < tq; k and v (j, c) at k[kOff + c·ks + j] for j < tk;
+    // the first query sits at position past = tk − tq and query i sees keys j <= past + i.
+    // Scores are kept transposed, st[j·tq + i], so every inner loop runs over i, contiguously.
+
+    static void attentionForward(double[] q, int qOff, int qs, double[] k, int kOff, int ks,
+                                 double[] v, int vOff, int vs, int tq, int tk, int hd, double scale,
+                                 double[] o, int oOff, int os, double[] lse, int lseOff,
+                                 double[] st, double[] rowMax, double[] rowSum) {
+        int past = tk - tq;
+        scores(q, qOff, qs, k, kOff, ks, tq, tk, hd, scale, st);
+        java.util.Arrays.fill(rowMax, 0, tq, Double.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(rowSum, 0, tq, 0.0);
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                rowMax[i] = Math.max(rowMax[i], st[s + i]);
+            }
+        }
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                double e = Math.exp(st[s + i] - rowMax[i]);
+                st[s + i] = e;
+                rowSum[i] += e;
+            }
+        }
+        for (int i = 0; i < tq; i++) {
+            if (lse != null) {
+                lse[lseOff + i] = rowMax[i] + Math.log(rowSum[i]);
+            }
+            rowSum[i] = 1.0 / rowSum[i];
+        }
+        for (int c = 0; c < hd; c++) {
+            int oc = oOff + c * os;
+            java.util.Arrays.fill(o, oc, oc + tq, 0.0);
+            for (int j = 0; j < tk; j++) {
+                double vcj = v[vOff + c * vs + j];
+                int s = j * tq;
+                for (int i = Math.max(0, j - past); i < tq; i++) {
+                    o[oc + i] += vcj * st[s + i];
+                }
+            }
+            for (int i = 0; i < tq; i++) {
+                o[oc + i] *= rowSum[i];
+            }
+        }
+    }
+
+    /** st[j·tq + i] = scale · q_i · k_j for the visible pairs. */
+    private static void scores(double[] q, int qOff, int qs, double[] k, int kOff, int ks,
+                               int tq, int tk, int hd, double scale, double[] st) {
+        int past = tk - tq;
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            int i0 = Math.max(0, j - past);
+            java.util.Arrays.fill(st, s + i0, s + tq, 0.0);
+            for (int c = 0; c < hd; c++) {
+                double kcj = k[kOff + c * ks + j] * scale;
+                int qc = qOff + c * qs;
+                for (int i = i0; i < tq; i++) {
+                    st[s + i] += kcj * q[qc + i];
+                }
+            }
+        }
+    }
+
+    /**
+     * Backward of {@link #attentionForward} from the saved log-sum-exp (the probabilities are
+     * recomputed, so nothing of size seq² is kept between forward and backward). Adds into dq, dk
+     * and dv, which use the layouts of q, k and v.
+     */
+    static void attentionBackward(double[] q, int qOff, int qs, double[] k, int kOff, int ks,
+                                  double[] v, int vOff, int vs, int tq, int tk, int hd, double scale,
+                                  double[] dO, int dOff, int dos, double[] lse, int lseOff,
+                                  double[] dq, double[] dk, double[] dv, double[] p, double[] dp, double[] rowSum) {
+        int past = tk - tq;
+        scores(q, qOff, qs, k, kOff, ks, tq, tk, hd, scale, p);
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                p[s + i] = Math.exp(p[s + i] - lse[lseOff + i]);
+            }
+        }
+        // dp[j][i] = dO_i · v_j
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            int i0 = Math.max(0, j - past);
+            java.util.Arrays.fill(dp, s + i0, s + tq, 0.0);
+            for (int c = 0; c < hd; c++) {
+                double vcj = v[vOff + c * vs + j];
+                int oc = dOff + c * dos;
+                for (int i = i0; i < tq; i++) {
+                    dp[s + i] += vcj * dO[oc + i];
+                }
+            }
+        }
+        // softmax backward: ds = p ∘ (dp − Σ_j p ∘ dp), then the 1/sqrt(hd) scale of the scores
+        java.util.Arrays.fill(rowSum, 0, tq, 0.0);
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                rowSum[i] += p[s + i] * dp[s + i];
+            }
+        }
+        // dv_j += Σ_i p[j][i] dO_i, before dp is overwritten by ds
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            int i0 = Math.max(0, j - past);
+            for (int c = 0; c < hd; c++) {
+                dv[vOff + c * vs + j] += dot(p, s, dO, dOff + c * dos, i0, tq);
+            }
+        }
+        for (int j = 0; j < tk; j++) {
+            int s = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                dp[s + i] = p[s + i] * (dp[s + i] - rowSum[i]) * scale;
+            }
+        }
+        for (int c = 0; c < hd; c++) {
+            int qc = qOff + c * qs;
+            for (int j = 0; j < tk; j++) {
+                double kcj = k[kOff + c * ks + j];
+                int s = j * tq;
+                int i0 = Math.max(0, j - past);
+                for (int i = i0; i < tq; i++) {
+                    dq[qc + i] += kcj * dp[s + i];
+                }
+                dk[kOff + c * ks + j] += dot(dp, s, q, qc, i0, tq);
+            }
+        }
+    }
+
+    /** Σ_{i0 <= i < end} a[aOff + i] · b[bOff + i], four partial sums for instruction-level parallelism. */
+    private static double dot(double[] a, int aOff, double[] b, int bOff, int i0, int end) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int i = i0;
+        for (; i + 3 < end; i += 4) {
+            s0 += a[aOff + i] * b[bOff + i];
+            s1 += a[aOff + i + 1] * b[bOff + i + 1];
+            s2 += a[aOff + i + 2] * b[bOff + i + 2];
+            s3 += a[aOff + i + 3] * b[bOff + i + 3];
+        }
+        for (; i < end; i++) {
+            s0 += a[aOff + i] * b[bOff + i];
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // SwiGLU: a = silu(g) ∘ u
+
+    /** Elements per parallel chunk of the element-wise loops: big enough to amortise the fork. */
+    private static final int CHUNK = 1 << 15;
+
+    static void swigluForward(double[] g, double[] u, int len, double[] a) {
+        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch -> {
+            int end = Math.min(len, (ch + 1) * CHUNK);
+            for (int i = ch * CHUNK; i < end; i++) {
+                double x = g[i];
+                a[i] = x / (1.0 + Math.exp(-x)) * u[i];
+            }
+        });
+    }
+
+    /** dg, du overwritten. */
+    static void swigluBackward(double[] g, double[] u, double[] da, int len, double[] dg, double[] du) {
+        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch -> {
+            int end = Math.min(len, (ch + 1) * CHUNK);
+            for (int i = ch * CHUNK; i < end; i++) {
+                double x = g[i];
+                double sig = 1.0 / (1.0 + Math.exp(-x));
+                double silu = x * sig;
+                du[i] = da[i] * silu;
+                dg[i] = da[i] * u[i] * sig * (1.0 + x * (1.0 - sig));
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Cross-entropy with the next-token shift
+
+    /**
+     * Mean over the counted targets of −log softmax(logits_r)[tokens[r + 1]], where row r = b·seq + t
+     * with t < seq − 1 counts when {@code mask[r + 1]} (mask null: all). Writes dLogits [n, vocab]
+     * (zero in rows that do not count); returns {sum of losses, count}.
+     */
+    static double[] crossEntropy(double[] logits, int[] tokens, boolean[] mask, int batch, int seq, int vocab,
+                                 double[] dLogits, double[] rowMax, double[] rowSum) {
+        int n = batch * seq;
+        java.util.Arrays.fill(rowMax, 0, n, Double.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(rowSum, 0, n, 0.0);
+        for (int v = 0; v < vocab; v++) {
+            int o = v * n;
+            for (int r = 0; r < n; r++) {
+                rowMax[r] = Math.max(rowMax[r], logits[o + r]);
+            }
+        }
+        for (int v = 0; v < vocab; v++) {
+            int o = v * n;
+            for (int r = 0; r < n; r++) {
+                double e = Math.exp(logits[o + r] - rowMax[r]);
+                dLogits[o + r] = e;
+                rowSum[r] += e;
+            }
+        }
+        int count = 0;
+        for (int r = 0; r < n; r++) {
+            if (counts(r, mask, seq)) {
+                count++;
+            }
+        }
+        double sum = 0;
+        double inv = count == 0 ? 0 : 1.0 / count;
+        for (int r = 0; r < n; r++) {
+            if (counts(r, mask, seq)) {
+                sum += rowMax[r] + Math.log(rowSum[r]) - logits[tokens[r + 1] * n + r];
+                rowSum[r] = inv / rowSum[r];   // from here on: the factor that turns exp into dLogits
+            } else {
+                rowSum[r] = 0;
+            }
+        }
+        for (int v = 0; v < vocab; v++) {
+            int o = v * n;
+            for (int r = 0; r < n; r++) {
+                dLogits[o + r] *= rowSum[r];
+            }
+        }
+        for (int r = 0; r < n; r++) {
+            if (counts(r, mask, seq)) {
+                dLogits[tokens[r + 1] * n + r] -= inv;
+            }
+        }
+        return new double[]{sum, count};
+    }
+
+    private static boolean counts(int r, boolean[] mask, int seq) {
+        return r % seq != seq - 1 && (mask == null || mask[r + 1]);
+    }
+}

@@ -1,0 +1,137 @@
+package org.lora4j.train;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Objects;
+
+/**
+ * Reads or rewrites the residual stream after one decoder block, during evaluation, generation
+ * and training ({@link DecoderModel#addResidualHook}).
+ *
+ * <p>{@code hidden} is [n, d_model] with one row per token, row {@code b·seq + t}; in generation
+ * with the KV cache, only the new tokens' rows are passed. {@code tokenMask} [n] holds the mask the
+ * caller gave the forward pass (the loss mask of {@link DecoderModel#loss}; all true in
+ * generation and when none was given). The array is valid only during the call.
+ */
+public interface ResidualHook {
+
+    /** Called after block {@code layer}; may change {@code hidden} in place. */
+    void forward(int layer, INDArray hidden, boolean[] tokenMask);
+
+    /**
+     * Turns the gradient with respect to the hook's output into the gradient with respect to its
+     * input, in place. The default (identity) is right for hooks that only read or add a constant.
+     */
+    default void backward(int layer, INDArray dHidden) {
+    }
+
+    /** Steering, {@code h <- h + lambda · v} at every position. */
+    final class AddVector implements ResidualHook {
+        private final INDArray vector;  // [1, d]
+        private final double lambda;
+
+        public AddVector(INDArray vector, double lambda) {
+            this.vector = Objects.requireNonNull(vector, "vector").reshape(1, vector.length());
+            this.lambda = lambda;
+        }
+
+        @Override
+        public void forward(int layer, INDArray hidden, boolean[] tokenMask) {
+            checkWidth(hidden, vector.length());
+            hidden.addiRowVector(vector.castTo(hidden.dataType()).mul(lambda));
+        }
+    }
+
+    /**
+     * Directional ablation, {@code h <- h − (h·r) r} with r the unit direction, at every position;
+     * its backward is the same projection (I − r rᵀ is symmetric).
+     */
+    final class ProjectOut implements ResidualHook {
+        private final INDArray unit;  // [d, 1] double
+
+        public ProjectOut(INDArray direction) {
+            INDArray r = Objects.requireNonNull(direction, "direction").castTo(DataType.DOUBLE).reshape(direction.length(), 1);
+            double norm = r.norm2Number().doubleValue();
+            if (!(norm > 0) || !Double.isFinite(norm)) {
+                throw new IllegalArgumentException("direction must have a finite, non-zero norm, got " + norm);
+            }
+            this.unit = r.div(norm);
+        }
+
+        @Override
+        public void forward(int layer, INDArray hidden, boolean[] tokenMask) {
+            project(hidden);
+        }
+
+        @Override
+        public void backward(int layer, INDArray dHidden) {
+            project(dHidden);
+        }
+
+        private void project(INDArray h) {
+            checkWidth(h, unit.length());
+            INDArray r = unit.castTo(h.dataType());
+            INDArray coef = h.mmul(r);                 // [n, 1]
+            h.subi(coef.mmul(r.transpose()));          // [n, d]
+        }
+    }
+
+    /**
+     * Sums the hidden states of the masked tokens, pooled over tokens (not over examples), for
+     * mean-difference directions: {@code v = mean(set A) − mean(set B)}. Does not change the stream.
+     */
+    final class Capture implements ResidualHook {
+        private double[] sum;
+        private long count;
+
+        @Override
+        public void forward(int layer, INDArray hidden, boolean[] tokenMask) {
+            int n = (int) hidden.size(0);
+            int d = (int) hidden.size(1);
+            if (sum == null) {
+                sum = new double[d];
+            }
+            checkWidth(hidden, sum.length);
+            INDArray h = hidden.castTo(DataType.DOUBLE);
+            for (int r = 0; r < n; r++) {
+                if (tokenMask == null || tokenMask[r]) {
+                    for (int c = 0; c < d; c++) {
+                        sum[c] += h.getDouble(r, c);
+                    }
+                    count++;
+                }
+            }
+        }
+
+        /** Tokens pooled so far. */
+        public long count() {
+            return count;
+        }
+
+        /** The mean hidden state [d] over the pooled tokens, as DOUBLE. */
+        public INDArray mean() {
+            if (count == 0) {
+                throw new IllegalStateException("no tokens captured");
+            }
+            double[] m = sum.clone();
+            for (int c = 0; c < m.length; c++) {
+                m[c] /= count;
+            }
+            return Nd4j.createFromArray(m);
+        }
+
+        public void reset() {
+            sum = null;
+            count = 0;
+        }
+    }
+
+    private static void checkWidth(INDArray hidden, long d) {
+        if (hidden.size(1) != d) {
+            throw new IllegalArgumentException("hook vector has " + d + " elements but the hidden state is "
+                    + java.util.Arrays.toString(hidden.shape()));
+        }
+    }
+}
