@@ -73,43 +73,71 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
     /** Reads and tokenises a JSONL file. */
     public static Dataset load(Path file, Tokenizer tokenizer, int maxLength, Overflow overflow) throws IOException {
         Objects.requireNonNull(tokenizer, "tokenizer");
-        if (maxLength < 2) {
-            throw new IllegalArgumentException("max length must be >= 2 (one input and one target), got " + maxLength);
-        }
         if (!Files.isRegularFile(file)) {
             throw new IOException(file + ": no such data file");
         }
         byte[] bytes = Files.readAllBytes(file);
-        List<EncodedChat> examples = new ArrayList<>();
+        List<EncodedChat> raw = new ArrayList<>();
         List<Integer> lines = new ArrayList<>();
-        int truncated = 0;
         try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             String line;
             int number = 0;
             while ((line = reader.readLine()) != null) {
                 number++;
-                if (line.isBlank()) {
-                    continue;
+                if (!line.isBlank()) {
+                    raw.add(parseLine(file, number, line, tokenizer));
+                    lines.add(number);
                 }
-                EncodedChat e = parseLine(file, number, line, tokenizer);
-                if (e.length() > maxLength) {
-                    if (overflow == Overflow.REFUSE) {
-                        throw new IllegalArgumentException(file + ":" + number + ": " + e.length()
-                                + " tokens, more than the maximum length " + maxLength
-                                + " (raise it, or choose truncation)");
-                    }
-                    e = new EncodedChat(java.util.Arrays.copyOf(e.ids(), maxLength),
-                            java.util.Arrays.copyOf(e.lossMask(), maxLength));
-                    truncated++;
-                }
-                if (e.targetCount() == 0 || countTargetsAfterFirst(e) == 0) {
-                    log.warn("{}:{}: no target token left (after truncation to {}); the line is skipped",
-                            file, number, maxLength);
-                    continue;
-                }
-                examples.add(e);
-                lines.add(number);
             }
+        }
+        return limit(file, raw, lines, maxLength, overflow, sha256(bytes));
+    }
+
+    /**
+     * Plain texts (loss on every token), e.g. the paragraphs of a corpus for pre-training; {@code name}
+     * stands in for the file in messages and the hash covers the texts.
+     */
+    public static Dataset fromTexts(Path name, List<String> texts, Tokenizer tokenizer, int maxLength,
+                                    Overflow overflow) {
+        List<EncodedChat> raw = new ArrayList<>();
+        List<Integer> lines = new ArrayList<>();
+        StringBuilder all = new StringBuilder();
+        for (int i = 0; i < texts.size(); i++) {
+            raw.add(ChatTemplate.encodeText(tokenizer, texts.get(i)));
+            lines.add(i + 1);
+            all.append(texts.get(i)).append('\u0000');
+        }
+        return limit(name, raw, lines, maxLength, overflow, sha256(all.toString().getBytes(StandardCharsets.UTF_8)));
+    }
+
+    private static Dataset limit(Path file, List<EncodedChat> raw, List<Integer> rawLines, int maxLength,
+                                 Overflow overflow, String sha) {
+        if (maxLength < 2) {
+            throw new IllegalArgumentException("max length must be >= 2 (one input and one target), got " + maxLength);
+        }
+        List<EncodedChat> examples = new ArrayList<>();
+        List<Integer> lines = new ArrayList<>();
+        int truncated = 0;
+        for (int i = 0; i < raw.size(); i++) {
+            EncodedChat e = raw.get(i);
+            int number = rawLines.get(i);
+            if (e.length() > maxLength) {
+                if (overflow == Overflow.REFUSE) {
+                    throw new IllegalArgumentException(file + ":" + number + ": " + e.length()
+                            + " tokens, more than the maximum length " + maxLength
+                            + " (raise it, or choose truncation)");
+                }
+                e = new EncodedChat(java.util.Arrays.copyOf(e.ids(), maxLength),
+                        java.util.Arrays.copyOf(e.lossMask(), maxLength));
+                truncated++;
+            }
+            if (countTargetsAfterFirst(e) == 0) {
+                log.warn("{}:{}: no target token left (after truncation to {}); the line is skipped",
+                        file, number, maxLength);
+                continue;
+            }
+            examples.add(e);
+            lines.add(number);
         }
         if (examples.isEmpty()) {
             throw new IllegalArgumentException(file + ": no usable examples");
@@ -118,7 +146,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             log.warn("{}: {} of {} examples were longer than {} tokens and were truncated",
                     file, truncated, examples.size(), maxLength);
         }
-        return new Dataset(file, examples, lines, truncated, sha256(bytes));
+        return new Dataset(file, examples, lines, truncated, sha);
     }
 
     /** A target needs a token before it, so a target at position 0 is never scored. */
