@@ -1,0 +1,236 @@
+package org.lora4j.train.trainer;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.lora4j.core.LoraConfig;
+import org.lora4j.core.PeftAdapter;
+import org.lora4j.core.PeftAdapters;
+import org.lora4j.train.DecoderModel;
+import org.lora4j.train.ModelConfig;
+import org.lora4j.train.analysis.Snapshots;
+import org.lora4j.train.analysis.Trajectory;
+import org.lora4j.train.data.Dataset;
+import org.lora4j.train.optim.LrSchedule;
+import org.lora4j.train.optim.Optimizer;
+import org.lora4j.train.text.ByteTokenizer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.shade.jackson.databind.JsonNode;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainerTest {
+    private static final ByteTokenizer TOK = new ByteTokenizer();
+    private static final int PAD = 256;
+    private static Path dataFile;
+
+    @BeforeAll
+    static void data(@TempDir Path dir) throws IOException {
+        List<String> lines = new ArrayList<>();
+        String[] q = {"fever", "loan", "marathon", "bread", "flight", "cough", "salary", "swim"};
+        for (int i = 0; i < 16; i++) {
+            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"" + q[i % q.length] + " " + i
+                    + "?\"},{\"role\":\"assistant\",\"content\":\"safe " + q[i % q.length] + "\"}]}");
+        }
+        dataFile = dir.resolve("train.jsonl");
+        Files.writeString(dataFile, String.join("\n", lines) + "\n");
+    }
+
+    private static DecoderModel tinyModel(long seed) {
+        return DecoderModel.randomInit(ModelConfig.llama(TOK.vocabSize(), 32, 64, 2, 4, 2), seed);
+    }
+
+    private static TrainConfig config(LoraConfig lora, double lr, int maxSteps, int batch, int accum) {
+        return new TrainConfig(lora, Optimizer.Kind.ADAMW, lr, LrSchedule.Kind.LINEAR, 2, 0.01, 1.0, batch, accum,
+                maxSteps, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1, 1, 100, 0.0, 0);
+    }
+
+    private static LoraConfig lora() {
+        return new LoraConfig(4, 8, 0.1, false, LoraConfig.Init.DEFAULT, List.of("q_proj", "v_proj", "down_proj"), List.of());
+    }
+
+    private static Trainer trainer(TrainConfig c, Path out, long modelSeed) throws IOException {
+        DecoderModel model = tinyModel(modelSeed);
+        if (c.isFull()) {
+            model.setFullFinetune(true);
+        } else {
+            model.attachAdapters("default", c.lora(), c.seed());
+        }
+        Dataset all = Dataset.load(dataFile, TOK, c.maxLength(), c.overflow());
+        Dataset[] split = all.split(c.evalFraction(), c.seed());
+        Trainer t = new Trainer(model, c, split[0], split[1], PAD, out, Map.of("base_model", "tiny-test"));
+        t.setProgress(false);
+        return t;
+    }
+
+    static List<JsonNode> metrics(Path out) throws IOException {
+        ObjectMapper m = new ObjectMapper();
+        List<JsonNode> rows = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            ObjectNode n = (ObjectNode) m.readTree(line);
+            n.remove("tokens_per_s");   // wall-clock: the only field allowed to differ between runs
+            rows.add(n);
+        }
+        return rows;
+    }
+
+    @Test
+    void loraTrainingLowersTheLossAndWritesEverything(@TempDir Path out) throws IOException {
+        TrainConfig c = config(lora(), 5e-2, 40, 4, 1);
+        Trainer.Result r = trainer(c, out, 1).run();
+        List<JsonNode> m = metrics(out);
+        assertEquals(40, m.size());
+        double first = m.get(0).get("loss").asDouble();
+        // A rank-4 adapter on a random base barely moves the near-uniform logits; it must still learn.
+        assertTrue(r.lastLoss() < first - 0.2, "loss " + first + " -> " + r.lastLoss());
+        assertTrue(m.get(3).has("eval_loss") && !m.get(2).has("eval_loss"), "eval every 4 steps");
+        JsonNode adapters = m.get(0).get("adapters");
+        assertEquals(6, adapters.size(), "q, v, down of 2 layers");
+        assertTrue(adapters.get("model.layers.0.mlp.down_proj").get("b_norm").asDouble() > 0);
+        assertEquals(0.0, m.get(0).get("lr").asDouble(), "HF warm-up: step 1 runs at rate 0");
+        // The final adapter is PEFT's, loadable and with the run's provenance.
+        PeftAdapter saved = PeftAdapters.load(out);
+        assertEquals(6, saved.loraA().size());
+        assertEquals("tiny-test", saved.baseModelNameOrPath());
+        JsonNode run = new ObjectMapper().readTree(out.resolve("run.json").toFile());
+        assertEquals(5, run.get("seed").asInt());
+        assertEquals(c, TrainConfig.fromJson(run.get("config")));
+        // Snapshots every step plus the initial one, readable as trajectories.
+        Trajectory b = Snapshots.trajectory(out, "model.layers.1.mlp.down_proj", "lora_B");
+        assertEquals(41, b.size());
+        assertEquals(0.0, b.norms()[0], "B starts at zero");
+        assertTrue(b.norms()[40] > 0);
+        // keep 100 keeps all 40 checkpoints here; pruning is tested with keep 2 below.
+        try (Stream<Path> s = Files.list(out.resolve("checkpoints"))) {
+            assertEquals(40, s.count());
+        }
+    }
+
+    @Test
+    void resumingFromACheckpointContinuesBitForBit(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 10, 4, 1);
+        Path straight = dir.resolve("straight");
+        trainer(c, straight, 1).run();
+        // A second run that is cut after step 4: copy the first run's state at step 4 and resume it.
+        Path cut = dir.resolve("cut");
+        Files.createDirectories(cut.resolve("checkpoints"));
+        copyTree(straight.resolve("checkpoints/step-000004"), cut.resolve("checkpoints/step-000004"));
+        List<String> lines = Files.readAllLines(straight.resolve("metrics.jsonl"));
+        // The crash left steps 5 and 6 logged but not checkpointed: resume must drop and redo them.
+        Files.write(cut.resolve("metrics.jsonl"), lines.subList(0, 6));
+        Trainer resumed = trainer(c, cut, 1);   // the same base model, a fresh adapter: the checkpoint supplies the rest
+        resumed.resumeFrom(cut);
+        resumed.run();
+        assertEquals(metrics(straight), metrics(cut));
+        PeftAdapter a = PeftAdapters.load(straight);
+        PeftAdapter b = PeftAdapters.load(cut);
+        for (String k : a.loraB().keySet()) {
+            assertEquals(a.loraA().get(k), b.loraA().get(k));
+            assertEquals(a.loraB().get(k), b.loraB().get(k));
+        }
+    }
+
+    @Test
+    void resumeRefusesADifferentConfigOrBaseModel(@TempDir Path dir) throws IOException {
+        trainer(config(lora(), 1e-2, 3, 4, 1), dir, 1).run();
+        Trainer other = trainer(config(lora(), 2e-2, 3, 4, 1), dir.resolve("other"), 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> other.resumeFrom(dir));
+        assertTrue(e.getMessage().contains("different config"), e.getMessage());
+        Trainer otherBase = trainer(config(lora(), 1e-2, 3, 4, 1), dir.resolve("base"), 99);
+        e = assertThrows(IllegalArgumentException.class, () -> otherBase.resumeFrom(dir));
+        assertTrue(e.getMessage().contains("base model"), e.getMessage());
+    }
+
+    @Test
+    void gradientAccumulationEqualsOneLargerBatch(@TempDir Path dir) throws IOException {
+        LoraConfig noDropout = lora().withDropout(0);
+        trainer(config(noDropout, 1e-2, 3, 4, 1), dir.resolve("big"), 1).run();
+        trainer(config(noDropout, 1e-2, 3, 2, 2), dir.resolve("accum"), 1).run();
+        List<JsonNode> big = metrics(dir.resolve("big"));
+        List<JsonNode> acc = metrics(dir.resolve("accum"));
+        for (int i = 0; i < 3; i++) {
+            assertEquals(big.get(i).get("loss").asDouble(), acc.get(i).get("loss").asDouble(), 1e-5, "loss at step " + (i + 1));
+            assertEquals(big.get(i).get("grad_norm").asDouble(), acc.get(i).get("grad_norm").asDouble(), 1e-4);
+        }
+    }
+
+    @Test
+    void fullTrainingOfATinyModelDrivesTheLossWellBelowItsStart(@TempDir Path out) throws IOException {
+        TrainConfig c = config(null, 1e-2, 60, 4, 1);
+        Trainer.Result r = trainer(c, out, 4).run();
+        double first = metrics(out).get(0).get("loss").asDouble();
+        assertTrue(r.lastLoss() < 0.5 * first, "loss " + first + " -> " + r.lastLoss());
+        assertTrue(r.lastEvalLoss() < 0.6 * first, "held-out loss " + r.lastEvalLoss() + " (shared answer phrases)");
+    }
+
+    @Test
+    void fullFineTuneSavesAHuggingFaceModel(@TempDir Path out) throws IOException {
+        TrainConfig c = config(null, 3e-3, 6, 4, 1);
+        Trainer.Result r = trainer(c, out, 2).run();
+        assertTrue(Files.exists(out.resolve("model.safetensors")) && Files.exists(out.resolve("config.json")));
+        DecoderModel reloaded = DecoderModel.load(out);
+        DecoderModel fresh = tinyModel(2);
+        INDArray w1 = reloaded.parameters().get("model.layers.0.mlp.down_proj.weight");
+        INDArray w0 = fresh.parameters().get("model.layers.0.mlp.down_proj.weight");
+        assertFalse(w1.equalsWithEps(w0, 1e-7), "training changed the weights that were saved");
+        assertTrue(Double.isFinite(r.lastLoss()));
+    }
+
+    @Test
+    void divergenceStopsWithTheLastGoodCheckpointIntact(@TempDir Path out) throws IOException {
+        // SGD at an absurd rate without clipping: finite for a step or two, then Inf/NaN.
+        TrainConfig c = new TrainConfig(null, Optimizer.Kind.SGD, 1e12, LrSchedule.Kind.CONSTANT, 0, 0, 0, 4, 1,
+                20, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 1, 100, 0.0, 0);
+        Trainer t = trainer(c, out, 3);
+        TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
+        assertTrue(e.getMessage().contains("step " + e.step()), e.getMessage());
+        int last = e.step() - 1;
+        assertTrue(last >= 1, "diverged at step " + e.step());
+        Path good = out.resolve(String.format("checkpoints/step-%06d", last));
+        assertTrue(e.getMessage().contains(good.toString()), e.getMessage());
+        CheckpointStore.Loaded loaded = CheckpointStore.read(good);
+        assertEquals(last, loaded.step());
+        assertFalse(Files.exists(out.resolve(String.format("checkpoints/step-%06d", e.step()))));
+        try (Stream<Path> s = Files.list(out.resolve("checkpoints"))) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().startsWith(".tmp")), "no half-written checkpoint");
+        }
+    }
+
+    @Test
+    void earlyStoppingEndsTheRunAndSavesTheAdapter(@TempDir Path out) throws IOException {
+        TrainConfig c = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.CONSTANT, 0, 0, 1.0, 4, 1,
+                50, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 0, 2, 100.0, 3);
+        Trainer.Result r = trainer(c, out, 1).run();
+        assertTrue(r.stoppedEarly());
+        assertEquals(3, r.steps(), "every loss is under 100, so three steps in a row end the run");
+        assertTrue(Files.exists(out.resolve("adapter_model.safetensors")));
+        assertTrue(Files.exists(out.resolve("checkpoints/step-000003")));
+    }
+
+    static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> s = Files.walk(from)) {
+            for (Path p : s.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(p, target);
+                }
+            }
+        }
+    }
+}
