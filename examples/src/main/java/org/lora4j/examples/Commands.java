@@ -1,0 +1,439 @@
+package org.lora4j.examples;
+
+import org.lora4j.core.LoraConfig;
+import org.lora4j.core.LoraLinear;
+import org.lora4j.core.PeftAdapter;
+import org.lora4j.core.PeftAdapters;
+import org.lora4j.train.DecoderModel;
+import org.lora4j.train.ModelConfig;
+import org.lora4j.train.data.Batch;
+import org.lora4j.train.data.Batcher;
+import org.lora4j.train.data.Dataset;
+import org.lora4j.train.optim.LrSchedule;
+import org.lora4j.train.optim.Optimizer;
+import org.lora4j.train.text.ByteTokenizer;
+import org.lora4j.train.text.ChatTemplate;
+import org.lora4j.train.text.Message;
+import org.lora4j.train.text.Sampler;
+import org.lora4j.train.text.Tokenizer;
+import org.lora4j.train.text.Tokenizers;
+import org.lora4j.train.trainer.TrainConfig;
+import org.lora4j.train.trainer.Trainer;
+import org.lora4j.train.trainer.Version;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The subcommands of the {@code lora4j} command line. Each records its config and seed next to its outputs. */
+final class Commands {
+    private Commands() {
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Shared training options
+
+    static final String TRAIN_OPTIONS = """
+              --optimizer adamw|sgd   (default adamw)
+              --lr X                  peak learning rate (default %s)
+              --schedule constant|linear|cosine   (default linear)
+              --warmup-steps N        (default 0)
+              --weight-decay X        decoupled weight decay (default 0)
+              --max-grad-norm X       clip the global gradient norm; 0 = off (default 1.0)
+              --batch-size N          sequences per micro-batch (default 8)
+              --grad-accum N          micro-batches per step (default 1)
+              --max-steps N           optimizer steps; 0 = run --epochs (default 0)
+              --epochs N              (default %d)
+              --seed N                data order, initialisation, dropout (default 0)
+              --max-length N          tokens per sequence (default %d)
+              --overflow truncate|refuse   over-long examples (default truncate, counted and logged)
+              --packed                pack examples into full rows instead of padding each
+              --eval-fraction X       held-out share of the data (default %s; 0 allowed)
+              --eval-every N          evaluate every N steps and at the end (default 50; 0 = end only)
+              --snapshot-every N      save every adapter's A and B every N steps (default 0 = never)
+              --checkpoint-every N    (default 50; 0 = end only)
+              --keep-checkpoints N    (default 2)
+              --early-stop-loss X --early-stop-steps N   stop when the loss stays under X for N steps
+              --resume DIR            continue from a checkpoint (or a run's --out)
+              --out DIR               where everything is written (required)
+            """;
+
+    static TrainConfig trainConfig(Args a, LoraConfig lora, double defaultLr, int defaultEpochs,
+                                   double defaultEvalFraction, boolean packedByDefault) {
+        return new TrainConfig(lora,
+                Optimizer.Kind.parse(a.value("--optimizer", "adamw")),
+                a.doubleValue("--lr", defaultLr),
+                LrSchedule.Kind.parse(a.value("--schedule", "linear")),
+                a.intValue("--warmup-steps", 0),
+                a.doubleValue("--weight-decay", 0.0),
+                a.doubleValue("--max-grad-norm", 1.0),
+                a.intValue("--batch-size", 8),
+                a.intValue("--grad-accum", 1),
+                a.intValue("--max-steps", 0),
+                a.intValue("--epochs", defaultEpochs),
+                a.longValue("--seed", 0),
+                a.intValue("--max-length", 256),
+                Dataset.Overflow.parse(a.value("--overflow", "truncate")),
+                a.flag("--packed") || packedByDefault,
+                a.doubleValue("--eval-fraction", defaultEvalFraction),
+                a.intValue("--eval-every", 50),
+                a.intValue("--snapshot-every", 0),
+                a.intValue("--checkpoint-every", 50),
+                a.intValue("--keep-checkpoints", 2),
+                a.doubleValue("--early-stop-loss", 0.0),
+                a.intValue("--early-stop-steps", 0));
+    }
+
+    static final java.util.Set<String> TRAIN_FLAGS = java.util.Set.of("--packed", "--full", "--rslora", "--quiet");
+
+    private static int runTraining(DecoderModel model, Tokenizer tok, TrainConfig config, Dataset all, Path out,
+                                   String resume, boolean quiet, Map<String, Object> provenance) throws IOException {
+        Dataset[] split = all.split(config.evalFraction(), config.seed());
+        int pad = tok.specialTokenId("<|endoftext|>").orElse(0);
+        Trainer trainer = new Trainer(model, config, split[0], split[1], pad, out, provenance);
+        if (quiet) {
+            trainer.setProgress(false);
+        }
+        if (resume != null) {
+            trainer.resumeFrom(Path.of(resume));
+        }
+        Trainer.Result r = trainer.run();
+        System.out.println(new ObjectMapper().writeValueAsString(Map.of(
+                "steps", r.steps(), "loss", r.lastLoss(), "eval_loss", r.lastEvalLoss() == null ? "none" : r.lastEvalLoss(),
+                "stopped_early", r.stoppedEarly(), "out", out.toAbsolutePath().toString())));
+        return 0;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // pretrain
+
+    static final String PRETRAIN_HELP = """
+            lora4j pretrain: train a small Llama-style model from scratch and save it in Hugging Face layout
+              --data FILE             a .jsonl file of {"text": ...} lines, or a plain text file (one
+                                      example per paragraph); default: the built-in corpus
+              --hidden-size N --layers N --heads N --kv-heads N --intermediate-size N
+                                      model shape (default 64, 2, 4, 2, 176)
+            """ + TRAIN_OPTIONS.formatted("3e-3", 3, 256, "0.05");
+
+    static int pretrain(Args a) throws IOException {
+        Path out = Path.of(a.required("--out"));
+        ByteTokenizer tok = new ByteTokenizer();
+        int hidden = a.intValue("--hidden-size", 64);
+        ModelConfig mc = ModelConfig.llama(tok.vocabSize(), hidden, a.intValue("--intermediate-size", 176),
+                a.intValue("--layers", 2), a.intValue("--heads", 4), a.intValue("--kv-heads", 2));
+        TrainConfig config = trainConfig(a, null, 3e-3, 3, 0.05, true);
+        String data = a.value("--data", null);
+        String resume = a.value("--resume", null);
+        boolean quiet = a.flag("--quiet");
+        a.rejectUnknown();
+        mc = mc.withMaxPositionEmbeddings(Math.max(2048, config.maxLength()))
+                .withSpecialTokens(-1, List.of(tok.specialTokenId("<|endoftext|>").getAsInt()));
+        Dataset all = loadCorpus(data, tok, config);
+        DecoderModel model = DecoderModel.randomInit(mc, config.seed());
+        model.setFullFinetune(true);
+        Files.createDirectories(out);
+        Map<String, Object> prov = provenance("pretrain", data == null ? "built-in corpus" : data, null);
+        int rc = runTraining(model, tok, config, all, out, resume, quiet, prov);
+        tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
+        return rc;
+    }
+
+    /** Packing splits a long document across rows, so only padded training needs a length limit. */
+    static int lengthLimit(TrainConfig config) {
+        return config.packed() ? Integer.MAX_VALUE : config.maxLength();
+    }
+
+    private static Dataset loadCorpus(String data, Tokenizer tok, TrainConfig config) throws IOException {
+        if (data != null && data.endsWith(".jsonl")) {
+            return Dataset.load(Path.of(data), tok, lengthLimit(config), config.overflow());
+        }
+        String text;
+        Path name;
+        if (data == null) {
+            text = DefaultCorpus.generate(config.seed());
+            name = Path.of("built-in-corpus");
+        } else {
+            name = Path.of(data);
+            text = Files.readString(name, StandardCharsets.UTF_8);
+        }
+        List<String> paragraphs = new ArrayList<>();
+        for (String p : text.split("\\n\\s*\\n")) {
+            if (!p.isBlank()) {
+                paragraphs.add(p.strip());
+            }
+        }
+        return Dataset.fromTexts(name, paragraphs, tok, lengthLimit(config), config.overflow());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // sft
+
+    static final String SFT_HELP = """
+            lora4j sft: fine-tune a model on a JSONL file, with LoRA adapters or all parameters
+              --model DIR             Hugging Face layout: config.json, *.safetensors, tokenizer.json
+              --data FILE.jsonl       {"messages": [...]} (loss on assistant tokens) or {"text": ...} lines
+              --full                  train every parameter instead of adapters
+              --lora-rank N           (default 8)
+              --lora-alpha X          (default 16)
+              --lora-dropout X        (default 0)
+              --rslora                scale by alpha/sqrt(rank)
+              --target-modules a,b    (default q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)
+              --layers 2,24           layers_to_transform (default all)
+              --init default|gaussian|pissa|random   (default default: A Kaiming-uniform, B zero)
+              --init-adapter DIR      start from this PEFT adapter (its own r, alpha, targets) instead
+            """ + TRAIN_OPTIONS.formatted("2e-4", 1, 256, "0.1");
+
+    static int sft(Args a) throws IOException {
+        Path modelDir = Path.of(a.required("--model"));
+        Path data = Path.of(a.required("--data"));
+        Path out = Path.of(a.required("--out"));
+        boolean full = a.flag("--full");
+        String initAdapter = a.value("--init-adapter", null);
+        PeftAdapter start = null;
+        if (initAdapter != null) {
+            for (String o : List.of("--lora-rank", "--lora-alpha", "--rslora", "--target-modules", "--layers", "--init")) {
+                if (a.has(o) || a.flag(o)) {
+                    throw new IllegalArgumentException(o + " conflicts with --init-adapter, which brings its own config");
+                }
+            }
+            if (full) {
+                throw new IllegalArgumentException("--init-adapter trains an adapter; it cannot go with --full");
+            }
+            start = PeftAdapters.load(Path.of(initAdapter));
+        }
+        LoraConfig lora = full ? null : start != null
+                ? start.config().withDropout(a.doubleValue("--lora-dropout", 0))
+                : new LoraConfig(
+                a.intValue("--lora-rank", 8), a.doubleValue("--lora-alpha", 16), a.doubleValue("--lora-dropout", 0),
+                a.flag("--rslora"), parseInit(a.value("--init", "default")),
+                List.of(a.value("--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").split(",")),
+                parseInts(a.value("--layers", "")));
+        TrainConfig config = trainConfig(a, lora, full ? 1e-5 : 2e-4, 1, 0.1, false);
+        String resume = a.value("--resume", null);
+        boolean quiet = a.flag("--quiet");
+        a.rejectUnknown();
+        Tokenizer tok = Tokenizers.load(modelDir);
+        Dataset all = Dataset.load(data, tok, lengthLimit(config), config.overflow());
+        DecoderModel model = DecoderModel.load(modelDir);
+        if (full) {
+            model.setFullFinetune(true);
+        } else if (start != null) {
+            PeftAdapter withDropout = new PeftAdapter(lora, start.baseModelNameOrPath(), start.loraA(), start.loraB());
+            PeftAdapters.apply(withDropout, model.linearLayers(), "default");
+        } else {
+            model.attachAdapters("default", lora, config.seed());
+        }
+        Files.createDirectories(out);
+        Map<String, Object> prov = provenance("sft", data.toString(), modelDir.toString());
+        if (initAdapter != null) {
+            prov.put("init_adapter", initAdapter);
+        }
+        int rc = runTraining(model, tok, config, all, out, resume, quiet, prov);
+        if (full && Files.exists(modelDir.resolve("tokenizer.json"))) {
+            Files.copy(modelDir.resolve("tokenizer.json"), out.resolve("tokenizer.json"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        return rc;
+    }
+
+    private static LoraConfig.Init parseInit(String s) {
+        return s.equalsIgnoreCase("default") ? LoraConfig.Init.DEFAULT : LoraConfig.Init.fromPeft(s);
+    }
+
+    private static List<Integer> parseInts(String s) {
+        List<Integer> out = new ArrayList<>();
+        for (String p : s.split(",")) {
+            if (!p.isBlank()) {
+                try {
+                    out.add(Integer.parseInt(p.trim()));
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("--layers must be integers separated by commas, got '" + s + "'");
+                }
+            }
+        }
+        return out;
+    }
+
+    static Map<String, Object> provenance(String command, String data, String baseModel) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("command", command);
+        p.put("data", data);
+        if (baseModel != null) {
+            p.put("base_model", baseModel);
+        }
+        p.put("lora4j_version", Version.get());
+        return p;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // loss
+
+    static final String LOSS_HELP = """
+            lora4j loss: the mean next-token loss of a model on a JSONL file, as one JSON line
+              --model DIR             Hugging Face layout model directory
+              --adapter DIR           a PEFT adapter to apply (optional)
+              --data FILE.jsonl       chat lines score assistant tokens, text lines every token
+              --batch-size N          sequences per forward (default 8; does not change the result)
+            Each line is a separate sequence and no sequence is truncated; the result averages over
+            every scored token of the file: {"loss": ..., "tokens": ...}.
+            """;
+
+    static int loss(Args a) throws IOException {
+        Path modelDir = Path.of(a.required("--model"));
+        Path data = Path.of(a.required("--data"));
+        String adapter = a.value("--adapter", null);
+        int batchSize = a.intValue("--batch-size", 8);
+        a.rejectUnknown();
+        Tokenizer tok = Tokenizers.load(modelDir);
+        DecoderModel model = loadWithAdapter(modelDir, adapter);
+        // Never truncate: the limit is the model's own context length, and a longer line is refused.
+        Dataset d = Dataset.load(data, tok, model.config().maxPositionEmbeddings(), Dataset.Overflow.REFUSE);
+        Batcher batches = new Batcher(d, batchSize, model.config().maxPositionEmbeddings(), false,
+                tok.specialTokenId("<|endoftext|>").orElse(0), 0);
+        double sum = 0;
+        long n = 0;
+        for (Batch b : batches.inOrder()) {
+            sum += model.loss(b.tokens(), b.lossMask(), b.batch(), b.seq()) * b.targets();
+            n += b.targets();
+        }
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("loss", sum / n);
+        o.put("tokens", n);
+        System.out.println(o);
+        return 0;
+    }
+
+    static DecoderModel loadWithAdapter(Path modelDir, String adapterDir) throws IOException {
+        DecoderModel model = DecoderModel.load(modelDir);
+        if (adapterDir != null) {
+            PeftAdapter adapter = PeftAdapters.load(Path.of(adapterDir));
+            PeftAdapters.apply(adapter, model.linearLayers(), "default");
+        }
+        model.setTraining(false);
+        return model;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // generate
+
+    static final String GENERATE_HELP = """
+            lora4j generate: answer a prompt with a model and an optional adapter
+              --model DIR             Hugging Face layout model directory
+              --adapter DIR           a PEFT adapter (optional)
+              --prompt TEXT           the user message (default "Hello")
+              --system TEXT           an optional system message
+              --raw                   continue the prompt text as is, without the chat template
+              --max-new-tokens N      (default 64)
+              --temperature X         0 = greedy (default 1.0)
+              --top-p X               nucleus sampling (default 1.0)
+              --seed N                (default 0)
+              --samples N             how many answers (default 1)
+              --adapter-scale X       multiply every adapter's B at inference (default 1)
+            """;
+
+    static int generate(Args a) throws IOException {
+        Path modelDir = Path.of(a.required("--model"));
+        String adapter = a.value("--adapter", null);
+        String prompt = a.value("--prompt", "Hello");
+        String system = a.value("--system", null);
+        boolean raw = a.flag("--raw");
+        int maxNew = a.intValue("--max-new-tokens", 64);
+        double temperature = a.doubleValue("--temperature", 1.0);
+        double topP = a.doubleValue("--top-p", 1.0);
+        long seed = a.longValue("--seed", 0);
+        int samples = a.intValue("--samples", 1);
+        double scale = a.doubleValue("--adapter-scale", 1.0);
+        a.rejectUnknown();
+        Tokenizer tok = Tokenizers.load(modelDir);
+        DecoderModel model = loadWithAdapter(modelDir, adapter);
+        for (LoraLinear l : model.linearLayers().values()) {
+            if (l.activeAdapter() != null) {
+                l.activeAdapter().setMultiplier(scale);
+            }
+        }
+        int[] ids;
+        if (raw) {
+            ids = tok.encode(prompt);
+        } else {
+            List<Message> messages = new ArrayList<>();
+            if (system != null) {
+                messages.add(Message.system(system));
+            }
+            messages.add(Message.user(prompt));
+            ids = ChatTemplate.encodePrompt(tok, messages);
+        }
+        int room = model.config().maxPositionEmbeddings() - ids.length;
+        Sampler sampler = new Sampler(temperature, topP, seed);
+        ObjectMapper json = new ObjectMapper();
+        for (int s = 0; s < samples; s++) {
+            int[] outIds = model.generate(ids, Math.min(maxNew, room), tok.endTokenIds(), sampler::next, true);
+            String text = tok.decode(stripEnd(outIds, tok.endTokenIds()));
+            ObjectNode o = json.createObjectNode();
+            o.put("sample", s);
+            o.put("seed", seed);
+            o.put("temperature", temperature);
+            o.put("top_p", topP);
+            o.put("text", text);
+            System.out.println(o);
+        }
+        return 0;
+    }
+
+    private static int[] stripEnd(int[] ids, int[] ends) {
+        if (ids.length > 0) {
+            int last = ids[ids.length - 1];
+            for (int e : ends) {
+                if (e == last) {
+                    return Arrays.copyOf(ids, ids.length - 1);
+                }
+            }
+        }
+        return ids;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // merge
+
+    static final String MERGE_HELP = """
+            lora4j merge: fold a PEFT adapter into its base model and save a plain model
+              --model DIR             the base model (Hugging Face layout)
+              --adapter DIR           the PEFT adapter
+              --out DIR               the merged model (config.json, model.safetensors, tokenizer.json)
+            """;
+
+    static int merge(Args a) throws IOException {
+        Path modelDir = Path.of(a.required("--model"));
+        String adapterDir = a.required("--adapter");
+        Path out = Path.of(a.required("--out"));
+        a.rejectUnknown();
+        DecoderModel model = loadWithAdapter(modelDir, adapterDir);
+        int merged = 0;
+        for (LoraLinear l : model.linearLayers().values()) {
+            if (l.activeAdapter() != null) {
+                l.merge();
+                merged++;
+            }
+        }
+        model.save(out);   // writes the base weights, which now hold the adapter; adapters themselves are not saved
+        if (Files.exists(modelDir.resolve("tokenizer.json"))) {
+            Files.copy(modelDir.resolve("tokenizer.json"), out.resolve("tokenizer.json"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("merged_layers", merged);
+        o.put("out", out.toAbsolutePath().toString());
+        o.put("adapter", adapterDir);
+        o.put("base_model", modelDir.toString());
+        Files.writeString(out.resolve("lora4j_merge.json"), o.toPrettyString());
+        System.out.println(o);
+        return 0;
+    }
+}
