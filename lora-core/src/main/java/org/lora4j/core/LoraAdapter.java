@@ -1,5 +1,6 @@
 package org.lora4j.core;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -108,15 +109,19 @@ public final class LoraAdapter {
             throw new IllegalArgumentException("adapter '" + name + "': direction has " + direction.length()
                     + " elements, B has " + out + " rows");
         }
-        INDArray r = direction.reshape(out, 1).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray r = direction.reshape(out, 1).castTo(DataType.DOUBLE);
         double norm = r.norm2Number().doubleValue();
         if (!(norm > 0) || !Double.isFinite(norm)) {
             throw new IllegalArgumentException("adapter '" + name + "': direction must be finite and non-zero, norm " + norm);
         }
         r.divi(norm);
-        INDArray bd = b.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray bd = b.castTo(DataType.DOUBLE);
         double before = bd.norm2Number().doubleValue();
-        bd.subi(r.mmul(r.transpose().mmul(bd)));   // [out,1] x ([1,out] x [out,rank]); off the hot path
+        INDArray coef = Nd4j.create(DataType.DOUBLE, new long[]{1, bd.size(1)}, 'f');
+        Nd4j.gemm(r, bd, coef, true, false, 1.0, 0.0);                  // rᵀ B      [1, rank]
+        INDArray bf = bd.dup('f');
+        Nd4j.gemm(r, coef, bf, false, false, -1.0, 1.0);                // B - r (rᵀ B)
+        bd = bf;
         if (keepNorm) {
             double after = bd.norm2Number().doubleValue();
             if (after > 0) {

@@ -578,7 +578,8 @@ public final class LoraLinear {
         }
         INDArray a = vt.get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).mulColumnVector(sqrtS.reshape(r, 1));
         INDArray b = uMat.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).mulRowVector(sqrtS.reshape(1, r));
-        INDArray residual = weight.castTo(DataType.DOUBLE).sub(b.mmul(a).muli(scaling));
+        INDArray residual = weight.castTo(DataType.DOUBLE).dup('f');
+        Nd4j.gemm(b, a, residual, false, false, -scaling, 1.0);        // W - scaling · B A
         weight.assign(residual.castTo(dtype));
         return new INDArray[]{a.castTo(dtype), b.castTo(dtype)};
     }
