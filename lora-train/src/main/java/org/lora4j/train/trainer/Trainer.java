@@ -3,7 +3,6 @@ package org.lora4j.train.trainer;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapters;
-import org.lora4j.core.Safetensors;
 import org.lora4j.train.DecoderModel;
 import org.lora4j.train.data.Batch;
 import org.lora4j.train.data.Batcher;
@@ -72,6 +71,8 @@ public final class Trainer {
     private final CheckpointStore checkpoints;
     private final String baseFingerprint;
     private Progress progress = Progress.forConsole();
+    private final List<TrainerCallback> callbacks = new ArrayList<>();
+    private final AdapterSnapshots snapshots;
 
     // Position: optimizer steps done, and the next micro-batch to read.
     private int step;
@@ -111,6 +112,16 @@ public final class Trainer {
         this.schedule = new LrSchedule(config.schedule(), config.lr(), config.warmupSteps(), totalSteps);
         this.checkpoints = new CheckpointStore(out.resolve("checkpoints"), config.keepCheckpoints());
         this.baseFingerprint = fingerprint(model);
+        this.snapshots = config.snapshotEvery() > 0
+                ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed()) : null;
+        if (snapshots != null) {
+            callbacks.add(snapshots);
+        }
+    }
+
+    /** Adds a callback run at step 0 and after every step (see {@link TrainerCallback}). */
+    public void addCallback(TrainerCallback callback) {
+        callbacks.add(Objects.requireNonNull(callback, "callback"));
     }
 
     /**
@@ -190,8 +201,10 @@ public final class Trainer {
         Files.createDirectories(out);
         writeRunJson();
         model.setTraining(true);
-        if (config.snapshotEvery() > 0 && step == 0) {
-            snapshot(0);
+        if (step == 0) {
+            for (TrainerCallback c : callbacks) {
+                c.onStep(0, adaptersByModule(), Double.NaN);
+            }
         }
         double loss = Double.NaN;
         Double evalLoss = null;
@@ -248,8 +261,12 @@ public final class Trainer {
                 evalLoss = stepEval;
             }
             appendMetrics(step, lr, loss, gradNorm, tokensPerSecond, stepEval);
-            if (config.snapshotEvery() > 0 && (step % config.snapshotEvery() == 0 || last || stopped)) {
-                snapshot(step);
+            Map<String, LoraAdapter> adapters = adaptersByModule();
+            for (TrainerCallback c : callbacks) {
+                c.onStep(step, adapters, loss);
+            }
+            if (snapshots != null && (last || stopped) && step % config.snapshotEvery() != 0) {
+                snapshots.save(step, adapters);   // the end state, whatever the interval
             }
             if ((config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0) || last || stopped) {
                 lastCheckpoint = checkpoint().toString();
@@ -346,21 +363,6 @@ public final class Trainer {
             weights.put(p.name(), p.value());
         }
         return checkpoints.write(step, st, weights, optimizer.state());
-    }
-
-    private void snapshot(int atStep) throws IOException {
-        Map<String, INDArray> t = new LinkedHashMap<>();
-        for (Map.Entry<String, LoraAdapter> e : adaptersByModule().entrySet()) {
-            t.put("base_model.model." + e.getKey() + ".lora_A.weight", e.getValue().a());
-            t.put("base_model.model." + e.getKey() + ".lora_B.weight", e.getValue().b());
-        }
-        if (t.isEmpty()) {
-            return;   // full fine-tuning: nothing adapter-shaped to snapshot
-        }
-        Path dir = out.resolve("snapshots");
-        Files.createDirectories(dir);
-        Safetensors.write(dir.resolve(String.format("step-%06d.safetensors", atStep)), t,
-                Map.of("lora4j_step", Integer.toString(atStep), "lora4j_seed", Long.toString(config.seed())));
     }
 
     private void saveFinal() throws IOException {

@@ -91,7 +91,19 @@ class TrainerTest {
     @Test
     void loraTrainingLowersTheLossAndWritesEverything(@TempDir Path out) throws IOException {
         TrainConfig c = config(lora(), 5e-2, 40, 4, 1);
-        Trainer.Result r = trainer(c, out, 1).run();
+        Trainer t = trainer(c, out, 1);
+        List<Integer> seen = new ArrayList<>();
+        List<Double> bNorms = new ArrayList<>();
+        t.addCallback((step, adapters, loss) -> {
+            seen.add(step);
+            bNorms.add(adapters.get("model.layers.0.mlp.down_proj").b().norm2Number().doubleValue());
+            assertEquals(step == 0, Double.isNaN(loss));
+        });
+        Trainer.Result r = t.run();
+        assertEquals(41, seen.size());
+        assertEquals(List.of(0, 1, 2), seen.subList(0, 3));
+        assertEquals(0.0, bNorms.get(0));
+        assertTrue(bNorms.get(40) > 0);
         List<JsonNode> m = metrics(out);
         assertEquals(40, m.size());
         double first = m.get(0).get("loss").asDouble();
