@@ -1,5 +1,6 @@
 package org.lora4j.core;
 
+import org.bytedeco.openblas.global.openblas;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.rng.Random;
@@ -73,6 +74,27 @@ public final class LoraLinear {
     private INDArray dropped;          // [n, in] 'f': dropout(x), only with dropout in training
     private INDArray mask;             // [n, in] 'f': 0 or 1/(1-p)
     private INDArray dxTmp;            // [n, in] 'f': adapter part of dX under dropout
+    // BLAS descriptions of the buffers above, built when a buffer is (re)allocated, so the hot path
+    // allocates nothing (Gemm explains why not Nd4j.gemm).
+    private Gemm.Operand wBaseOp;      // wcat's first in + biasCols columns
+    private Gemm.Operand wFullOp;      // wcat's first in + biasCols + wFullRank columns
+    private long wFullRank = -1;
+    private Gemm.Operand weightOp;     // W
+    private Gemm.Operand gradWcatOp;
+    private Gemm.Operand xBaseOp;      // xcat's first in + biasCols columns
+    private Gemm.Operand xFullOp;      // xcat's first in + biasCols + xFullRank columns
+    private long xFullRank = -1;
+    private Gemm.Operand xPrefixOp;
+    private Gemm.Operand tOp;
+    private Gemm.Operand uOp;
+    private Gemm.Operand droppedOp;
+    private NativeCopy.Plan copyT;     // t into xcat's t columns
+    private Gemm.Operand dxTmpOp;
+    private final java.util.IdentityHashMap<LoraAdapter, Gemm.Operand[]> adapterOps = new java.util.IdentityHashMap<>();
+    private final java.util.IdentityHashMap<LoraAdapter, NativeCopy.Plan> copyB = new java.util.IdentityHashMap<>();
+    private final INDArray[] seen = new INDArray[4];              // caller arrays seen lately (out, dOut, dX)
+    private final Gemm.Operand[] seenOps = new Gemm.Operand[4];
+    private int seenNext;
     private boolean lastForwardUsedAdapter;
     private boolean lastForwardDropped;
 
@@ -107,7 +129,7 @@ public final class LoraLinear {
         this.hasBias = bias != null;
         this.biasCols = hasBias ? 1 : 0;
         allocateWeights(0, weight.castTo(dtype), hasBias ? bias.castTo(dtype).reshape(out) : null);
-        setDropoutSeed(0);
+        this.dropoutSeed = 0;
     }
 
     private void allocateWeights(long rank, INDArray w, INDArray b) {
@@ -124,8 +146,13 @@ public final class LoraLinear {
         this.bias = bView;
         this.slotRank = rank;
         this.n = -1;  // xcat's width follows slotRank
+        this.wBaseOp = Gemm.of(columns(cat, in + biasCols));
+        this.weightOp = Gemm.of(wView);
+        this.wFullRank = -1;
+        copyB.clear();   // they point into the old wcat
         if (weightsTrainable && gradWcat == null) {
             gradWcat = Nd4j.zeros(dtype, out, in + biasCols).dup('f');
+            gradWcatOp = Gemm.of(gradWcat);
         }
     }
 
@@ -218,7 +245,10 @@ public final class LoraLinear {
         if (adapterName.equals(mergedAdapter)) {
             throw new IllegalStateException(name + ": adapter '" + adapterName + "' is merged; unmerge before deleting");
         }
-        if (adapters.remove(adapterName) == null) {
+        LoraAdapter removed = adapters.remove(adapterName);
+        adapterOps.remove(removed);
+        copyB.remove(removed);
+        if (removed == null) {
             throw new IllegalArgumentException(name + ": no adapter '" + adapterName + "'; have " + adapters.keySet());
         }
         if (adapterName.equals(active)) {
@@ -323,7 +353,12 @@ public final class LoraLinear {
     /** Seeds the dropout RNG (each layer has its own stream, so runs are reproducible). */
     public void setDropoutSeed(long seed) {
         this.dropoutSeed = seed;
-        this.dropoutRng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
+        // Re-seed the one native generator rather than making a new one per call: ND4J frees the
+        // native state of a discarded generator from a GC-driven thread, and creating thousands of
+        // them (one per step and layer) is where the test JVM crashed intermittently.
+        if (dropoutRng != null) {
+            dropoutRng.setSeed(seed);
+        }
     }
 
     public long dropoutSeed() {
@@ -338,8 +373,10 @@ public final class LoraLinear {
         this.weightsTrainable = trainable;
         if (trainable && gradWcat == null) {
             gradWcat = Nd4j.zeros(dtype, out, in + biasCols).dup('f');
+            gradWcatOp = Gemm.of(gradWcat);
         } else if (!trainable) {
             gradWcat = null;
+            gradWcatOp = null;
         }
     }
 
@@ -379,9 +416,9 @@ public final class LoraLinear {
         LoraAdapter adapter = usableAdapter();
         lastForwardUsedAdapter = adapter != null;
         lastForwardDropped = false;
+        Gemm.Operand dstOp = operand(dst);
         if (adapter == null) {
-            long k = in + biasCols;
-            Nd4j.gemm(columns(xcat, k), columns(wcat, k), dst, false, true, 1.0, 0.0);
+            Gemm.gemm(xBaseOp, false, wBaseOp, true, dstOp, 1.0, 0.0);
             return;
         }
         long r = adapter.rank();
@@ -392,11 +429,11 @@ public final class LoraLinear {
         }
         double s = adapter.scaling() * adapter.multiplier();
         ensureRankBuffers(r);
-        Nd4j.gemm(xd, adapter.a(), t, false, true, s, 0.0);              // t = s·m·xd·Aᵀ   [n, r]
-        NativeCopy.copy(t, xcat, rows * (in + biasCols));                // into xcat's t columns
-        NativeCopy.copy(adapter.b(), wcat, out * (in + biasCols));       // active B into the slot
-        long k = in + biasCols + r;
-        Nd4j.gemm(columns(xcat, k), columns(wcat, k), dst, false, true, 1.0, 0.0);
+        Gemm.Operand[] ab = adapterOperands(adapter);
+        Gemm.gemm(xd == xPrefix ? xPrefixOp : droppedOp, false, ab[0], true, tOp, s, 0.0);   // t = s·m·xd·Aᵀ [n, r]
+        copyT.run();                                                     // t into xcat's t columns
+        copyB(adapter).run();                                            // active B into wcat's slot
+        Gemm.gemm(xFullOp, false, wFull(r), true, dstOp, 1.0, 0.0);
     }
 
     /**
@@ -431,38 +468,45 @@ public final class LoraLinear {
         if (lastForwardUsedAdapter && (adapter == null || adapter.rank() != t.size(1))) {
             throw new IllegalStateException(name + ": the adapter changed between forward and backward");
         }
+        Gemm.Operand dOutOp = operand(dOut);
+        Gemm.Operand dXOp = dX == null ? null : operand(dX);
         if (weightsTrainable) {
             // dW | dbias in one product: the ones column of xcat turns the bias gradient into a column sum.
-            long k = in + biasCols;
-            Nd4j.gemm(dOut, columns(xcat, k), gradWcat, true, false, 1.0, 1.0);
+            Gemm.gemm(dOutOp, true, xBaseOp, false, gradWcatOp, 1.0, 1.0);
         }
         if (dX != null) {
-            Nd4j.gemm(dOut, weight, dX, false, false, 1.0, dxBeta);     // dOut · W
+            Gemm.gemm(dOutOp, false, weightOp, false, dXOp, 1.0, dxBeta);   // dOut · W
         }
         if (adapter == null) {
             return;
         }
         double s = adapter.scaling() * adapter.multiplier();
-        INDArray xd = lastForwardDropped ? dropped : xPrefix;
-        Nd4j.gemm(dOut, t, adapter.gradB(), true, false, 1.0, 1.0);     // dB += dOutᵀ · (s·m·xd Aᵀ)
-        Nd4j.gemm(dOut, adapter.b(), u, false, false, 1.0, 0.0);        // u = dOut · B   [n, r]
-        Nd4j.gemm(u, xd, adapter.gradA(), true, false, s, 1.0);         // dA += s·m · uᵀ · xd
+        Gemm.Operand xdOp = lastForwardDropped ? droppedOp : xPrefixOp;
+        Gemm.Operand[] ab = adapterOperands(adapter);   // a, b, gradA, gradB
+        Gemm.gemm(dOutOp, true, tOp, false, ab[3], 1.0, 1.0);          // dB += dOutᵀ · (s·m·xd Aᵀ)
+        Gemm.gemm(dOutOp, false, ab[1], false, uOp, 1.0, 0.0);         // u = dOut · B   [n, r]
+        Gemm.gemm(uOp, true, xdOp, false, ab[2], s, 1.0);              // dA += s·m · uᵀ · xd
         if (dX != null) {
             if (lastForwardDropped) {
-                Nd4j.gemm(u, adapter.a(), dxTmp, false, false, s, 0.0);
+                Gemm.gemm(uOp, false, ab[0], false, dxTmpOp, s, 0.0);
                 dxTmp.muli(mask);
                 dX.addi(dxTmp);
             } else {
-                Nd4j.gemm(u, adapter.a(), dX, false, false, s, 1.0);    // dX += s·m · u · A
+                Gemm.gemm(uOp, false, ab[0], false, dXOp, s, 1.0);     // dX += s·m · u · A
             }
         }
     }
 
     private INDArray applyDropout(double p) {
+        if (dropoutRng == null) {
+            dropoutRng = Nd4j.getRandomFactory().getNewRandomInstance(dropoutSeed);
+        }
         if (dropped == null) {
             dropped = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
             mask = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
             dxTmp = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
+            droppedOp = Gemm.of(dropped);
+            dxTmpOp = Gemm.of(dxTmp);
         }
         // mask = Bernoulli(1 - p) / (1 - p), inverted dropout as in torch.nn.Dropout.
         Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, 1.0 - p), dropoutRng);
@@ -488,6 +532,9 @@ public final class LoraLinear {
             xcat.get(NDArrayIndex.all(), NDArrayIndex.point(in)).assign(1.0);
         }
         xPrefix = xcat.get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
+        xPrefixOp = Gemm.of(xPrefix);
+        xBaseOp = Gemm.of(columns(xcat, in + biasCols));
+        xFullRank = -1;
         t = null;
         u = null;
         dropped = null;  // dropout buffers are made on first use: most layers never need them
@@ -501,7 +548,56 @@ public final class LoraLinear {
         if (t == null || t.size(1) != r) {
             t = Nd4j.createUninitialized(dtype, new long[]{n, r}, 'f');
             u = Nd4j.createUninitialized(dtype, new long[]{n, r}, 'f');
+            tOp = Gemm.of(t);
+            uOp = Gemm.of(u);
+            copyT = new NativeCopy.Plan(t, xcat, n * (in + biasCols));
         }
+        if (xFullRank != r) {
+            xFullOp = Gemm.of(columns(xcat, in + biasCols + r));
+            xFullRank = r;
+        }
+    }
+
+    private NativeCopy.Plan copyB(LoraAdapter adapter) {
+        NativeCopy.Plan plan = copyB.get(adapter);
+        if (plan == null) {
+            plan = new NativeCopy.Plan(adapter.b(), wcat, out * (in + biasCols));
+            copyB.put(adapter, plan);
+        }
+        return plan;
+    }
+
+    private Gemm.Operand wFull(long r) {
+        if (wFullRank != r) {
+            wFullOp = Gemm.of(columns(wcat, in + biasCols + r));
+            wFullRank = r;
+        }
+        return wFullOp;
+    }
+
+    /** a, b, gradA, gradB of an adapter; its arrays are never reassigned, so these stay valid. */
+    private Gemm.Operand[] adapterOperands(LoraAdapter adapter) {
+        Gemm.Operand[] ops = adapterOps.get(adapter);
+        if (ops == null) {
+            ops = new Gemm.Operand[]{Gemm.of(adapter.a()), Gemm.of(adapter.b()), Gemm.of(adapter.gradA()),
+                    Gemm.of(adapter.gradB())};
+            adapterOps.put(adapter, ops);
+        }
+        return ops;
+    }
+
+    /** The operand of a caller's array: the same few arrays come back every step, so remember them. */
+    private Gemm.Operand operand(INDArray a) {
+        for (int i = 0; i < seen.length; i++) {
+            if (seen[i] == a) {
+                return seenOps[i];
+            }
+        }
+        Gemm.Operand op = Gemm.of(a);
+        seen[seenNext] = a;
+        seenOps[seenNext] = op;
+        seenNext = (seenNext + 1) % seen.length;
+        return op;
     }
 
     /** The first k columns of an 'f'-order matrix: a zero-offset view that gemm reads in place. */
@@ -565,19 +661,35 @@ public final class LoraLinear {
         if (r > Math.min(in, out)) {
             throw new IllegalArgumentException(name + ": PiSSA rank " + r + " exceeds min(out, in) = " + Math.min(in, out));
         }
-        INDArray w = weight.castTo(DataType.DOUBLE).dup('f');
-        long k = Math.min(out, in);
-        INDArray s = Nd4j.create(DataType.DOUBLE, k);
-        INDArray uMat = Nd4j.create(DataType.DOUBLE, new long[]{out, k}, 'f');
-        INDArray vt = Nd4j.create(DataType.DOUBLE, new long[]{k, in}, 'f');
-        Nd4j.getBlasWrapper().lapack().gesvd(w, s, uMat, vt);
-        double scaling = config.scaling();
-        INDArray sqrtS = Nd4j.create(DataType.DOUBLE, r);
-        for (int i = 0; i < r; i++) {
-            sqrtS.putScalar(i, Math.sqrt(s.getDouble(i) / scaling));
+        // The thin SVD (LAPACK's jobu = jobvt = 'S'). ND4J's lapack().gesvd asks for the full U
+        // [out, out], which for a tall weight overruns a thin U buffer: that corrupted the native heap.
+        int m = (int) out;
+        int nCols = (int) in;
+        int k = Math.min(m, nCols);
+        double[] aCols = weight.castTo(DataType.DOUBLE).dup('f').data().asDouble();   // column-major [out, in]
+        double[] sv = new double[k];
+        double[] uCols = new double[m * k];          // column-major [out, k]
+        double[] vtCols = new double[k * nCols];     // column-major [k, in]
+        double[] superb = new double[Math.max(1, k - 1)];
+        int info = openblas.LAPACKE_dgesvd(openblas.LAPACK_COL_MAJOR, (byte) 'S', (byte) 'S', m, nCols, aCols, m,
+                sv, uCols, m, vtCols, k, superb);
+        if (info != 0) {
+            throw new IllegalStateException(name + ": SVD for PiSSA failed (LAPACK info " + info + ")");
         }
-        INDArray a = vt.get(NDArrayIndex.interval(0, r), NDArrayIndex.all()).mulColumnVector(sqrtS.reshape(r, 1));
-        INDArray b = uMat.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).mulRowVector(sqrtS.reshape(1, r));
+        double scaling = config.scaling();
+        double[] aData = new double[r * nCols];      // row-major [r, in]
+        double[] bData = new double[m * r];          // row-major [out, r]
+        for (int i = 0; i < r; i++) {
+            double root = Math.sqrt(sv[i] / scaling);
+            for (int j = 0; j < nCols; j++) {
+                aData[i * nCols + j] = root * vtCols[i + j * k];
+            }
+            for (int o = 0; o < m; o++) {
+                bData[o * r + i] = uCols[o + i * m] * root;
+            }
+        }
+        INDArray a = Nd4j.create(aData, new long[]{r, nCols}, DataType.DOUBLE);
+        INDArray b = Nd4j.create(bData, new long[]{m, r}, DataType.DOUBLE);
         INDArray residual = weight.castTo(DataType.DOUBLE).dup('f');
         Nd4j.gemm(b, a, residual, false, false, -scaling, 1.0);        // W - scaling · B A
         weight.assign(residual.castTo(dtype));

@@ -18,7 +18,7 @@ final class NativeCopy {
 
     /**
      * Copies all of {@code src} into {@code dst}'s buffer starting {@code dstElementOffset} elements
-     * after {@code dst}'s own offset. Both must have the same data type; {@code src} must be
+     * after {@code dst}'s first element. Both must have the same data type; {@code src} must be
      * contiguous in memory in the element order the destination expects (the caller's concern).
      */
     static void copy(INDArray src, INDArray dst, long dstElementOffset) {
@@ -27,14 +27,48 @@ final class NativeCopy {
         if (src.dataType() != dst.dataType()) {
             throw new IllegalArgumentException("copy between " + src.dataType() + " and " + dst.dataType());
         }
-        if (dstElementOffset + src.length() > dst.data().length() - dst.offset()) {
+        if (elementsToFirst(dst) + dstElementOffset + src.length() > dst.data().length()) {
             throw new IllegalArgumentException("copy of " + src.length() + " elements at offset "
-                    + dstElementOffset + " overruns a buffer of " + (dst.data().length() - dst.offset()));
+                    + dstElementOffset + " overruns a buffer of " + dst.data().length());
         }
-        Pointer from = new BytePointer(src.data().addressPointer()).position(src.offset() * elementSize);
+        Pointer from = new BytePointer(src.data().addressPointer()).position(elementsToFirst(src) * elementSize);
         Pointer to = new BytePointer(dst.data().addressPointer())
-                .position((dst.offset() + dstElementOffset) * elementSize);
+                .position((elementsToFirst(dst) + dstElementOffset) * elementSize);
         Pointer.memcpy(to, from, bytes);
+    }
+
+    /**
+     * How many elements past {@code a.data().addressPointer()} the array's first element lies. A view
+     * made by indexing gets a data buffer that is itself a view, whose address already is the first
+     * element (its offset counted once); an array created over a buffer at an offset does not. Adding
+     * {@code a.offset()} blindly counts it twice for the first kind, and writes past the buffer.
+     */
+    static long elementsToFirst(INDArray a) {
+        return a.offset() - a.data().offset();
+    }
+
+    /** A copy between two fixed buffers, with its pointers made once: running it allocates nothing. */
+    static final class Plan {
+        private final Pointer from;
+        private final Pointer to;
+        private final long bytes;
+
+        Plan(INDArray src, INDArray dst, long dstElementOffset) {
+            long elementSize = src.dataType().width();
+            if (src.dataType() != dst.dataType()
+                    || elementsToFirst(dst) + dstElementOffset + src.length() > dst.data().length()) {
+                throw new IllegalArgumentException("copy of " + src.length() + " " + src.dataType() + " at offset "
+                        + dstElementOffset + " into " + dst.data().length() + " " + dst.dataType());
+            }
+            this.from = new BytePointer(src.data().addressPointer()).position(elementsToFirst(src) * elementSize);
+            this.to = new BytePointer(dst.data().addressPointer())
+                    .position((elementsToFirst(dst) + dstElementOffset) * elementSize);
+            this.bytes = src.length() * elementSize;
+        }
+
+        void run() {
+            Pointer.memcpy(to, from, bytes);
+        }
     }
 
     /** Whether the array's elements occupy one contiguous block in column-major ('f') order. */

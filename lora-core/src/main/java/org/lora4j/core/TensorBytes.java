@@ -47,7 +47,7 @@ final class TensorBytes {
         if (a.isEmpty()) {
             return a;
         }
-        boolean inBuffer = a.data().length() >= a.offset() + a.length();
+        boolean inBuffer = a.data().length() >= NativeCopy.elementsToFirst(a) + a.length();
         boolean cStrides = a.rank() == 0
                 || (a.ordering() == 'c' && Arrays.equals(a.stride(), Nd4j.getStrides(a.shape(), 'c')));
         return inBuffer && cStrides ? a : a.dup('c');
@@ -77,7 +77,7 @@ final class TensorBytes {
      * does not keep the array alive: the caller must.
      */
     static ByteBuffer window(INDArray contiguous, long byteOffset, int length) {
-        long start = contiguous.offset() * contiguous.dataType().width() + byteOffset;
+        long start = NativeCopy.elementsToFirst(contiguous) * contiguous.dataType().width() + byteOffset;
         BytePointer p = new BytePointer(contiguous.data().addressPointer());
         p.position(start).limit(start + length);
         return p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);

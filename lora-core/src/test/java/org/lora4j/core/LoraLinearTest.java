@@ -70,6 +70,14 @@ class LoraLinearTest {
         layer.forward(buf, y3);                                   // no copy at all
         assertEquals(y1, y2);
         assertEquals(y1, y3);
+        // A contiguous column block of a wider 'f' matrix, at a non-zero offset: copied with memcpy too.
+        INDArray wide = Nd4j.zeros(DataType.FLOAT, 6, 25).dup('f');
+        INDArray block = wide.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(10, 20));
+        block.assign(x);
+        assertTrue(block.offset() > 0);
+        INDArray y4 = out(DataType.FLOAT, 6, 12);
+        layer.forward(block, y4);
+        assertEquals(y1, y4);
     }
 
     @Test
