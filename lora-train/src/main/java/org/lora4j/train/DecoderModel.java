@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
 import java.util.function.ToIntFunction;
 import java.util.stream.IntStream;
 
@@ -41,9 +42,12 @@ import java.util.stream.IntStream;
  * {@link #setFullFinetune}(true)). Call backward at most once per loss, and before any other
  * forward or generation: the layers keep only their most recent activations.
  *
- * <p>Matrix products run as ND4J gemm inside the linear layers; norms, RoPE, attention, SwiGLU and
- * cross-entropy run as fused Java loops in double precision ({@link Kernels}), over copies of the
- * activations. Buffers are allocated once per (batch, seq).
+ * <p>Matrix products run as ND4J gemm inside the linear layers, and attention's per-head products
+ * as BLAS gemm on tiles of the same native buffers ({@link Host#gemm}); norms, RoPE, the attention
+ * softmax, SwiGLU and cross-entropy run as fused Java loops in double precision ({@link Kernels}),
+ * over copies of the activations (SwiGLU and the softmax chunk by chunk). Attention, SwiGLU and
+ * the norms run in parallel on the common fork-join pool, split in ways that do not depend on the
+ * core count, so neither do the results. Buffers are allocated once per (batch, seq).
  *
  * <p>Not thread-safe.
  */
@@ -98,14 +102,14 @@ public final class DecoderModel {
         // Saved by forward for backward, column-major [n, width] as in Kernels.
         double[] hIn;                   // [n, d] the block's input
         double[] rstd1;                 // [n]
-        double[] qa;                    // [n, hq·hd] after RoPE
-        double[] ka;                    // [n, hkv·hd] after RoPE
-        double[] va;                    // [n, hkv·hd]
+        INDArray qa;                    // [n, hq·hd] 'f' after RoPE (native: attention's gemm reads it)
+        INDArray ka;                    // [n, hkv·hd] 'f' after RoPE
+        INDArray va;                    // [n, hkv·hd] 'f'
         double[] lse;                   // [hq, n] log-sum-exp of each query's scores
         double[] hMid;                  // [n, d] after the attention residual
         double[] rstd2;                 // [n]
-        double[] g;                     // [n, ff] gate_proj output
-        double[] u;                     // [n, ff] up_proj output
+        INDArray g;                     // [n, ff] 'f' gate_proj output
+        INDArray u;                     // [n, ff] 'f' up_proj output
 
         Layer(int index, LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, LoraLinear gate, LoraLinear up,
               LoraLinear down, INDArray inNorm, INDArray postNorm) {
@@ -140,19 +144,19 @@ public final class DecoderModel {
         final INDArray logits;  // [n, V]
         final INDArray dX;      // [n, d] input gradient of lm_head, gate+up, q+k+v
         final INDArray dFf;     // [n, ff] input gradient of down_proj
+        final INDArray dq;      // [n, hq·hd] gradient of the roped queries
+        Scratch[] scratch;      // per work slot of the attention
         final INDArray hook;    // [n, d] the hidden state handed to hooks
         INDArray dLogits;       // [n, V], made by the first loss
+        double[] ceLogits;      // [n, V] the loss's copies, made with dLogits
+        double[] ceDLogits;
+        double[] ceRowMax;      // [n]
         final double[] h;       // [n, d] the residual stream
         final double[] dh;
         final double[] tmpD;    // [n, d]
         final double[] tmpD2;
         final double[] tmpQ;    // [n, hq·hd]
-        final double[] tmpQ2;
         final double[] tmpK;    // [n, hkv·hd]
-        final double[] tmpV;
-        final double[] tmpF;    // [n, ff]
-        final double[] tmpF2;
-        final double[] tmpF3;
         final double[] rows;    // [n]
         final double[] hFinal;  // [n, d] input of the final norm
         final double[] rstdF;   // [n]
@@ -172,32 +176,28 @@ public final class DecoderModel {
             logits = nat(n, vocab);
             dX = nat(n, d);
             dFf = nat(n, ff);
+            dq = nat(n, hq * hd);
             hook = nat(n, d);
             h = new double[n * d];
             dh = new double[n * d];
             tmpD = new double[n * d];
             tmpD2 = new double[n * d];
             tmpQ = new double[n * hq * hd];
-            tmpQ2 = new double[n * hq * hd];
             tmpK = new double[n * hkv * hd];
-            tmpV = new double[n * hkv * hd];
-            tmpF = new double[n * ff];
-            tmpF2 = new double[n * ff];
-            tmpF3 = new double[n * ff];
             rows = new double[n];
             hFinal = new double[n * d];
             rstdF = new double[n];
             for (Layer l : layers) {
                 l.hIn = new double[n * d];
                 l.rstd1 = new double[n];
-                l.qa = new double[n * hq * hd];
-                l.ka = new double[n * hkv * hd];
-                l.va = new double[n * hkv * hd];
+                l.qa = nat(n, hq * hd);
+                l.ka = nat(n, hkv * hd);
+                l.va = nat(n, hkv * hd);
                 l.lse = new double[hq * n];
                 l.hMid = new double[n * d];
                 l.rstd2 = new double[n];
-                l.g = new double[n * ff];
-                l.u = new double[n * ff];
+                l.g = nat(n, ff);
+                l.u = nat(n, ff);
             }
         }
 
@@ -562,7 +562,7 @@ public final class DecoderModel {
             layerForward(l, b, 0, null);
         }
         System.arraycopy(b.h, 0, b.hFinal, 0, b.n * d);
-        Kernels.rmsNormForward(b.h, host(finalNorm), config.rmsNormEps(), b.n, d, b.tmpD, b.rstdF);
+        rmsNormForward(b.h, host(finalNorm), b.n, b.tmpD, b.rstdF);
         INDArray x = lmHead.inputBuffer(b.n);
         Host.write(b.tmpD, x, b.n * d);
         lmHead.forward(x, b.logits);
@@ -579,11 +579,14 @@ public final class DecoderModel {
         Buffers b = buf;
         if (b.dLogits == null) {
             b.dLogits = Nd4j.create(dtype, new long[]{b.n, vocab}, 'f');
+            b.ceLogits = new double[b.n * vocab];
+            b.ceDLogits = new double[b.n * vocab];
+            b.ceRowMax = new double[b.n];
         }
-        double[] logits = new double[b.n * vocab];
+        double[] logits = b.ceLogits;
         Host.read(b.logits, logits, logits.length);
-        double[] dLogits = new double[b.n * vocab];
-        double[] rowMax = new double[b.n];
+        double[] dLogits = b.ceDLogits;
+        double[] rowMax = b.ceRowMax;
         double[] sc = Kernels.crossEntropy(logits, tokens, lossMask, batch, seq, vocab, dLogits, rowMax, b.rows);
         if (sc[1] == 0) {
             throw new IllegalArgumentException("the loss mask selects no target token (a target needs a token before it)");
@@ -654,8 +657,8 @@ public final class DecoderModel {
         return out;
     }
 
-    /** KV cache of one layer for generation: (position j, feature g·hd + c) at (g·hd + c)·cap + j. */
-    private record Cache(double[] k, double[] v, int cap) {
+    /** KV cache of one layer for generation, [cap, hkv·hd] 'f': (position j, feature g·hd + c) at (g·hd + c)·cap + j. */
+    private record Cache(INDArray k, INDArray v, int cap) {
     }
 
     /**
@@ -666,56 +669,43 @@ public final class DecoderModel {
         int n = b.n;
         int seq = b.seq;
         System.arraycopy(b.h, 0, l.hIn, 0, n * d);
-        Kernels.rmsNormForward(b.h, host(l.inNorm), config.rmsNormEps(), n, d, b.tmpD, l.rstd1);
+        rmsNormForward(b.h, host(l.inNorm), n, b.tmpD, l.rstd1);
         INDArray x = l.q.inputBuffer(n);
         Host.write(b.tmpD, x, n * d);
-        l.q.forward(x, b.qOut);
-        l.k.forward(x, b.kOut);
-        l.v.forward(x, b.vOut);
-        Host.read(b.qOut, l.qa, n * hq * hd);
-        Host.read(b.kOut, l.ka, n * hkv * hd);
-        Host.read(b.vOut, l.va, n * hkv * hd);
-        Kernels.rope(l.qa, n, seq, hq, hd, past, cos, sin, 1.0);
-        Kernels.rope(l.ka, n, seq, hkv, hd, past, cos, sin, 1.0);
+        l.q.forward(x, l.qa);
+        l.k.forward(x, l.ka);
+        l.v.forward(x, l.va);
+        Host.read(l.qa, b.tmpQ, n * hq * hd);
+        Kernels.rope(b.tmpQ, n, seq, hq, hd, past, cos, sin, 1.0);
+        Host.write(b.tmpQ, l.qa, n * hq * hd);
+        Host.read(l.ka, b.tmpK, n * hkv * hd);
+        Kernels.rope(b.tmpK, n, seq, hkv, hd, past, cos, sin, 1.0);
+        Host.write(b.tmpK, l.ka, n * hkv * hd);
+        INDArray keys = l.ka;
+        INDArray values = l.va;
+        int kvLd = n;
         if (cache != null) {
             for (int col = 0; col < hkv * hd; col++) {
-                System.arraycopy(l.ka, col * n, cache.k, col * cache.cap + past, n);
-                System.arraycopy(l.va, col * n, cache.v, col * cache.cap + past, n);
+                Host.copy(l.ka, (long) col * n, cache.k, (long) col * cache.cap + past, n);
+                Host.copy(l.va, (long) col * n, cache.v, (long) col * cache.cap + past, n);
             }
+            keys = cache.k;
+            values = cache.v;
+            kvLd = cache.cap;
         }
-        double[] attn = b.tmpQ;  // [n, hq·hd]
-        int rep = hq / hkv;
-        int tk = past + seq;
-        IntStream.range(0, b.batch * hkv).parallel().forEach(task -> {
-            int bi = task / hkv;
-            int g = task % hkv;
-            Scratch s = Scratch.get(seq, tk);
-            double[] kk = cache == null ? l.ka : cache.k;
-            double[] vv = cache == null ? l.va : cache.v;
-            int ks = cache == null ? n : cache.cap;
-            int kOff = cache == null ? bi * seq + g * hd * n : g * hd * cache.cap;
-            for (int h = g * rep; h < (g + 1) * rep; h++) {
-                int qOff = bi * seq + h * hd * n;
-                Kernels.attentionForward(l.qa, qOff, n, kk, kOff, ks, vv, kOff, ks, seq, tk, hd, attnScale,
-                        attn, qOff, n, l.lse, h * n + bi * seq, s.p, s.rowA, s.rowB);
-            }
-        });
-        INDArray xo = l.o.inputBuffer(n);
-        Host.write(attn, xo, n * hq * hd);
+        INDArray xo = l.o.inputBuffer(n);  // [n, hq·hd]: attention writes o_proj's input in place
+        attentionForward(b, l.qa, keys, values, kvLd, cache == null ? seq : 0, past, xo, l.lse);
         l.o.forward(xo, b.dOut);
         Host.read(b.dOut, b.tmpD, n * d);
         addInto(b.h, b.tmpD, n * d);
         System.arraycopy(b.h, 0, l.hMid, 0, n * d);
-        Kernels.rmsNormForward(b.h, host(l.postNorm), config.rmsNormEps(), n, d, b.tmpD, l.rstd2);
+        rmsNormForward(b.h, host(l.postNorm), n, b.tmpD, l.rstd2);
         INDArray xm = l.gate.inputBuffer(n);
         Host.write(b.tmpD, xm, n * d);
-        l.gate.forward(xm, b.gOut);
-        l.up.forward(xm, b.uOut);
-        Host.read(b.gOut, l.g, n * ff);
-        Host.read(b.uOut, l.u, n * ff);
-        Kernels.swigluForward(l.g, l.u, n * ff, b.tmpF);
+        l.gate.forward(xm, l.g);
+        l.up.forward(xm, l.u);
         INDArray xd = l.down.inputBuffer(n);
-        Host.write(b.tmpF, xd, n * ff);
+        swigluForward(b, l, xd, n * ff);
         l.down.forward(xd, b.dOut);
         Host.read(b.dOut, b.tmpD, n * d);
         addInto(b.h, b.tmpD, n * d);
@@ -742,26 +732,304 @@ public final class DecoderModel {
         }
     }
 
-    /** Per-thread attention scratch, grown as needed. */
+    /**
+     * Rows per block of the parallel RMSNorm. Fixed, not derived from the core count, so the
+     * weight gradient's partial sums (added block by block, in order) are the same on every machine.
+     */
+    private static final int NORM_ROWS = 256;
+
+    /** Kernels.rmsNormForward in parallel over blocks of rows. */
+    private void rmsNormForward(double[] x, double[] w, int n, double[] y, double[] rstd) {
+        int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
+        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormForward(x, w, config.rmsNormEps(), n, d,
+                y, rstd, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
+    }
+
+    /** Kernels.rmsNormBackward in parallel over blocks of rows; dw (when not null) gets the blocks' sums in order. */
+    private void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, double[] dx, double[] dw,
+                                 double[] scratch) {
+        int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
+        double[][] parts = dw == null ? null : new double[blocks][d];
+        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormBackward(x, w, rstd, dy, n, d, dx,
+                parts == null ? null : parts[blk], scratch, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
+        if (dw != null) {
+            for (double[] p : parts) {
+                for (int c = 0; c < d; c++) {
+                    dw[c] += p[c];
+                }
+            }
+        }
+    }
+
+    /** Elements per chunk of the element-wise loops on native buffers: three double chunks stay in L2. */
+    private static final int EW_CHUNK = 1 << 13;
+
+    /** Runs span(scratch, from, to) over [0, len) in chunks, in parallel over contiguous ranges of chunks. */
+    private void parallelChunks(Buffers b, int len, ChunkTask span) {
+        int chunks = (len + EW_CHUNK - 1) / EW_CHUNK;
+        int parts = slots(chunks);
+        Scratch[] sc = scratch(b, parts);
+        IntStream.range(0, parts).parallel().forEach(part -> {
+            Scratch s = sc[part];
+            s.ensureChunk();
+            for (int c = part * chunks / parts; c < (part + 1) * chunks / parts; c++) {
+                span.run(s, c * EW_CHUNK, Math.min(len, (c + 1) * EW_CHUNK));
+            }
+        });
+    }
+
+    private interface ChunkTask {
+        void run(Scratch s, int from, int to);
+    }
+
+    /** out = silu(l.g) ∘ l.u over len elements, chunk by chunk from and to the native buffers. */
+    private void swigluForward(Buffers b, Layer l, INDArray outArr, int len) {
+        Host.Mem g = new Host.Mem(l.g);
+        Host.Mem u = new Host.Mem(l.u);
+        Host.Mem out = new Host.Mem(outArr);
+        parallelChunks(b, len, (s, from, to) -> {
+            int m = to - from;
+            g.read(from, s.c1, 0, m);
+            u.read(from, s.c2, 0, m);
+            Kernels.swigluForward(s.c1, s.c2, s.c3, 0, m, dtype == DataType.FLOAT);
+            out.write(s.c3, 0, from, m);
+        });
+    }
+
+    /** dg, du (native, overwritten) from da, the gradient of swiglu's output. */
+    private void swigluBackward(Buffers b, Layer l, INDArray daArr, INDArray dgArr, INDArray duArr, int len) {
+        Host.Mem g = new Host.Mem(l.g);
+        Host.Mem u = new Host.Mem(l.u);
+        Host.Mem da = new Host.Mem(daArr);
+        Host.Mem dg = new Host.Mem(dgArr);
+        Host.Mem du = new Host.Mem(duArr);
+        parallelChunks(b, len, (s, from, to) -> {
+            int m = to - from;
+            g.read(from, s.c1, 0, m);
+            u.read(from, s.c2, 0, m);
+            da.read(from, s.c3, 0, m);
+            Kernels.swigluBackward(s.c1, s.c2, s.c3, s.c4, s.c5, 0, m, dtype == DataType.FLOAT);
+            dg.write(s.c4, 0, from, m);
+            du.write(s.c5, 0, from, m);
+        });
+    }
+
+    /**
+     * Side of the attention tiles: each BLAS call multiplies at most TILE x TILE x hd, below
+     * OpenBLAS's 65536 · 4 multiply-adds from which it splits a gemm across its own threads
+     * (GEMM_MULTITHREAD_THRESHOLD). On two cores a split 128 x 128 x 32 product took 1.8x the time
+     * of the same product on one thread; single-threaded calls from the two Java workers use both
+     * cores instead. Tiles also skip the key blocks a causal query block cannot see.
+     */
+    private static int attentionTile(int hd) {
+        int t = 64;
+        while (t > 8 && (long) t * t * hd > 65536L * 4) {
+            t /= 2;
+        }
+        return t;
+    }
+
+    /**
+     * Work slots of the parallel attention: the common pool's workers plus the calling thread.
+     * Each slot takes a contiguous range of (sequence, KV head) tasks and owns its scratch, so the
+     * result does not depend on which thread runs what.
+     */
+    private static int slots(int tasks) {
+        return Math.max(1, Math.min(tasks, ForkJoinPool.getCommonPoolParallelism() + 1));
+    }
+
+    /** Per-slot scratch: native score blocks for the gemm calls, Java copies for the softmax. */
     private static final class Scratch {
-        private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+        INDArray sArr;    // [tq, tk] column-major: scores, then probabilities
+        INDArray dsArr;   // [tq, tk]: dO·Vᵀ, then the score gradient
+        Host.Mem s;
+        Host.Mem ds;
         double[] p = new double[0];
         double[] dp = new double[0];
         double[] rowA = new double[0];
         double[] rowB = new double[0];
+        double[] c1;      // element-wise chunks, EW_CHUNK each
+        double[] c2;
+        double[] c3;
+        double[] c4;
+        double[] c5;
 
-        static Scratch get(int tq, int tk) {
-            Scratch s = LOCAL.get();
-            if (s.p.length < tq * tk) {
-                s.p = new double[tq * tk];
-                s.dp = new double[tq * tk];
+        void ensureChunk() {
+            if (c1 == null) {
+                c1 = new double[EW_CHUNK];
+                c2 = new double[EW_CHUNK];
+                c3 = new double[EW_CHUNK];
+                c4 = new double[EW_CHUNK];
+                c5 = new double[EW_CHUNK];
             }
-            if (s.rowA.length < tq) {
-                s.rowA = new double[tq];
-                s.rowB = new double[tq];
-            }
-            return s;
         }
+
+        void ensure(DataType dtype, int tq, int tk) {
+            int len = tq * tk;
+            if (sArr == null || sArr.length() < len || sArr.dataType() != dtype) {
+                sArr = Nd4j.create(dtype, len);
+                dsArr = Nd4j.create(dtype, len);
+                s = new Host.Mem(sArr);
+                ds = new Host.Mem(dsArr);
+                p = new double[len];
+                dp = new double[len];
+            }
+            if (rowA.length < tq) {
+                rowA = new double[tq];
+                rowB = new double[tq];
+            }
+        }
+    }
+
+    private Scratch[] scratch(Buffers b, int count) {
+        if (b.scratch == null || b.scratch.length < count) {
+            Scratch[] s = new Scratch[count];
+            for (int i = 0; i < count; i++) {
+                s[i] = b.scratch != null && i < b.scratch.length ? b.scratch[i] : new Scratch();
+            }
+            b.scratch = s;
+        }
+        return b.scratch;
+    }
+
+    /** Runs task(t, scratch) for t in [0, tasks), in parallel over contiguous ranges of tasks. */
+    private void parallelTasks(Buffers b, int tasks, int tq, int tk, java.util.function.ObjIntConsumer<Scratch> task) {
+        int parts = slots(tasks);
+        Scratch[] sc = scratch(b, parts);
+        for (int i = 0; i < parts; i++) {
+            sc[i].ensure(dtype, tq, tk);
+        }
+        IntStream.range(0, parts).parallel().forEach(part -> {
+            for (int t = part * tasks / parts; t < (part + 1) * tasks / parts; t++) {
+                task.accept(sc[part], t);
+            }
+        });
+    }
+
+    /**
+     * Causal grouped-query attention of b.batch sequences of b.seq queries at positions past...:
+     * per (sequence, query head) S = scale · Q Kᵀ and O = P V run as tiled BLAS products straight
+     * on the native buffers, the softmax P of S as a Java loop. Query head h reads KV head
+     * h / (hq / hkv); tasks are (sequence, KV head), in parallel.
+     *
+     * @param q    [n, hq·hd] 'f', after RoPE
+     * @param k    keys: (position j of sequence bi, feature g·hd + c) at bi·kvSeqStride + (g·hd + c)·kvLd + j;
+     *             kvSeqStride is seq without a cache and 0 with one (batch 1)
+     * @param v    values, the layout of k
+     * @param o    [n, hq·hd] column-major with leading dimension n, overwritten
+     * @param lse  [hq, n] the log-sum-exp of each query's scores, written for the backward
+     */
+    private void attentionForward(Buffers b, INDArray qArr, INDArray kArr, INDArray vArr, int kvLd, int kvSeqStride,
+                                  int past, INDArray oArr, double[] lse) {
+        Host.Mem q = new Host.Mem(qArr);
+        Host.Mem k = new Host.Mem(kArr);
+        Host.Mem v = new Host.Mem(vArr);
+        Host.Mem o = new Host.Mem(oArr);
+        int n = b.n;
+        int tq = b.seq;
+        int tk = past + tq;
+        int rep = hq / hkv;
+        int tile = attentionTile(hd);
+        parallelTasks(b, b.batch * hkv, tq, tk, (s, task) -> {
+            int bi = task / hkv;
+            int g = task % hkv;
+            long kvOff = (long) bi * kvSeqStride + (long) g * hd * kvLd;
+            for (int h = g * rep; h < (g + 1) * rep; h++) {
+                long qOff = (long) bi * tq + (long) h * hd * n;
+                for (int i0 = 0; i0 < tq; i0 += tile) {
+                    int i1 = Math.min(tq, i0 + tile);
+                    int visible = Math.min(tk, past + i1);   // keys the tile's last query sees
+                    for (int j0 = 0; j0 < visible; j0 += tile) {
+                        int j1 = Math.min(visible, j0 + tile);
+                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, attnScale, q, qOff + i0, n,
+                                k, kvOff + j0, kvLd, 0.0, s.s, i0 + (long) j0 * tq, tq);       // S block
+                    }
+                }
+                int block = tq * tk;
+                s.s.read(0, s.p, 0, block);
+                Kernels.causalSoftmax(s.p, tq, tk, lse, h * n + bi * tq, s.rowA, s.rowB, dtype == DataType.FLOAT);
+                s.s.write(s.p, 0, 0, block);
+                for (int i0 = 0; i0 < tq; i0 += tile) {
+                    int i1 = Math.min(tq, i0 + tile);
+                    int visible = Math.min(tk, past + i1);
+                    for (int j0 = 0; j0 < visible; j0 += tile) {
+                        int j1 = Math.min(visible, j0 + tile);
+                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.s, i0 + (long) j0 * tq, tq,
+                                v, kvOff + j0, kvLd, j0 == 0 ? 0.0 : 1.0, o, qOff + i0, n);    // O += P V
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * Backward of {@link #attentionForward} (no cache): recomputes S from q, k and the saved
+     * log-sum-exp, so nothing of size seq² is kept between the passes. A task owns its KV head's
+     * rows of dk and dv, where its rep query heads accumulate.
+     *
+     * @param dO  [n, hq·hd] gradient of the attention output
+     * @param dq  [n, hq·hd] overwritten; dk, dv [n, hkv·hd] overwritten
+     */
+    private void attentionBackward(Buffers b, Layer l, INDArray dOArr, INDArray dqArr, INDArray dkArr, INDArray dvArr) {
+        Host.Mem q = new Host.Mem(l.qa);
+        Host.Mem k = new Host.Mem(l.ka);
+        Host.Mem v = new Host.Mem(l.va);
+        Host.Mem dO = new Host.Mem(dOArr);
+        Host.Mem dq = new Host.Mem(dqArr);
+        Host.Mem dk = new Host.Mem(dkArr);
+        Host.Mem dv = new Host.Mem(dvArr);
+        int n = b.n;
+        int tq = b.seq;
+        int rep = hq / hkv;
+        int tile = attentionTile(hd);
+        parallelTasks(b, b.batch * hkv, tq, tq, (s, task) -> {
+            int bi = task / hkv;
+            int g = task % hkv;
+            long kvOff = (long) bi * tq + (long) g * hd * n;
+            for (int h = g * rep; h < (g + 1) * rep; h++) {
+                long qOff = (long) bi * tq + (long) h * hd * n;
+                boolean firstHead = h == g * rep;
+                for (int i0 = 0; i0 < tq; i0 += tile) {
+                    int i1 = Math.min(tq, i0 + tile);
+                    for (int j0 = 0; j0 < i1; j0 += tile) {
+                        int j1 = Math.min(i1, j0 + tile);
+                        long at = i0 + (long) j0 * tq;
+                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, attnScale, q, qOff + i0, n,
+                                k, kvOff + j0, n, 0.0, s.s, at, tq);                            // S block
+                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, 1.0, dO, qOff + i0, n,
+                                v, kvOff + j0, n, 0.0, s.ds, at, tq);                           // dO Vᵀ block
+                    }
+                }
+                int block = tq * tq;
+                s.s.read(0, s.p, 0, block);
+                s.ds.read(0, s.dp, 0, block);
+                Kernels.causalSoftmaxBackward(s.p, s.dp, tq, tq, attnScale, l.lse, h * n + bi * tq, s.rowA,
+                        dtype == DataType.FLOAT);
+                s.s.write(s.p, 0, 0, block);
+                s.ds.write(s.dp, 0, 0, block);
+                // Key tile j0 is seen by the query tiles i0 >= j0; the first product into a tile overwrites it.
+                for (int j0 = 0; j0 < tq; j0 += tile) {
+                    int j1 = Math.min(tq, j0 + tile);
+                    for (int i0 = j0; i0 < tq; i0 += tile) {
+                        int i1 = Math.min(tq, i0 + tile);
+                        long at = i0 + (long) j0 * tq;
+                        double beta = firstHead && i0 == j0 ? 0.0 : 1.0;
+                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.s, at, tq, dO, qOff + i0, n,
+                                beta, dv, kvOff + j0, n);                                           // dV += Pᵀ dO
+                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.ds, at, tq, q, qOff + i0, n,
+                                beta, dk, kvOff + j0, n);                                           // dK += dSᵀ Q
+                    }
+                }
+                for (int i0 = 0; i0 < tq; i0 += tile) {
+                    int i1 = Math.min(tq, i0 + tile);
+                    for (int j0 = 0; j0 < i1; j0 += tile) {
+                        int j1 = Math.min(i1, j0 + tile);
+                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.ds, i0 + (long) j0 * tq, tq,
+                                k, kvOff + j0, n, j0 == 0 ? 0.0 : 1.0, dq, qOff + i0, n);        // dQ += dS K
+                    }
+                }
+            }
+        });
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -800,7 +1068,7 @@ public final class DecoderModel {
         Host.read(b.dX, b.tmpD, n * d);
         Arrays.fill(b.dh, 0, n * d, 0.0);
         double[] dw = finalNormGrad != null ? new double[d] : null;
-        Kernels.rmsNormBackward(b.hFinal, host(finalNorm), b.rstdF, b.tmpD, n, d, b.dh, dw, b.rows);
+        rmsNormBackward(b.hFinal, host(finalNorm), b.rstdF, b.tmpD, n, b.dh, dw, b.rows);
         if (dw != null) {
             Host.add(dw, finalNormGrad, d);
         }
@@ -841,49 +1109,28 @@ public final class DecoderModel {
         // MLP: h_out = hMid + down(silu(gate(x)) ∘ up(x)), x = norm2(hMid)
         Host.write(b.dh, b.dOut, n * d);
         l.down.backward(b.dOut, b.dFf);
-        Host.read(b.dFf, b.tmpF, n * ff);
-        Kernels.swigluBackward(l.g, l.u, b.tmpF, n * ff, b.tmpF2, b.tmpF3);
-        Host.write(b.tmpF2, b.gOut, n * ff);
-        Host.write(b.tmpF3, b.uOut, n * ff);
+        swigluBackward(b, l, b.dFf, b.gOut, b.uOut, n * ff);
         l.gate.backward(b.gOut, b.dX);
         l.up.backwardAccumulate(b.uOut, b.dX);
         Host.read(b.dX, b.tmpD, n * d);
         double[] dw2 = l.postNormGrad != null ? new double[d] : null;
-        Kernels.rmsNormBackward(l.hMid, host(l.postNorm), l.rstd2, b.tmpD, n, d, b.dh, dw2, b.rows);
+        rmsNormBackward(l.hMid, host(l.postNorm), l.rstd2, b.tmpD, n, b.dh, dw2, b.rows);
         // Attention: hMid = hIn + o(attn(rope(q(x)), rope(k(x)), v(x))), x = norm1(hIn)
         Host.write(b.dh, b.dOut, n * d);
-        l.o.backward(b.dOut, b.qOut);
-        double[] dAttn = b.tmpQ;
-        Host.read(b.qOut, dAttn, n * hq * hd);
-        double[] dq = b.tmpQ2;
-        double[] dk = b.tmpK;
-        double[] dv = b.tmpV;
-        Arrays.fill(dq, 0.0);
-        Arrays.fill(dk, 0.0);
-        Arrays.fill(dv, 0.0);
-        int rep = hq / hkv;
-        IntStream.range(0, b.batch * hkv).parallel().forEach(task -> {
-            int bi = task / hkv;
-            int g = task % hkv;
-            Scratch s = Scratch.get(seq, seq);
-            int kOff = bi * seq + g * hd * n;
-            for (int h = g * rep; h < (g + 1) * rep; h++) {
-                int qOff = bi * seq + h * hd * n;
-                Kernels.attentionBackward(l.qa, qOff, n, l.ka, kOff, n, l.va, kOff, n, seq, seq, hd, attnScale,
-                        dAttn, qOff, n, l.lse, h * n + bi * seq, dq, dk, dv, s.p, s.dp, s.rowA);
-            }
-        });
-        Kernels.rope(dq, n, seq, hq, hd, 0, cos, sin, -1.0);
-        Kernels.rope(dk, n, seq, hkv, hd, 0, cos, sin, -1.0);
-        Host.write(dq, b.qOut, n * hq * hd);
-        Host.write(dk, b.kOut, n * hkv * hd);
-        Host.write(dv, b.vOut, n * hkv * hd);
-        l.q.backward(b.qOut, b.dX);
+        l.o.backward(b.dOut, b.qOut);  // [n, hq·hd] gradient of the attention output
+        attentionBackward(b, l, b.qOut, b.dq, b.kOut, b.vOut);
+        Host.read(b.dq, b.tmpQ, n * hq * hd);
+        Kernels.rope(b.tmpQ, n, seq, hq, hd, 0, cos, sin, -1.0);
+        Host.write(b.tmpQ, b.dq, n * hq * hd);
+        Host.read(b.kOut, b.tmpK, n * hkv * hd);
+        Kernels.rope(b.tmpK, n, seq, hkv, hd, 0, cos, sin, -1.0);
+        Host.write(b.tmpK, b.kOut, n * hkv * hd);
+        l.q.backward(b.dq, b.dX);
         l.k.backwardAccumulate(b.kOut, b.dX);
         l.v.backwardAccumulate(b.vOut, b.dX);
         Host.read(b.dX, b.tmpD, n * d);
         double[] dw1 = l.inNormGrad != null ? new double[d] : null;
-        Kernels.rmsNormBackward(l.hIn, host(l.inNorm), l.rstd1, b.tmpD, n, d, b.dh, dw1, b.rows);
+        rmsNormBackward(l.hIn, host(l.inNorm), l.rstd1, b.tmpD, n, b.dh, dw1, b.rows);
         if (dw1 != null) {
             Host.add(dw1, l.inNormGrad, d);
             Host.add(dw2, l.postNormGrad, d);
@@ -955,7 +1202,8 @@ public final class DecoderModel {
         List<Cache> caches = new ArrayList<>();
         if (useKvCache) {
             for (int i = 0; i < layers.length; i++) {
-                caches.add(new Cache(new double[hkv * hd * total], new double[hkv * hd * total], total));
+                caches.add(new Cache(Nd4j.create(dtype, new long[]{total, hkv * hd}, 'f'),
+                        Nd4j.create(dtype, new long[]{total, hkv * hd}, 'f'), total));
             }
         }
         float[] logits = useKvCache ? forwardCached(prompt, 0, caches) : lastLogits(seqSoFar, len);
