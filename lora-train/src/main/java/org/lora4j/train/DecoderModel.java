@@ -1,5 +1,7 @@
 package org.lora4j.train;
 
+import org.lora4j.train.optim.Parameter;
+
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraConfig;
 import org.lora4j.core.LoraLinear;
@@ -53,10 +55,6 @@ import java.util.stream.IntStream;
  */
 public final class DecoderModel {
     private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
-
-    /** A trainable tensor and its accumulated gradient, by its Hugging Face (or PEFT) name. */
-    public record Parameter(String name, INDArray value, INDArray grad) {
-    }
 
     private final ModelConfig config;
     private final DataType dtype;

@@ -73,8 +73,11 @@ public interface ResidualHook {
         private void project(INDArray h) {
             checkWidth(h, unit.length());
             INDArray r = unit.castTo(h.dataType());
-            INDArray coef = h.mmul(r);                 // [n, 1]
-            h.subi(coef.mmul(r.transpose()));          // [n, d]
+            INDArray coef = Nd4j.create(h.dataType(), new long[]{h.size(0), 1}, 'f');
+            Nd4j.gemm(h, r, coef, false, false, 1.0, 0.0);           // h·r        [n, 1]
+            INDArray along = Nd4j.create(h.dataType(), h.shape(), 'f');
+            Nd4j.gemm(coef, r, along, false, true, 1.0, 0.0);        // (h·r) rᵀ   [n, d]
+            h.subi(along);
         }
     }
 

@@ -59,9 +59,9 @@ class DecoderModelGradientTest {
         Random r = new Random(3);
         double worst = 0;
         String worstName = "";
-        List<DecoderModel.Parameter> params = m.trainableParameters();
+        List<org.lora4j.train.optim.Parameter> params = m.trainableParameters();
         assertTrue(!params.isEmpty(), "nothing trainable");
-        for (DecoderModel.Parameter p : params) {
+        for (org.lora4j.train.optim.Parameter p : params) {
             INDArray flatV = p.value();
             INDArray g = p.grad();
             assertTrue(g != null, p.name() + " has no gradient");

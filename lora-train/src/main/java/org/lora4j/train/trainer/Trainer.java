@@ -98,10 +98,7 @@ public final class Trainer {
         this.trainBatches = new Batcher(train, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
         this.evalBatches = this.eval == null ? null
                 : new Batcher(this.eval, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
-        this.params = new ArrayList<>();
-        for (DecoderModel.Parameter p : model.trainableParameters()) {
-            params.add(new Parameter(p.name(), p.value(), p.grad()));
-        }
+        this.params = model.trainableParameters();
         if (params.isEmpty()) {
             throw new IllegalArgumentException("the model has nothing to train: attach an adapter or set full fine-tuning");
         }
