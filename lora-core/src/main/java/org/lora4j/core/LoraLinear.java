@@ -89,6 +89,8 @@ public final class LoraLinear {
     private Gemm.Operand uOp;
     private Gemm.Operand droppedOp;
     private NativeCopy.Plan copyT;     // t into xcat's t columns
+    private INDArray lastX;            // the caller's input of the last forward, and its copy into xcat
+    private NativeCopy.Plan copyLastX;
     private Gemm.Operand dxTmpOp;
     private final java.util.IdentityHashMap<LoraAdapter, Gemm.Operand[]> adapterOps = new java.util.IdentityHashMap<>();
     private final java.util.IdentityHashMap<LoraAdapter, NativeCopy.Plan> copyB = new java.util.IdentityHashMap<>();
@@ -408,7 +410,7 @@ public final class LoraLinear {
         ensureBuffers(rows);
         if (x != xPrefix) {
             if (NativeCopy.isContiguousF(x) && x.dataType() == dtype) {
-                NativeCopy.copy(x, xcat, 0);
+                copyX(x).run();
             } else {
                 xPrefix.assign(x);
             }
@@ -533,6 +535,7 @@ public final class LoraLinear {
         }
         xPrefix = xcat.get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
         xPrefixOp = Gemm.of(xPrefix);
+        copyLastX = null;   // it points into the old xcat
         xBaseOp = Gemm.of(columns(xcat, in + biasCols));
         xFullRank = -1;
         t = null;
@@ -556,6 +559,15 @@ public final class LoraLinear {
             xFullOp = Gemm.of(columns(xcat, in + biasCols + r));
             xFullRank = r;
         }
+    }
+
+    /** The copy of a caller's input into xcat; callers pass the same array step after step. */
+    private NativeCopy.Plan copyX(INDArray x) {
+        if (x != lastX || copyLastX == null) {
+            copyLastX = new NativeCopy.Plan(x, xcat, 0);
+            lastX = x;
+        }
+        return copyLastX;
     }
 
     private NativeCopy.Plan copyB(LoraAdapter adapter) {
