@@ -17,27 +17,6 @@ final class NativeCopy {
     }
 
     /**
-     * Copies all of {@code src} into {@code dst}'s buffer starting {@code dstElementOffset} elements
-     * after {@code dst}'s first element. Both must have the same data type; {@code src} must be
-     * contiguous in memory in the element order the destination expects (the caller's concern).
-     */
-    static void copy(INDArray src, INDArray dst, long dstElementOffset) {
-        long elementSize = src.dataType().width();
-        long bytes = src.length() * elementSize;
-        if (src.dataType() != dst.dataType()) {
-            throw new IllegalArgumentException("copy between " + src.dataType() + " and " + dst.dataType());
-        }
-        if (elementsToFirst(dst) + dstElementOffset + src.length() > dst.data().length()) {
-            throw new IllegalArgumentException("copy of " + src.length() + " elements at offset "
-                    + dstElementOffset + " overruns a buffer of " + dst.data().length());
-        }
-        Pointer from = new BytePointer(src.data().addressPointer()).position(elementsToFirst(src) * elementSize);
-        Pointer to = new BytePointer(dst.data().addressPointer())
-                .position((elementsToFirst(dst) + dstElementOffset) * elementSize);
-        Pointer.memcpy(to, from, bytes);
-    }
-
-    /**
      * How many elements past {@code a.data().addressPointer()} the array's first element lies. A view
      * made by indexing gets a data buffer that is itself a view, whose address already is the first
      * element (its offset counted once); an array created over a buffer at an offset does not. Adding
