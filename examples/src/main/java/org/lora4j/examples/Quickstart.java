@@ -4,17 +4,18 @@ import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraConfig;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapters;
+import org.lora4j.train.optim.Optimizer;
+import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.AdamUpdater;
-import org.nd4j.linalg.learning.config.Adam;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -65,37 +66,26 @@ final class Quickstart {
         LoraAdapter adapter = layer.addAdapter("default", config, s.seed());
         layer.setTraining(true);
 
-        // One Adam state over A and B, as views of one flat buffer (ND4J's updater, not our own).
-        long na = adapter.a().length();
-        long nb = adapter.b().length();
-        Adam adamConfig = new Adam(s.lr());
-        AdamUpdater adam = new AdamUpdater(adamConfig);
-        adam.setStateViewArray(Nd4j.zeros(DataType.FLOAT, 1, 2 * (na + nb)), new long[]{1, na + nb}, 'c', true);
-        INDArray grad = Nd4j.create(DataType.FLOAT, 1, na + nb);
+        // The library's AdamW (ND4J's Adam underneath), with no weight decay.
+        Optimizer adam = Optimizer.adamw(List.of(
+                new Parameter("lora_A", adapter.a(), adapter.gradA()),
+                new Parameter("lora_B", adapter.b(), adapter.gradB())), 0.0);
 
         INDArray y = Nd4j.create(DataType.FLOAT, new long[]{n, out}, 'f');
         INDArray dy = Nd4j.create(DataType.FLOAT, new long[]{n, out}, 'f');
         double loss = Double.NaN;
         for (int step = 1; step <= s.steps(); step++) {
-            layer.zeroGrad();
+            adam.zeroGrad();
             layer.forward(x, y);
             dy.assign(y).subi(target);                                 // residual
             loss = dy.norm2Number().doubleValue();
             loss = loss * loss / (n * out);                            // mean squared error
             dy.muli(2.0 / (n * out));                                  // dL/dy
-            layer.backward(dy, null);
-            grad.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(0, na)).assign(adapter.gradA().reshape(na));
-            grad.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(na, na + nb)).assign(adapter.gradB().reshape(nb));
-            adam.applyUpdater(grad, step - 1, 0);                      // grad becomes the update
-            adapter.a().subi(grad.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(0, na)).reshape(adapter.a().shape()));
-            adapter.b().subi(grad.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
-                    org.nd4j.linalg.indexing.NDArrayIndex.interval(na, na + nb)).reshape(adapter.b().shape()));
             if (!Double.isFinite(loss)) {
                 throw new IllegalStateException("loss became " + loss + " at step " + step + "; lower --lr");
             }
+            layer.backward(dy, null);
+            adam.step(s.lr());
             if (step == 1 || step % 50 == 0 || step == s.steps()) {
                 log.info("step {}/{}  mse {}", step, s.steps(), String.format("%.6f", loss));
             }

@@ -74,6 +74,13 @@ class CommandLineTest {
     }
 
     @Test
+    void quickstartRecoversTheKnownChange(@TempDir Path tmp) throws Exception {
+        double relError = Quickstart.run(new Quickstart.Settings(4, 8, 300, 0.02, 0, tmp.resolve("qs")));
+        assertTrue(relError < 0.01, "‖scaling·B·A − ΔW‖ / ‖ΔW‖ = " + relError);
+        assertTrue(Files.exists(tmp.resolve("qs/adapter_model.safetensors")));
+    }
+
+    @Test
     void badOptionsAreNamed() throws Exception {
         assertEquals("2", run("sft", "--model", model.toString(), "--data", data.toString(), "--out", "x", "--lora-rnak", "4")[0]);
         assertEquals("2", run("sft", "--model", model.toString(), "--out", "x")[0], "missing --data");

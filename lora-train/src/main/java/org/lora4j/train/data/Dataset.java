@@ -224,33 +224,21 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             throw new IllegalArgumentException(file + ": " + n + " examples are too few to hold out " + fraction);
         }
         int[] order = permutation(n, new SplittableRandom(seed));
+        boolean[] heldOut = new boolean[n];
+        for (int i = 0; i < held; i++) {
+            heldOut[order[i]] = true;
+        }
+        // Both parts keep file order: the training order is shuffled per epoch anyway.
         List<EncodedChat> tr = new ArrayList<>();
         List<Integer> trLines = new ArrayList<>();
         List<EncodedChat> ev = new ArrayList<>();
         List<Integer> evLines = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int k = order[i];
-            (i < held ? ev : tr).add(examples.get(k));
-            (i < held ? evLines : trLines).add(lines.get(k));
+        for (int k = 0; k < n; k++) {
+            (heldOut[k] ? ev : tr).add(examples.get(k));
+            (heldOut[k] ? evLines : trLines).add(lines.get(k));
         }
-        // Keep file order inside each part: the training order is shuffled per epoch anyway.
-        return new Dataset[]{sorted(tr, trLines), sorted(ev, evLines)};
-    }
-
-    private Dataset sorted(List<EncodedChat> ex, List<Integer> ln) {
-        Integer[] idx = new Integer[ex.size()];
-        for (int i = 0; i < idx.length; i++) {
-            idx[i] = i;
-        }
-        java.util.Arrays.sort(idx, java.util.Comparator.comparing(ln::get));
-        List<EncodedChat> e2 = new ArrayList<>();
-        List<Integer> l2 = new ArrayList<>();
-        int trunc = 0;
-        for (int i : idx) {
-            e2.add(ex.get(i));
-            l2.add(ln.get(i));
-        }
-        return new Dataset(file, e2, l2, trunc, sha256);
+        // Which part a truncated example fell into is not recorded; the whole file's count stays here.
+        return new Dataset[]{new Dataset(file, tr, trLines, 0, sha256), new Dataset(file, ev, evLines, 0, sha256)};
     }
 
     /** Fisher-Yates with the given RNG: the same seed gives the same order on every JVM. */

@@ -70,6 +70,8 @@ public final class Trainer {
     private final int totalSteps;
     private final CheckpointStore checkpoints;
     private final String baseFingerprint;
+    private final Map<String, LoraAdapter> adapters;   // the active adapter per adapted module; fixed for the run
+    private int startStep;                             // where this process began (0, or the resumed step)
     private Progress progress = Progress.forConsole();
     private final List<TrainerCallback> callbacks = new ArrayList<>();
     private final AdapterSnapshots snapshots;
@@ -109,6 +111,7 @@ public final class Trainer {
         this.schedule = new LrSchedule(config.schedule(), config.lr(), config.warmupSteps(), totalSteps);
         this.checkpoints = new CheckpointStore(out.resolve("checkpoints"), config.keepCheckpoints());
         this.baseFingerprint = fingerprint(model);
+        this.adapters = activeAdapters(model);
         this.snapshots = config.snapshotEvery() > 0
                 ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed()) : null;
         if (snapshots != null) {
@@ -184,6 +187,7 @@ public final class Trainer {
         }
         optimizer.loadState(c.optimizer(), st.get("optimizer_steps").asInt());
         step = c.step();
+        startStep = step;
         epoch = st.get("epoch").asInt();
         batchInEpoch = st.get("batch_in_epoch").asInt();
         earlyStopCount = st.get("early_stop_count").asInt();
@@ -200,7 +204,7 @@ public final class Trainer {
         model.setTraining(true);
         if (step == 0) {
             for (TrainerCallback c : callbacks) {
-                c.onStep(0, adaptersByModule(), Double.NaN);
+                c.onStep(0, adapters, Double.NaN);
             }
         }
         double loss = Double.NaN;
@@ -258,7 +262,6 @@ public final class Trainer {
                 evalLoss = stepEval;
             }
             appendMetrics(step, lr, loss, gradNorm, tokensPerSecond, stepEval);
-            Map<String, LoraAdapter> adapters = adaptersByModule();
             for (TrainerCallback c : callbacks) {
                 c.onStep(step, adapters, loss);
             }
@@ -268,7 +271,7 @@ public final class Trainer {
             if ((config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0) || last || stopped) {
                 lastCheckpoint = checkpoint().toString();
             }
-            progress.update(step, totalSteps, 0, loss, tokensPerSecond);
+            progress.update(step, totalSteps, startStep, loss, tokensPerSecond);
         }
         model.setTraining(false);
         saveFinal();
@@ -318,7 +321,7 @@ public final class Trainer {
     // ---------------------------------------------------------------------------------------------
     // Outputs
 
-    private Map<String, LoraAdapter> adaptersByModule() {
+    private static Map<String, LoraAdapter> activeAdapters(DecoderModel model) {
         Map<String, LoraAdapter> m = new LinkedHashMap<>();
         for (Map.Entry<String, LoraLinear> e : model.linearLayers().entrySet()) {
             LoraAdapter a = e.getValue().activeAdapter();
@@ -326,7 +329,7 @@ public final class Trainer {
                 m.put(e.getKey(), a);
             }
         }
-        return m;
+        return java.util.Collections.unmodifiableMap(m);   // callbacks see it; they must not change it
     }
 
     private ObjectNode runInfo() {
@@ -372,7 +375,7 @@ public final class Trainer {
             model.save(out);
         } else {
             Object base = provenance.getOrDefault("base_model", "");
-            PeftAdapters.save(out, config.lora(), adaptersByModule(), String.valueOf(base), meta);
+            PeftAdapters.save(out, config.lora(), adapters, String.valueOf(base), meta);
         }
         log.info("wrote the final {} to {}", config.isFull() ? "model" : "adapter", out.toAbsolutePath());
     }
@@ -392,7 +395,6 @@ public final class Trainer {
         if (evalLoss != null) {
             o.put("eval_loss", evalLoss);
         }
-        Map<String, LoraAdapter> adapters = adaptersByModule();
         if (!adapters.isEmpty()) {
             ObjectNode norms = o.putObject("adapters");
             for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
