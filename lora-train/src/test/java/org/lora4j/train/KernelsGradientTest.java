@@ -115,7 +115,7 @@ class KernelsGradientTest {
                 Kernels.rope(qr, tq, tq, 1, hd, past, cos, sin, 1);
                 Kernels.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
                 double[] o = new double[tq * hd];
-                Kernels.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, null, 0,
+                AttentionReference.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, null, 0,
                         new double[tq * tk], new double[tq], new double[tq]);
                 return dot(o, wOut);
             };
@@ -125,12 +125,12 @@ class KernelsGradientTest {
             Kernels.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
             double[] o = new double[tq * hd];
             double[] lse = new double[tq];
-            Kernels.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, lse, 0,
+            AttentionReference.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, lse, 0,
                     new double[tq * tk], new double[tq], new double[tq]);
             double[] dq = new double[tq * hd];
             double[] dk = new double[tk * hd];
             double[] dv = new double[tk * hd];
-            Kernels.attentionBackward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, wOut, 0, tq, lse, 0,
+            AttentionReference.attentionBackward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, wOut, 0, tq, lse, 0,
                     dq, dk, dv, new double[tq * tk], new double[tq * tk], new double[tq]);
             Kernels.rope(dq, tq, tq, 1, hd, past, cos, sin, -1);
             Kernels.rope(dk, tk, tk, 1, hd, 0, cos, sin, -1);
