@@ -713,7 +713,26 @@ public final class DecoderModel {
             for (ResidualHook hook : hs) {
                 hook.forward(l.index, b.hook, mask);
             }
-            Host.read(b.hook, b.h, n * d);
+            readBackChanged(b.hook, b.h, b.tmpD, n * d);
+        }
+    }
+
+    /**
+     * x = the hooks' result, except where a hook left an element as it was handed over: the
+     * stream is kept in double and the hook sees it rounded to the model's type, so a plain read
+     * back would round a FLOAT model's whole stream at every hook and a hook that only reads
+     * ({@link ResidualHook.Capture}) would change the logits. tmp [len] is scratch.
+     */
+    private void readBackChanged(INDArray hook, double[] x, double[] tmp, int len) {
+        Host.read(hook, tmp, len);
+        if (dtype == DataType.DOUBLE) {
+            System.arraycopy(tmp, 0, x, 0, len);
+            return;
+        }
+        for (int i = 0; i < len; i++) {
+            if (tmp[i] != (double) (float) x[i]) {
+                x[i] = tmp[i];
+            }
         }
     }
 
@@ -913,7 +932,7 @@ public final class DecoderModel {
             for (int i = hs.size() - 1; i >= 0; i--) {
                 hs.get(i).backward(l.index, b.hook);
             }
-            Host.read(b.hook, b.dh, n * d);
+            readBackChanged(b.hook, b.dh, b.tmpD, n * d);
         }
         // MLP: h_out = hMid + down(silu(gate(x)) ∘ up(x)), x = norm2(hMid)
         Host.write(b.dh, b.dOut, n * d);
