@@ -117,6 +117,20 @@ class DecoderLongParityTest {
             assertTrue(logitErr < logitBound(dtype), dtype + " logits rel err " + logitErr);
             assertTrue(lossErr < logitBound(dtype), dtype + " loss rel err " + lossErr);
             assertTrue(worst < gradBound(dtype), dtype + " gradient " + worstName + " rel err " + worst);
+
+            // LoRA alone (base frozen), the path of every sft run: the same A/B gradients.
+            model.setFullFinetune(false);
+            model.zeroGrad();
+            double loraLoss = model.lossAndBackward(ids, mask, b, t);
+            assertEquals(loss, loraLoss, Math.abs(loss) * logitBound(dtype), "the loss does not depend on what trains");
+            List<Parameter> lora = model.trainableParameters();
+            assertEquals(12, lora.size(), "lora_A and lora_B of 6 layers");
+            double worstLora = 0;
+            for (Parameter p : lora) {
+                worstLora = Math.max(worstLora, DecoderParityTest.relErr(p.grad(), exp.get("grad." + p.name())));
+            }
+            System.out.printf("long parity %s T=%d, LoRA only: worst of %d gradients %.2e%n", dtype, t, lora.size(), worstLora);
+            assertTrue(worstLora < gradBound(dtype), dtype + " LoRA-only gradient rel err " + worstLora);
         }
     }
 
