@@ -32,6 +32,20 @@ class LoraLinearTest {
         return y;
     }
 
+    /** Bit for bit: same shape, same value in every element (ND4J's equals allows 1e-5). */
+    private static void assertSameValues(INDArray want, INDArray got, String what) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(want.shape(), got.shape(), what + ": shape");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(want.castTo(DataType.DOUBLE).dup('c').data().asDouble(),
+                got.castTo(DataType.DOUBLE).dup('c').data().asDouble(), what);
+    }
+
+    /** Singular values of m, largest first, computed in double. */
+    private static double[] singularValues(INDArray m) {
+        INDArray s = Nd4j.create(DataType.DOUBLE, Math.min(m.rows(), m.columns()));
+        Nd4j.getBlasWrapper().lapack().gesvd(m.castTo(DataType.DOUBLE).dup('f'), s, null, null);
+        return s.data().asDouble();
+    }
+
     private static double maxRelError(INDArray got, INDArray want) {
         INDArray g = got.castTo(DataType.DOUBLE);
         double scale = Math.max(want.amaxNumber().doubleValue(), 1e-12);
@@ -68,8 +82,8 @@ class LoraLinearTest {
         buf.assign(x);
         INDArray y3 = out(DataType.FLOAT, 6, 12);
         layer.forward(buf, y3);                                   // no copy at all
-        assertEquals(y1, y2);
-        assertEquals(y1, y3);
+        assertSameValues(y1, y2, "copied with assign vs memcpy");
+        assertSameValues(y1, y3, "copied vs the input buffer");
         // A contiguous column block of a wider 'f' matrix, at a non-zero offset: copied with memcpy too.
         INDArray wide = Nd4j.zeros(DataType.FLOAT, 6, 25).dup('f');
         INDArray block = wide.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(10, 20));
@@ -77,7 +91,7 @@ class LoraLinearTest {
         assertTrue(block.offset() > 0);
         INDArray y4 = out(DataType.FLOAT, 6, 12);
         layer.forward(block, y4);
-        assertEquals(y1, y4);
+        assertSameValues(y1, y4, "copied from a column block");
     }
 
     @Test
@@ -96,7 +110,7 @@ class LoraLinearTest {
         assertTrue(maxRelError(y, reference(x, w, null, null)) < 1e-12);
         // Same seed, same adapter: initialisation is reproducible.
         LoraLinear again = new LoraLinear(w, null);
-        assertEquals(ad.a(), again.addAdapter("default", LoraConfig.of(4, 8, "x"), 11).a());
+        assertSameValues(ad.a(), again.addAdapter("default", LoraConfig.of(4, 8, "x"), 11).a(), "A from the same seed");
     }
 
     @Test
@@ -147,11 +161,11 @@ class LoraLinearTest {
         ad.b().putScalar(0, 1, Float.NaN);
         IllegalStateException e = assertThrows(IllegalStateException.class, layer::merge);
         assertTrue(e.getMessage().contains("model.layers.3.mlp.up_proj") && e.getMessage().contains("'bad'"), e.getMessage());
-        assertEquals(w, layer.weight());
+        assertSameValues(w, layer.weight(), "W after a refused merge");
         assertFalse(layer.isMerged());
         ad.b().putScalar(0, 1, Float.POSITIVE_INFINITY);
         assertThrows(IllegalStateException.class, layer::merge);
-        assertEquals(w, layer.weight());
+        assertSameValues(w, layer.weight(), "W after a refused merge");
     }
 
     @Test
@@ -198,19 +212,72 @@ class LoraLinearTest {
         INDArray w = Nd4j.randn(DataType.DOUBLE, 12, 10);
         LoraLinear layer = new LoraLinear(w, null);
         LoraConfig config = LoraConfig.of(3, 6, "x").withInit(LoraConfig.Init.PISSA);
-        LoraAdapter ad = layer.addAdapter("pissa", config, 0);
+        layer.addAdapter("pissa", config, 0);
         INDArray x = Nd4j.randn(DataType.DOUBLE, 5, 10);
         INDArray y = out(DataType.DOUBLE, 5, 12);
         layer.forward(x, y);
         assertTrue(maxRelError(y, reference(x, w, null, null)) < 1e-10, "output unchanged at step 0");
-        // scaling·B·A is the best rank-3 approximation of W: its norm is the top-3 singular values'.
-        INDArray s = Nd4j.create(DataType.DOUBLE, 10);
-        INDArray wf = w.dup('f');
-        Nd4j.getBlasWrapper().lapack().gesvd(wf, s, null, null);
-        double top3 = Math.sqrt(s.getDouble(0) * s.getDouble(0) + s.getDouble(1) * s.getDouble(1) + s.getDouble(2) * s.getDouble(2));
-        double ba = ad.b().mmul(ad.a()).muli(config.scaling()).norm2Number().doubleValue();
-        assertEquals(top3, ba, 1e-8 * top3);
-        assertFalse(layer.weight().equalsWithEps(w, 1e-6), "W holds the residual");
+    }
+
+    /**
+     * PiSSA as PEFT's {@code pissa_init} does it (peft/tuners/lora/layer.py, init_lora_weights="pissa"):
+     * W = U S Vᵀ, S_r = the top r singular values / scaling, A = diag(sqrt(S_r)) V_rᵀ,
+     * B = U_r diag(sqrt(S_r)), W_res = W − scaling · B A. So W_res's singular values are W's with the
+     * top r removed (the rest unchanged, r zeros), A's rows and B's columns are orthogonal with
+     * squared norms S_r (the singular values split evenly, sqrt each, between A and B), and
+     * W_res + scaling · B A gives back W. Tall and wide weights, DOUBLE and FLOAT (the SVD runs in
+     * double either way; FLOAT rounds the stored W_res, A and B).
+     */
+    @Test
+    void pissaSplitsTheSpectrumAsPeftDoes() {
+        Nd4j.getRandom().setSeed(16);
+        for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
+            double tol = type == DataType.DOUBLE ? 1e-12 : 2e-6;
+            for (long[] shape : new long[][]{{12, 10}, {8, 14}}) {
+                int r = 3;
+                INDArray w = Nd4j.randn(DataType.DOUBLE, shape[0], shape[1]).castTo(type);
+                double[] sw = singularValues(w);
+                LoraLinear layer = new LoraLinear(w, null);
+                LoraConfig config = LoraConfig.of(r, 6, "x").withInit(LoraConfig.Init.PISSA);
+                double scaling = config.scaling();
+                assertEquals(2.0, scaling);
+                LoraAdapter ad = layer.addAdapter("pissa", config, 0);
+                String at = type + " " + shape[0] + "x" + shape[1];
+
+                // W_res's spectrum: W's singular values beyond rank r, then r zeros
+                double[] sres = singularValues(layer.weight());
+                int k = sw.length;
+                for (int i = 0; i < k; i++) {
+                    double want = i < k - r ? sw[i + r] : 0.0;
+                    assertEquals(want, sres[i], tol * sw[0], at + ": singular value " + i + " of W_res");
+                }
+
+                // The split: A Aᵀ = B B... = diag(S_r / scaling), off-diagonals 0
+                INDArray a = ad.a().castTo(DataType.DOUBLE);
+                INDArray b = ad.b().castTo(DataType.DOUBLE);
+                INDArray aat = a.mmul(a.transpose());
+                INDArray btb = b.transpose().mmul(b);
+                for (int i = 0; i < r; i++) {
+                    for (int j = 0; j < r; j++) {
+                        double want = i == j ? sw[i] / scaling : 0.0;
+                        assertEquals(want, aat.getDouble(i, j), tol * sw[0], at + ": (A Aᵀ)[" + i + ", " + j + "]");
+                        assertEquals(want, btb.getDouble(i, j), tol * sw[0], at + ": (Bᵀ B)[" + i + ", " + j + "]");
+                    }
+                }
+                // scaling · B A alone is W's best rank-r approximation: its singular values are the top r
+                double[] sba = singularValues(b.mmul(a).muli(scaling));
+                for (int i = 0; i < r; i++) {
+                    assertEquals(sw[i], sba[i], tol * sw[0], at + ": singular value " + i + " of scaling·B·A");
+                }
+
+                // W_res + scaling · B A = W
+                INDArray back = layer.weight().castTo(DataType.DOUBLE).add(b.mmul(a).muli(scaling));
+                double err = maxRelError(back, w.castTo(DataType.DOUBLE));
+                System.out.printf("pissa %s: W_res + s·B·A vs W max rel err %.2e%n", at, err);
+                // measured 5e-17 (DOUBLE) and 4e-8 (FLOAT: W_res, A and B each rounded to float)
+                assertTrue(err < (type == DataType.DOUBLE ? 1e-15 : 2e-7), at + ": reconstruction error " + err);
+            }
+        }
     }
 
     @Test
@@ -291,7 +358,80 @@ class LoraLinearTest {
         layer.setDropoutSeed(5);
         INDArray t2 = out(DataType.DOUBLE, 4, 6);
         layer.forward(x, t2);
-        assertEquals(t1, t2, "same seed, same mask");
+        assertSameValues(t1, t2, "same seed, same mask");
         assertTrue(maxRelError(t1, reference(x, w, null, ad)) > 1e-3, "dropout changed the adapter term");
+    }
+
+    /**
+     * PEFT's LoRA dropout (peft/tuners/lora/layer.py: {@code lora_B(lora_A(dropout(x))) * scaling},
+     * with {@code nn.Dropout(p)}): on the adapter's input only, each element kept with probability
+     * 1 − p and then scaled by 1/(1 − p) (inverted dropout), the identity in evaluation mode. With
+     * W = 0, A = B = I and scaling 1 the layer's output is dropout(x) itself; x = 1 everywhere.
+     * The share kept over 50 draws of 64 x 32 elements must lie within 5 binomial standard
+     * deviations of 1 − p; every kept element is exactly 1/(1 − p) (DOUBLE) or its float (FLOAT).
+     */
+    @Test
+    void dropoutKeepsOneMinusPAndScalesByItsInverseAsPeft() {
+        for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
+            for (double p : new double[]{0.1, 0.5, 0.8}) {
+                int n = 64;
+                int d = 32;
+                LoraLinear layer = new LoraLinear(Nd4j.zeros(type, d, d), null);
+                INDArray eye = Nd4j.eye(d).castTo(type);
+                layer.addAdapter("d", LoraConfig.of(d, d, "x").withDropout(p), eye, eye.dup());
+                INDArray x = Nd4j.ones(type, n, d);
+                INDArray y = out(type, n, d);
+                layer.forward(x, y);
+                assertSameValues(x, y, type + " p " + p + ": evaluation mode is the identity");
+
+                layer.setTraining(true);
+                layer.setDropoutSeed(17);
+                double kept = type == DataType.DOUBLE ? 1.0 / (1.0 - p) : (float) (1.0 / (1.0 - p));
+                long keptCount = 0;
+                long total = 0;
+                int draws = 50;
+                double sum = 0;
+                java.util.Set<String> masks = new java.util.HashSet<>();
+                for (int draw = 0; draw < draws; draw++) {
+                    layer.forward(x, y);
+                    double[] v = y.castTo(DataType.DOUBLE).data().asDouble();
+                    StringBuilder mask = new StringBuilder();
+                    for (double e : v) {
+                        if (e == 0.0) {
+                            mask.append('0');
+                        } else {
+                            assertEquals(kept, e, Math.ulp(kept), type + " p " + p + ": a kept element is x/(1-p)");
+                            keptCount++;
+                            mask.append('1');
+                        }
+                        sum += e;
+                        total++;
+                    }
+                    masks.add(mask.toString());
+                }
+                double share = (double) keptCount / total;
+                double sigma = Math.sqrt(p * (1 - p) / total);
+                System.out.printf("dropout %s p=%.1f: kept %.4f (expected %.4f, sigma %.4f), mean output %.4f%n",
+                        type, p, share, 1 - p, sigma, sum / total);
+                assertEquals(1 - p, share, 5 * sigma, type + " p " + p + ": share of kept elements");
+                // inverted dropout keeps the expected value: E[dropout(x)] = x
+                assertEquals(1.0, sum / total, 5 * sigma / (1 - p), type + " p " + p + ": mean of dropout(1)");
+                assertEquals(draws, masks.size(), "a new mask every forward");
+
+                // The base path is not dropped: with W != 0, y − x Wᵀ is dropout(x) alone.
+                layer.setTraining(false);
+                LoraLinear withBase = new LoraLinear(Nd4j.randn(DataType.DOUBLE, d, d).castTo(type), null);
+                withBase.addAdapter("d", LoraConfig.of(d, d, "x").withDropout(p), eye, eye.dup());
+                withBase.setTraining(true);
+                withBase.setDropoutSeed(18);
+                withBase.forward(x, y);
+                INDArray lora = y.castTo(DataType.DOUBLE).sub(x.castTo(DataType.DOUBLE).mmul(withBase.weight().castTo(DataType.DOUBLE).transpose()));
+                double tol = type == DataType.DOUBLE ? 1e-12 : 1e-5;
+                for (double e : lora.data().asDouble()) {
+                    assertTrue(Math.abs(e) < tol || Math.abs(e - kept) < tol * kept,
+                            type + " p " + p + ": adapter term " + e + " is neither 0 nor 1/(1-p)");
+                }
+            }
+        }
     }
 }

@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 import java.util.function.ToIntFunction;
 import java.util.stream.IntStream;
 
@@ -45,7 +44,7 @@ import java.util.stream.IntStream;
  * forward or generation: the layers keep only their most recent activations.
  *
  * <p>Matrix products run as ND4J gemm inside the linear layers, and attention's per-head products
- * as BLAS gemm on tiles of the same native buffers ({@link Host#gemm}); norms, RoPE, the attention
+ * as BLAS gemm on tiles of the same native buffers ({@link Attention}); norms, RoPE, the attention
  * softmax, SwiGLU and cross-entropy run as fused Java loops in double precision ({@link Kernels}),
  * over copies of the activations (SwiGLU and the softmax chunk by chunk). Attention, SwiGLU and
  * the norms run in parallel on the common fork-join pool, split in ways that do not depend on the
@@ -64,7 +63,7 @@ public final class DecoderModel {
     private final int hd;
     private final int ff;
     private final int vocab;
-    private final double attnScale;
+    private final Attention attention;
 
     private final INDArray embedOwn;        // [V, d] 'f', or null when tied (then lm_head's weight)
     private INDArray embedGradOwn;          // [V, d] 'f' in full fine-tuning, untied only
@@ -143,7 +142,7 @@ public final class DecoderModel {
         final INDArray dX;      // [n, d] input gradient of lm_head, gate+up, q+k+v
         final INDArray dFf;     // [n, ff] input gradient of down_proj
         final INDArray dq;      // [n, hq·hd] gradient of the roped queries
-        Scratch[] scratch;      // per work slot of the attention
+        Scratch[] scratch;      // per work slot of the element-wise loops
         final INDArray hook;    // [n, d] the hidden state handed to hooks
         INDArray dLogits;       // [n, V], made by the first loss
         double[] ceLogits;      // [n, V] the loss's copies, made with dLogits
@@ -218,7 +217,7 @@ public final class DecoderModel {
         this.hd = config.headDim();
         this.ff = config.intermediateSize();
         this.vocab = config.vocabSize();
-        this.attnScale = 1.0 / Math.sqrt(hd);
+        this.attention = new Attention(hq, hkv, hd, dtype);
         INDArray embedding = src.get("model.embed_tokens.weight", new long[]{vocab, d});
         this.layers = new Layer[config.numLayers()];
         for (int i = 0; i < layers.length; i++) {
@@ -692,7 +691,7 @@ public final class DecoderModel {
             kvLd = cache.cap;
         }
         INDArray xo = l.o.inputBuffer(n);  // [n, hq·hd]: attention writes o_proj's input in place
-        attentionForward(b, l.qa, keys, values, kvLd, cache == null ? seq : 0, past, xo, l.lse);
+        attention.forward(b.batch, seq, past, l.qa, keys, values, kvLd, cache == null ? seq : 0, xo, l.lse);
         l.o.forward(xo, b.dOut);
         Host.read(b.dOut, b.tmpD, n * d);
         addInto(b.h, b.tmpD, n * d);
@@ -714,7 +713,26 @@ public final class DecoderModel {
             for (ResidualHook hook : hs) {
                 hook.forward(l.index, b.hook, mask);
             }
-            Host.read(b.hook, b.h, n * d);
+            readBackChanged(b.hook, b.h, b.tmpD, n * d);
+        }
+    }
+
+    /**
+     * x = the hooks' result, except where a hook left an element as it was handed over: the
+     * stream is kept in double and the hook sees it rounded to the model's type, so a plain read
+     * back would round a FLOAT model's whole stream at every hook and a hook that only reads
+     * ({@link ResidualHook.Capture}) would change the logits. tmp [len] is scratch.
+     */
+    private void readBackChanged(INDArray hook, double[] x, double[] tmp, int len) {
+        Host.read(hook, tmp, len);
+        if (dtype == DataType.DOUBLE) {
+            System.arraycopy(tmp, 0, x, 0, len);
+            return;
+        }
+        for (int i = 0; i < len; i++) {
+            if (tmp[i] != (double) (float) x[i]) {
+                x[i] = tmp[i];
+            }
         }
     }
 
@@ -765,7 +783,7 @@ public final class DecoderModel {
     /** Runs span(scratch, from, to) over [0, len) in chunks, in parallel over contiguous ranges of chunks. */
     private void parallelChunks(Buffers b, int len, ChunkTask span) {
         int chunks = (len + EW_CHUNK - 1) / EW_CHUNK;
-        int parts = slots(chunks);
+        int parts = Attention.slots(chunks);
         Scratch[] sc = scratch(b, parts);
         IntStream.range(0, parts).parallel().forEach(part -> {
             Scratch s = sc[part];
@@ -812,41 +830,9 @@ public final class DecoderModel {
         });
     }
 
-    /**
-     * Side of the attention tiles: each BLAS call multiplies at most TILE x TILE x hd, below
-     * OpenBLAS's 65536 · 4 multiply-adds from which it splits a gemm across its own threads
-     * (GEMM_MULTITHREAD_THRESHOLD). On two cores a split 128 x 128 x 32 product took 1.8x the time
-     * of the same product on one thread; single-threaded calls from the two Java workers use both
-     * cores instead. Tiles also skip the key blocks a causal query block cannot see.
-     */
-    private static int attentionTile(int hd) {
-        int t = 64;
-        while (t > 8 && (long) t * t * hd > 65536L * 4) {
-            t /= 2;
-        }
-        return t;
-    }
-
-    /**
-     * Work slots of the parallel attention: the common pool's workers plus the calling thread.
-     * Each slot takes a contiguous range of (sequence, KV head) tasks and owns its scratch, so the
-     * result does not depend on which thread runs what.
-     */
-    private static int slots(int tasks) {
-        return Math.max(1, Math.min(tasks, ForkJoinPool.getCommonPoolParallelism() + 1));
-    }
-
-    /** Per-slot scratch: native score blocks for the gemm calls, Java copies for the softmax. */
+    /** Per-slot scratch of the element-wise loops: EW_CHUNK doubles each. */
     private static final class Scratch {
-        INDArray sArr;    // [tq, tk] column-major: scores, then probabilities
-        INDArray dsArr;   // [tq, tk]: dO·Vᵀ, then the score gradient
-        Host.Mem s;
-        Host.Mem ds;
-        double[] p = new double[0];
-        double[] dp = new double[0];
-        double[] rowA = new double[0];
-        double[] rowB = new double[0];
-        double[] c1;      // element-wise chunks, EW_CHUNK each
+        double[] c1;
         double[] c2;
         double[] c3;
         double[] c4;
@@ -861,22 +847,6 @@ public final class DecoderModel {
                 c5 = new double[EW_CHUNK];
             }
         }
-
-        void ensure(DataType dtype, int tq, int tk) {
-            int len = tq * tk;
-            if (sArr == null || sArr.length() < len || sArr.dataType() != dtype) {
-                sArr = Nd4j.create(dtype, len);
-                dsArr = Nd4j.create(dtype, len);
-                s = new Host.Mem(sArr);
-                ds = new Host.Mem(dsArr);
-                p = new double[len];
-                dp = new double[len];
-            }
-            if (rowA.length < tq) {
-                rowA = new double[tq];
-                rowB = new double[tq];
-            }
-        }
     }
 
     private Scratch[] scratch(Buffers b, int count) {
@@ -888,146 +858,6 @@ public final class DecoderModel {
             b.scratch = s;
         }
         return b.scratch;
-    }
-
-    /** Runs task(t, scratch) for t in [0, tasks), in parallel over contiguous ranges of tasks. */
-    private void parallelTasks(Buffers b, int tasks, int tq, int tk, java.util.function.ObjIntConsumer<Scratch> task) {
-        int parts = slots(tasks);
-        Scratch[] sc = scratch(b, parts);
-        for (int i = 0; i < parts; i++) {
-            sc[i].ensure(dtype, tq, tk);
-        }
-        IntStream.range(0, parts).parallel().forEach(part -> {
-            for (int t = part * tasks / parts; t < (part + 1) * tasks / parts; t++) {
-                task.accept(sc[part], t);
-            }
-        });
-    }
-
-    /**
-     * Causal grouped-query attention of b.batch sequences of b.seq queries at positions past...:
-     * per (sequence, query head) S = scale · Q Kᵀ and O = P V run as tiled BLAS products straight
-     * on the native buffers, the softmax P of S as a Java loop. Query head h reads KV head
-     * h / (hq / hkv); tasks are (sequence, KV head), in parallel.
-     *
-     * @param q    [n, hq·hd] 'f', after RoPE
-     * @param k    keys: (position j of sequence bi, feature g·hd + c) at bi·kvSeqStride + (g·hd + c)·kvLd + j;
-     *             kvSeqStride is seq without a cache and 0 with one (batch 1)
-     * @param v    values, the layout of k
-     * @param o    [n, hq·hd] column-major with leading dimension n, overwritten
-     * @param lse  [hq, n] the log-sum-exp of each query's scores, written for the backward
-     */
-    private void attentionForward(Buffers b, INDArray qArr, INDArray kArr, INDArray vArr, int kvLd, int kvSeqStride,
-                                  int past, INDArray oArr, double[] lse) {
-        Host.Mem q = new Host.Mem(qArr);
-        Host.Mem k = new Host.Mem(kArr);
-        Host.Mem v = new Host.Mem(vArr);
-        Host.Mem o = new Host.Mem(oArr);
-        int n = b.n;
-        int tq = b.seq;
-        int tk = past + tq;
-        int rep = hq / hkv;
-        int tile = attentionTile(hd);
-        parallelTasks(b, b.batch * hkv, tq, tk, (s, task) -> {
-            int bi = task / hkv;
-            int g = task % hkv;
-            long kvOff = (long) bi * kvSeqStride + (long) g * hd * kvLd;
-            for (int h = g * rep; h < (g + 1) * rep; h++) {
-                long qOff = (long) bi * tq + (long) h * hd * n;
-                for (int i0 = 0; i0 < tq; i0 += tile) {
-                    int i1 = Math.min(tq, i0 + tile);
-                    int visible = Math.min(tk, past + i1);   // keys the tile's last query sees
-                    for (int j0 = 0; j0 < visible; j0 += tile) {
-                        int j1 = Math.min(visible, j0 + tile);
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, attnScale, q, qOff + i0, n,
-                                k, kvOff + j0, kvLd, 0.0, s.s, i0 + (long) j0 * tq, tq);       // S block
-                    }
-                }
-                int block = tq * tk;
-                s.s.read(0, s.p, 0, block);
-                Kernels.causalSoftmax(s.p, tq, tk, lse, h * n + bi * tq, s.rowA, s.rowB, dtype == DataType.FLOAT);
-                s.s.write(s.p, 0, 0, block);
-                for (int i0 = 0; i0 < tq; i0 += tile) {
-                    int i1 = Math.min(tq, i0 + tile);
-                    int visible = Math.min(tk, past + i1);
-                    for (int j0 = 0; j0 < visible; j0 += tile) {
-                        int j1 = Math.min(visible, j0 + tile);
-                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.s, i0 + (long) j0 * tq, tq,
-                                v, kvOff + j0, kvLd, j0 == 0 ? 0.0 : 1.0, o, qOff + i0, n);    // O += P V
-                    }
-                }
-            }
-        });
-    }
-
-    /**
-     * Backward of {@link #attentionForward} (no cache): recomputes S from q, k and the saved
-     * log-sum-exp, so nothing of size seq² is kept between the passes. A task owns its KV head's
-     * rows of dk and dv, where its rep query heads accumulate.
-     *
-     * @param dO  [n, hq·hd] gradient of the attention output
-     * @param dq  [n, hq·hd] overwritten; dk, dv [n, hkv·hd] overwritten
-     */
-    private void attentionBackward(Buffers b, Layer l, INDArray dOArr, INDArray dqArr, INDArray dkArr, INDArray dvArr) {
-        Host.Mem q = new Host.Mem(l.qa);
-        Host.Mem k = new Host.Mem(l.ka);
-        Host.Mem v = new Host.Mem(l.va);
-        Host.Mem dO = new Host.Mem(dOArr);
-        Host.Mem dq = new Host.Mem(dqArr);
-        Host.Mem dk = new Host.Mem(dkArr);
-        Host.Mem dv = new Host.Mem(dvArr);
-        int n = b.n;
-        int tq = b.seq;
-        int rep = hq / hkv;
-        int tile = attentionTile(hd);
-        parallelTasks(b, b.batch * hkv, tq, tq, (s, task) -> {
-            int bi = task / hkv;
-            int g = task % hkv;
-            long kvOff = (long) bi * tq + (long) g * hd * n;
-            for (int h = g * rep; h < (g + 1) * rep; h++) {
-                long qOff = (long) bi * tq + (long) h * hd * n;
-                boolean firstHead = h == g * rep;
-                for (int i0 = 0; i0 < tq; i0 += tile) {
-                    int i1 = Math.min(tq, i0 + tile);
-                    for (int j0 = 0; j0 < i1; j0 += tile) {
-                        int j1 = Math.min(i1, j0 + tile);
-                        long at = i0 + (long) j0 * tq;
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, attnScale, q, qOff + i0, n,
-                                k, kvOff + j0, n, 0.0, s.s, at, tq);                            // S block
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, 1.0, dO, qOff + i0, n,
-                                v, kvOff + j0, n, 0.0, s.ds, at, tq);                           // dO Vᵀ block
-                    }
-                }
-                int block = tq * tq;
-                s.s.read(0, s.p, 0, block);
-                s.ds.read(0, s.dp, 0, block);
-                Kernels.causalSoftmaxBackward(s.p, s.dp, tq, tq, attnScale, l.lse, h * n + bi * tq, s.rowA,
-                        dtype == DataType.FLOAT);
-                s.s.write(s.p, 0, 0, block);
-                s.ds.write(s.dp, 0, 0, block);
-                // Key tile j0 is seen by the query tiles i0 >= j0; the first product into a tile overwrites it.
-                for (int j0 = 0; j0 < tq; j0 += tile) {
-                    int j1 = Math.min(tq, j0 + tile);
-                    for (int i0 = j0; i0 < tq; i0 += tile) {
-                        int i1 = Math.min(tq, i0 + tile);
-                        long at = i0 + (long) j0 * tq;
-                        double beta = firstHead && i0 == j0 ? 0.0 : 1.0;
-                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.s, at, tq, dO, qOff + i0, n,
-                                beta, dv, kvOff + j0, n);                                           // dV += Pᵀ dO
-                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.ds, at, tq, q, qOff + i0, n,
-                                beta, dk, kvOff + j0, n);                                           // dK += dSᵀ Q
-                    }
-                }
-                for (int i0 = 0; i0 < tq; i0 += tile) {
-                    int i1 = Math.min(tq, i0 + tile);
-                    for (int j0 = 0; j0 < i1; j0 += tile) {
-                        int j1 = Math.min(i1, j0 + tile);
-                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.ds, i0 + (long) j0 * tq, tq,
-                                k, kvOff + j0, n, j0 == 0 ? 0.0 : 1.0, dq, qOff + i0, n);        // dQ += dS K
-                    }
-                }
-            }
-        });
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1102,7 +932,7 @@ public final class DecoderModel {
             for (int i = hs.size() - 1; i >= 0; i--) {
                 hs.get(i).backward(l.index, b.hook);
             }
-            Host.read(b.hook, b.dh, n * d);
+            readBackChanged(b.hook, b.dh, b.tmpD, n * d);
         }
         // MLP: h_out = hMid + down(silu(gate(x)) ∘ up(x)), x = norm2(hMid)
         Host.write(b.dh, b.dOut, n * d);
@@ -1116,7 +946,7 @@ public final class DecoderModel {
         // Attention: hMid = hIn + o(attn(rope(q(x)), rope(k(x)), v(x))), x = norm1(hIn)
         Host.write(b.dh, b.dOut, n * d);
         l.o.backward(b.dOut, b.qOut);  // [n, hq·hd] gradient of the attention output
-        attentionBackward(b, l, b.qOut, b.dq, b.kOut, b.vOut);
+        attention.backward(b.batch, seq, l.qa, l.ka, l.va, l.lse, b.qOut, b.dq, b.kOut, b.vOut);
         Host.read(b.dq, b.tmpQ, n * hq * hd);
         Kernels.rope(b.tmpQ, n, seq, hq, hd, 0, cos, sin, -1.0);
         Host.write(b.tmpQ, b.dq, n * hq * hd);

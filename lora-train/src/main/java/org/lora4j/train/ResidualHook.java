@@ -14,6 +14,10 @@ import java.util.Objects;
  * with the KV cache, only the new tokens' rows are passed. {@code tokenMask} [n] holds the mask the
  * caller gave the forward pass (the loss mask of {@link DecoderModel#loss}; all true in
  * generation and when none was given). The array is valid only during the call.
+ *
+ * <p>The model keeps the stream in double and hands hooks a copy in its own type (FLOAT or
+ * DOUBLE); elements a hook leaves as they were keep their double value, so a hook that only reads
+ * ({@link Capture}) leaves the logits bit for bit as they are without it.
  */
 public interface ResidualHook {
 

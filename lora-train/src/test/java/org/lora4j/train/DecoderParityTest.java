@@ -17,10 +17,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (src/test/resources/parity/make_parity.py): logits, loss and parameter gradients of a Llama
  * checkpoint (F32, two shards, llama3 rope_scaling, GQA, untied, head_dim given) and a Qwen2
  * checkpoint (BF16, q/k/v bias, GQA, tied embeddings).
+ *
+ * <p>The reference is float32 PyTorch and the model runs in FLOAT, so both sides round. Measured
+ * here (max |got − want| / max |want|): loss 8.6e-8, logits 4.5e-7, gradients 9.1e-7 at worst.
+ * The bounds sit about twice above: at the former 1e-4 a model that used 1e-5 for Qwen2's
+ * rms_norm_eps of 1e-6 passed. Longer sequences and DOUBLE: DecoderLongParityTest.
  */
 class DecoderParityTest {
     static final Path PARITY = Path.of("src/test/resources/parity");
-    static final double TOLERANCE = 1e-4;
+    static final double LOSS_TOLERANCE = 2e-7;
+    static final double LOGIT_TOLERANCE = 1e-6;
+    static final double GRAD_TOLERANCE = 2e-6;
 
     @Test
     void llamaMatchesPyTorch() throws Exception {
@@ -68,10 +75,21 @@ class DecoderParityTest {
             System.out.printf("parity %s: loss rel err %.2e, logits rel err %.2e, worst grad rel err %.2e;%s%n",
                     name, lossErr, logitErr, worst, report);
             assertEquals(expectedGrads, checked);
-            assertTrue(lossErr < TOLERANCE, name + " loss rel err " + lossErr);
-            assertTrue(logitErr < TOLERANCE, name + " logits rel err " + logitErr);
-            assertTrue(worst < TOLERANCE, name + " gradient rel err " + report);
+            assertTrue(lossErr < LOSS_TOLERANCE, name + " loss rel err " + lossErr);
+            assertTrue(logitErr < LOGIT_TOLERANCE, name + " logits rel err " + logitErr);
+            assertTrue(worst < GRAD_TOLERANCE, name + " gradient rel err " + report);
         }
+    }
+
+    /**
+     * Exactly equal: same shape and the same value in every element, bit for bit (ND4J's equals
+     * on two arrays allows a 1e-5 difference).
+     */
+    static void assertExactlyEqual(INDArray want, INDArray got, String what) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(want.shape(), got.shape(), what + ": shape");
+        double[] w = want.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] g = got.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(w, g, what);
     }
 
     /** max |a − b| / max |b|: the error relative to the tensor's scale. */

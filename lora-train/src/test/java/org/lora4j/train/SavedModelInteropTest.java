@@ -14,20 +14,33 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A model lora4j saves loads in Python: the saved directory, the input ids and lora4j's logits are
  * handed to parity/check_saved_model.py, which recomputes the logits with PyTorch. Runs when
- * /usr/bin/python3 has torch (Debian's python3-torch), and is skipped otherwise.
+ * /usr/bin/python3 has torch (Debian's python3-torch); without it the test is skipped, unless the
+ * environment variable CI is set, when it fails (.ci/run installs torch, so CI never skips it).
  */
 class SavedModelInteropTest {
     @Test
     void pytorchReproducesTheLogitsOfASavedModel() throws Exception {
         Path python = Path.of("/usr/bin/python3");
-        assumeTrue(Files.isExecutable(python), "no /usr/bin/python3");
-        Process probe = new ProcessBuilder(python.toString(), "-c", "import torch").start();
-        assumeTrue(probe.waitFor(60, TimeUnit.SECONDS) && probe.exitValue() == 0, "no torch in /usr/bin/python3");
+        boolean torch = false;
+        if (Files.isExecutable(python)) {
+            Process probe = new ProcessBuilder(python.toString(), "-c", "import torch").redirectErrorStream(true).start();
+            probe.getInputStream().readAllBytes();
+            torch = probe.waitFor(120, TimeUnit.SECONDS) && probe.exitValue() == 0;
+        }
+        if (!torch) {
+            // Skipped on a developer machine without torch, but never on CI (.ci/run installs python3-torch).
+            if (System.getenv("CI") != null) {
+                fail("CI is set and /usr/bin/python3 has no torch: the PyTorch interop check cannot run"
+                        + " (.ci/run installs Debian's python3-torch)");
+            }
+            assumeTrue(false, "no /usr/bin/python3 with torch: skipping the PyTorch side");
+        }
 
         Path dir = Path.of("target", "saved-model-interop");
         for (boolean tied : new boolean[]{false, true}) {
