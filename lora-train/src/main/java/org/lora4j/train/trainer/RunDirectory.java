@@ -78,11 +78,13 @@ public final class RunDirectory implements AutoCloseable {
     private final Path dir;
     private final FileChannel channel;
     private final FileLock lock;
+    private final String staleHolder;
 
-    private RunDirectory(Path dir, FileChannel channel, FileLock lock) {
+    private RunDirectory(Path dir, FileChannel channel, FileLock lock, String staleHolder) {
         this.dir = dir;
         this.channel = channel;
         this.lock = lock;
+        this.staleHolder = staleHolder;
     }
 
     /**
@@ -127,6 +129,11 @@ public final class RunDirectory implements AutoCloseable {
 
     public Path path() {
         return dir;
+    }
+
+    /** The holder named by a stale lock this run took over ("pid 12, started ..."), or null. */
+    public String staleLockHolder() {
+        return staleHolder;
     }
 
     /** Empties the lock file (so a later run does not take it for a crash's) and releases the lock. */
@@ -202,9 +209,10 @@ public final class RunDirectory implements AutoCloseable {
                         + holder(readAll(ch)) + "); wait for it to end or choose another --out");
             }
             String previous = readAll(ch);
-            if (!previous.isBlank()) {
+            String stale = previous.isBlank() ? null : holder(previous);
+            if (stale != null) {
                 log.warn("{}: stale lock of a run that did not end cleanly ({}); nobody holds it, taking it over",
-                        file, holder(previous));
+                        file, stale);
             }
             ProcessHandle self = ProcessHandle.current();
             String started = self.info().startInstant().orElse(Instant.now()).toString();
@@ -212,7 +220,7 @@ public final class RunDirectory implements AutoCloseable {
             ch.truncate(0);
             ch.write(ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), 0);
             ch.force(false);
-            return new RunDirectory(out, ch, lock);
+            return new RunDirectory(out, ch, lock, stale);
         } catch (IOException e) {
             ch.close();
             throw e instanceof InUseException ? e : Trainer.naming(file, e);

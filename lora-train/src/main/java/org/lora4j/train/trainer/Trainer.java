@@ -595,6 +595,7 @@ public final class Trainer {
         }
         ObjectMapper mapper = new ObjectMapper();
         StringBuilder kept = new StringBuilder();
+        int keptLines = 0;
         List<String> lines = Files.readAllLines(f, StandardCharsets.UTF_8);
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i);
@@ -614,13 +615,16 @@ public final class Trainer {
             }
             if (n.path("step").asInt() <= upToStep) {
                 kept.append(line).append('\n');
+                keptLines++;
                 resumedLoss = n.path("loss").asDouble(Double.NaN);
                 if (n.hasNonNull("eval_loss")) {
                     resumedEvalLoss = n.get("eval_loss").asDouble();
                 }
             }
         }
-        writeAtomically(f, kept.toString());
+        if (keptLines < lines.size()) {
+            writeAtomically(f, kept.toString());   // only when something is dropped: a finished run is left as it is
+        }
     }
 
     /**
