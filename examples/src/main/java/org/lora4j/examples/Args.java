@@ -75,7 +75,7 @@ final class Args {
     /** A value that must not be empty when given ({@code --layers ""} is a mistake, not "all layers"). */
     String nonBlank(String name, String fallback, String example) {
         String v = value(name, fallback);
-        if (v != null && v.isBlank()) {
+        if (values.containsKey(name) && v.isBlank()) {
             throw new IllegalArgumentException(name + " is empty; give " + example + ", or leave the option out");
         }
         return v;

@@ -69,7 +69,7 @@ final class Commands {
                                       is --out, or a checkpoint); only --max-steps and --epochs may
                                       change, so a finished run can be made longer
               --overwrite             delete what an earlier run left in --out and start again
-              --quiet                 no progress display (it is a line every 10% or 30 s when not a terminal)
+              --quiet                 no progress display (it is a line every 10%% or 30 s when not a terminal)
             """;
 
     static TrainConfig trainConfig(Args a, LoraConfig lora, double defaultLr, int defaultEpochs,
@@ -523,6 +523,19 @@ final class Commands {
 
     private static int merge(Path modelDir, String adapterDir, Path out) throws IOException {
         DecoderModel model = loadWithAdapter(modelDir, adapterDir);
+        // A NaN or infinite adapter value would spread through its whole weight: refuse before writing anything.
+        for (Map.Entry<String, LoraLinear> e : model.linearLayers().entrySet()) {
+            var adapter = e.getValue().activeAdapter();
+            if (adapter != null) {
+                for (var m : List.of(Map.entry("lora_A", adapter.a()), Map.entry("lora_B", adapter.b()))) {
+                    if (!Double.isFinite(m.getValue().sumNumber().doubleValue())) {
+                        throw new IllegalArgumentException(Path.of(adapterDir).resolve("adapter_model.safetensors") + ": "
+                                + e.getKey() + "." + m.getKey() + " holds values that are not finite (NaN or infinity);"
+                                + " nothing was merged");
+                    }
+                }
+            }
+        }
         int merged = 0;
         for (LoraLinear l : model.linearLayers().values()) {
             if (l.activeAdapter() != null) {

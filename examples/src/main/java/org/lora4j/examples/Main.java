@@ -99,10 +99,29 @@ public final class Main {
             return "directory not empty: " + f.getFile();
         }
         if (e instanceof java.io.IOException || e instanceof IllegalArgumentException) {
-            return m == null ? e.getClass().getSimpleName() : m.replace('\n', ' ').replace("  ", " ").strip();
+            return m == null ? e.getClass().getSimpleName() : oneLine(m);
         }
         String type = e.getClass().getSimpleName();
-        return m == null ? "unexpected " + type : type + ": " + m.replace('\n', ' ');
+        if (m == null && e.getCause() != null && e.getCause() != e) {
+            return type + " caused by " + message(e.getCause());
+        }
+        return m == null ? "unexpected " + type : type + ": " + oneLine(m);
+    }
+
+    /** A message's lines joined: after a line ending in ':' with a space, else with "; ". */
+    static String oneLine(String m) {
+        StringBuilder b = new StringBuilder();
+        for (String line : m.strip().split("\n")) {
+            String l = line.strip();
+            if (l.isEmpty()) {
+                continue;
+            }
+            if (b.length() > 0) {
+                b.append(b.charAt(b.length() - 1) == ':' ? " " : "; ");
+            }
+            b.append(l);
+        }
+        return b.toString();
     }
 
     private static int dispatch(String command, String[] argv) throws Exception {

@@ -211,7 +211,6 @@ public final class Trainer {
      * this run's own output directory before its first checkpoint starts it again from step 0.
      */
     public void resumeFrom(Path checkpointOrRun) throws IOException {
-        checkRunJson();
         CheckpointStore.Loaded c;
         try {
             c = CheckpointStore.loadNewest(checkpointOrRun);
@@ -219,6 +218,7 @@ public final class Trainer {
             if (!RunDirectory.real(checkpointOrRun).equals(RunDirectory.real(out))) {
                 throw e;
             }
+            checkRunJson();
             log.warn("{}: no checkpoint yet (the run ended before its first); starting it again from step 0", out);
             truncateMetrics(0);
             resumed = true;
@@ -250,6 +250,7 @@ public final class Trainer {
             throw new IllegalArgumentException(stateFile + ": the checkpoint belongs to run " + st.runId() + ", this is run "
                     + runId + " (same config, data and base model, so the starting weights differ: another --init-adapter?)");
         }
+        checkRunJson();   // after the checkpoint's own checks, which say more precisely what differs
         if (st.step() > totalSteps) {
             throw new IllegalArgumentException(stateFile + ": the checkpoint is at step " + st.step() + ", past this run's "
                     + totalSteps + " steps; resume with max_steps (or epochs) reaching at least step " + st.step());
