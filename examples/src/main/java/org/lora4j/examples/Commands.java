@@ -199,7 +199,11 @@ final class Commands {
         Map<String, Object> prov = provenance("pretrain", data == null ? "built-in corpus" : data, null);
         Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
         if (!r.alreadyComplete()) {
-            tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
+            try {
+                tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
+            } catch (IOException e) {
+                throw new IOException(out.resolve("tokenizer.json") + ": " + Main.message(e), e);
+            }
         }
         return 0;
     }

@@ -219,7 +219,7 @@ public final class Trainer {
                 throw e;
             }
             checkRunJson();
-            log.warn("{}: no checkpoint yet (the run ended before its first); starting it again from step 0", out);
+            log.warn("{}: no checkpoint to resume from yet (a run stopped before its first); starting from step 0", out);
             truncateMetrics(0);
             resumed = true;
             return;
