@@ -176,11 +176,11 @@ public final class RunDirectory implements AutoCloseable {
             Path i = real(in.path());
             if (o.equals(i)) {
                 throw new IllegalArgumentException("output directory " + out + " is the input " + in.option() + " "
-                        + in.path() + ": a run never writes over what it reads; choose another --out");
+                        + in.path() + ": lora4j never writes over what it reads; choose another --out");
             }
             if (Files.isDirectory(i) && o.startsWith(i)) {
                 throw new IllegalArgumentException("output directory " + out + " is inside the input " + in.option() + " "
-                        + in.path() + ": a run never writes into what it reads; choose another --out");
+                        + in.path() + ": lora4j never writes into what it reads; choose another --out");
             }
             if (i.startsWith(o)) {
                 throw new IllegalArgumentException("the input " + in.option() + " " + in.path() + " is inside the output directory "
@@ -281,7 +281,8 @@ public final class RunDirectory implements AutoCloseable {
                 } else {
                     List<Path> cps = new CheckpointStore(dir.resolve("checkpoints"), Integer.MAX_VALUE).list();
                     int at = cps.isEmpty() ? 0 : CheckpointStore.stepOf(cps.get(cps.size() - 1));
-                    state = "not finished, checkpoint at step " + at + " of " + r.path("total_steps").asInt();
+                    state = "not finished, " + (at == 0 ? "no checkpoint yet" : "checkpoint at step " + at) + " of "
+                            + r.path("total_steps").asInt() + " steps";
                 }
                 return "a " + command + " run (run " + id + ", " + state + ")";
             } catch (IOException | RuntimeException e) {
@@ -305,10 +306,11 @@ public final class RunDirectory implements AutoCloseable {
                     + " but no " + RUN_JSON + " or " + MERGE_JSON + ": it was not written by lora4j, and --overwrite"
                     + " deletes only lora4j's own output; empty it yourself or choose another --out");
         }
+        String what = describe(dir, entries);
         for (Path p : entries) {
             CheckpointStore.deleteTree(p);
         }
-        log.info("--overwrite: deleted the previous contents of {} ({})", dir, describe(dir, entries));
+        log.info("--overwrite: deleted what {} held: {}", dir, what);
     }
 
     /** A temporary file or checkpoint directory an interrupted write leaves (atomic writes go through these). */

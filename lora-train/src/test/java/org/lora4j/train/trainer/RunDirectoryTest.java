@@ -73,7 +73,7 @@ class RunDirectoryTest {
         Files.writeString(out.resolve("checkpoints/step-000004/trainer_state.json"), "{}");
         Files.writeString(out.resolve("run.json"), "{\"run_id\": \"abc123\", \"total_steps\": 10, \"provenance\": {\"command\": \"sft\"}}");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> open(out, RunDirectory.Mode.NEW));
-        assertContains(e.getMessage(), out.toString(), "not empty", "sft run", "abc123", "step 4 of 10", "--resume", "--overwrite");
+        assertContains(e.getMessage(), out.toString(), "not empty", "sft run", "abc123", "not finished, checkpoint at step 4 of 10 steps", "--resume", "--overwrite");
         Files.writeString(out.resolve("run.json"), "{\"run_id\": \"abc123\", \"final\": {\"step\": 10}, \"provenance\": {\"command\": \"sft\"}}");
         e = assertThrows(IllegalArgumentException.class, () -> open(out, RunDirectory.Mode.NEW));
         assertContains(e.getMessage(), "finished at step 10");
