@@ -37,6 +37,18 @@ class CheckpointStateFuzzTest {
         }
     }
 
+    /** Deeper than the fuzzer's 4 KB inputs reach: a recursive parser would overflow the stack. */
+    @org.junit.jupiter.api.Test
+    void aDeeplyNestedFileIsRefusedNotAStackOverflow() {
+        String head = "{\"magic\": \"lora4j-checkpoint\", \"format_version\": 2, \"config\": ";
+        for (String deep : new String[]{head + "[".repeat(200_000), head + "[".repeat(200_000) + "]".repeat(200_000) + "}",
+                head + "{\"a\":".repeat(100_000) + "1" + "}".repeat(100_001)}) {
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> CheckpointStore.parseState(FILE, deep.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            assertTrue(e.getMessage().startsWith(FILE + ": "), e.getMessage());
+        }
+    }
+
     @FuzzTest(maxDuration = "5m")
     void trainerState(byte[] bytes) {
         try {
