@@ -19,10 +19,13 @@ final class Args {
             }
             if (flagNames.contains(a)) {
                 flags.add(a);
-            } else if (i + 1 < argv.length) {
-                values.put(a, argv[++i]);
+            } else if (i + 1 >= argv.length) {
+                throw new IllegalArgumentException(a + " needs a value");
+            } else if (argv[i + 1].startsWith("--")) {
+                // "--lr --out o3": the value was forgotten, and the next option must not be taken for it
+                throw new IllegalArgumentException(a + " needs a value, got the option " + argv[i + 1]);
             } else {
-                throw new IllegalArgumentException("option " + a + " needs a value");
+                values.put(a, argv[++i]);
             }
         }
     }
@@ -58,6 +61,24 @@ final class Args {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(name + " must be an integer, got '" + v + "'");
         }
+    }
+
+    /** An integer of at least {@code min}; the error names the option and what it got. */
+    int intValue(String name, int fallback, int min) {
+        int v = intValue(name, fallback);
+        if (v < min) {
+            throw new IllegalArgumentException(name + " must be >= " + min + ", got " + v);
+        }
+        return v;
+    }
+
+    /** A value that must not be empty when given ({@code --layers ""} is a mistake, not "all layers"). */
+    String nonBlank(String name, String fallback, String example) {
+        String v = value(name, fallback);
+        if (values.containsKey(name) && v.isBlank()) {
+            throw new IllegalArgumentException(name + " is empty; give " + example + ", or leave the option out");
+        }
+        return v;
     }
 
     long longValue(String name, long fallback) {

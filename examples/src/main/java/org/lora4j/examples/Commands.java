@@ -17,6 +17,7 @@ import org.lora4j.train.text.Message;
 import org.lora4j.train.text.Sampler;
 import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
+import org.lora4j.train.trainer.RunDirectory;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.train.trainer.Trainer;
 import org.lora4j.train.trainer.Version;
@@ -62,8 +63,13 @@ final class Commands {
               --checkpoint-every N    (default 50; 0 = end only)
               --keep-checkpoints N    (default 2)
               --early-stop-loss X --early-stop-steps N   stop when the loss stays under X for N steps
-              --resume DIR            continue from a checkpoint (or a run's --out)
-              --out DIR               where everything is written (required)
+              --out DIR               where everything is written (required); must be empty or new,
+                                      and neither inside nor holding an input (--model, --data, ...)
+              --resume DIR            continue the run in --out from its newest readable checkpoint (DIR
+                                      is --out, or a checkpoint); only --max-steps and --epochs may
+                                      change, so a finished run can be made longer
+              --overwrite             delete what an earlier run left in --out and start again
+              --quiet                 no progress display (it is a line every 10%% or 30 s when not a terminal)
             """;
 
     static TrainConfig trainConfig(Args a, LoraConfig lora, double defaultLr, int defaultEpochs,
@@ -72,30 +78,74 @@ final class Commands {
                 Optimizer.Kind.parse(a.value("--optimizer", "adamw")),
                 a.doubleValue("--lr", defaultLr),
                 LrSchedule.Kind.parse(a.value("--schedule", "linear")),
-                a.intValue("--warmup-steps", 0),
+                a.intValue("--warmup-steps", 0, 0),
                 a.doubleValue("--weight-decay", 0.0),
                 a.doubleValue("--max-grad-norm", 1.0),
-                a.intValue("--batch-size", 8),
-                a.intValue("--grad-accum", 1),
-                a.intValue("--max-steps", 0),
-                a.intValue("--epochs", defaultEpochs),
+                a.intValue("--batch-size", 8, 1),
+                a.intValue("--grad-accum", 1, 1),
+                a.intValue("--max-steps", 0, 0),
+                a.intValue("--epochs", defaultEpochs, 1),
                 a.longValue("--seed", 0),
-                a.intValue("--max-length", 256),
+                a.intValue("--max-length", 256, 2),
                 Dataset.Overflow.parse(a.value("--overflow", "truncate")),
                 a.flag("--packed") || packedByDefault,
                 a.doubleValue("--eval-fraction", defaultEvalFraction),
-                a.intValue("--eval-every", 50),
-                a.intValue("--snapshot-every", 0),
-                a.intValue("--checkpoint-every", 50),
-                a.intValue("--keep-checkpoints", 2),
+                a.intValue("--eval-every", 50, 0),
+                a.intValue("--snapshot-every", 0, 0),
+                a.intValue("--checkpoint-every", 50, 0),
+                a.intValue("--keep-checkpoints", 2, 1),
                 a.doubleValue("--early-stop-loss", 0.0),
-                a.intValue("--early-stop-steps", 0));
+                a.intValue("--early-stop-steps", 0, 0));
     }
 
-    static final java.util.Set<String> TRAIN_FLAGS = java.util.Set.of("--packed", "--full", "--rslora", "--quiet");
+    static final java.util.Set<String> TRAIN_FLAGS = java.util.Set.of("--packed", "--full", "--rslora", "--quiet",
+            "--overwrite");
 
-    private static int runTraining(DecoderModel model, Tokenizer tok, TrainConfig config, Dataset all, Path out,
-                                   String resume, boolean quiet, Map<String, Object> provenance) throws IOException {
+    /**
+     * Opens --out for a training run (see {@link RunDirectory}): --resume continues the run in it,
+     * --overwrite clears it, otherwise it must be empty or new. A --resume naming another directory
+     * (a checkpoint copied from elsewhere) is one more input the output must not overlap.
+     */
+    static RunDirectory openOut(Path out, String resume, boolean overwrite, List<RunDirectory.Input> inputs)
+            throws IOException {
+        if (resume != null && overwrite) {
+            throw new IllegalArgumentException("--resume continues the run in --out, --overwrite deletes it: give one");
+        }
+        List<RunDirectory.Input> all = new ArrayList<>(inputs);
+        if (resume != null && !RunDirectory.isWithin(Path.of(resume), out)) {
+            all.add(new RunDirectory.Input("--resume", Path.of(resume)));
+        }
+        RunDirectory.Mode mode = resume != null ? RunDirectory.Mode.RESUME
+                : overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW;
+        return RunDirectory.open(out, mode, all, true);
+    }
+
+    /**
+     * The summary line, keys always in this order: steps, loss, eval_loss, stopped_early,
+     * already_complete, run_id, out; a loss that is unknown (no step logged) or not finite is null.
+     */
+    static ObjectNode summary(Trainer.Result r, String runId, Path out) {
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("steps", r.steps());
+        putNumber(o, "loss", r.lastLoss());
+        putNumber(o, "eval_loss", r.lastEvalLoss());
+        o.put("stopped_early", r.stoppedEarly());
+        o.put("already_complete", r.alreadyComplete());
+        o.put("run_id", runId);
+        o.put("out", out.toAbsolutePath().toString());
+        return o;
+    }
+
+    static void putNumber(ObjectNode o, String key, Double v) {
+        if (v == null || !Double.isFinite(v)) {
+            o.putNull(key);
+        } else {
+            o.put(key, v);
+        }
+    }
+
+    private static Trainer.Result runTraining(DecoderModel model, Tokenizer tok, TrainConfig config, Dataset all, Path out,
+                                              String resume, boolean quiet, Map<String, Object> provenance) throws IOException {
         Dataset[] split = all.split(config.evalFraction(), config.seed());
         int pad = tok.specialTokenId("<|endoftext|>").orElse(0);
         Trainer trainer = new Trainer(model, config, split[0], split[1], pad, out, provenance);
@@ -106,10 +156,8 @@ final class Commands {
             trainer.resumeFrom(Path.of(resume));
         }
         Trainer.Result r = trainer.run();
-        System.out.println(new ObjectMapper().writeValueAsString(Map.of(
-                "steps", r.steps(), "loss", r.lastLoss(), "eval_loss", r.lastEvalLoss() == null ? "none" : r.lastEvalLoss(),
-                "stopped_early", r.stoppedEarly(), "out", out.toAbsolutePath().toString())));
-        return 0;
+        System.out.println(summary(r, trainer.runId(), out));
+        return r;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -126,24 +174,38 @@ final class Commands {
     static int pretrain(Args a) throws IOException {
         Path out = Path.of(a.required("--out"));
         ByteTokenizer tok = new ByteTokenizer();
-        int hidden = a.intValue("--hidden-size", 64);
-        ModelConfig mc = ModelConfig.llama(tok.vocabSize(), hidden, a.intValue("--intermediate-size", 176),
-                a.intValue("--layers", 2), a.intValue("--heads", 4), a.intValue("--kv-heads", 2));
+        int hidden = a.intValue("--hidden-size", 64, 1);
+        ModelConfig mc = ModelConfig.llama(tok.vocabSize(), hidden, a.intValue("--intermediate-size", 176, 1),
+                a.intValue("--layers", 2, 1), a.intValue("--heads", 4, 1), a.intValue("--kv-heads", 2, 1));
         TrainConfig config = trainConfig(a, null, 3e-3, 3, 0.05, true);
         String data = a.value("--data", null);
         String resume = a.value("--resume", null);
+        boolean overwrite = a.flag("--overwrite");
         boolean quiet = a.flag("--quiet");
         a.rejectUnknown();
+        try (RunDirectory dir = openOut(out, resume, overwrite,
+                List.of(new RunDirectory.Input("--data", data == null ? null : Path.of(data))))) {
+            return pretrain(out, tok, mc, config, data, resume, quiet);
+        }
+    }
+
+    private static int pretrain(Path out, ByteTokenizer tok, ModelConfig mc, TrainConfig config, String data,
+                                String resume, boolean quiet) throws IOException {
         mc = mc.withMaxPositionEmbeddings(Math.max(2048, config.maxLength()))
                 .withSpecialTokens(-1, List.of(tok.specialTokenId("<|endoftext|>").getAsInt()));
         Dataset all = loadCorpus(data, tok, config);
         DecoderModel model = DecoderModel.randomInit(mc, config.seed());
         model.setFullFinetune(true);
-        Files.createDirectories(out);
         Map<String, Object> prov = provenance("pretrain", data == null ? "built-in corpus" : data, null);
-        int rc = runTraining(model, tok, config, all, out, resume, quiet, prov);
-        tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
-        return rc;
+        Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
+        if (!r.alreadyComplete()) {
+            try {
+                tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
+            } catch (IOException e) {
+                throw new IOException(out.resolve("tokenizer.json") + ": " + Main.message(e), e);
+            }
+        }
+        return 0;
     }
 
     /** Packing splits a long document across rows, so only padded training needs a length limit. */
@@ -214,12 +276,23 @@ final class Commands {
                 : new LoraConfig(
                 a.intValue("--lora-rank", 8), a.doubleValue("--lora-alpha", 16), a.doubleValue("--lora-dropout", 0),
                 a.flag("--rslora"), parseInit(a.value("--init", "default")),
-                List.of(a.value("--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").split(",")),
-                parseInts(a.value("--layers", "")));
+                List.of(a.nonBlank("--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                        "module names like q_proj,v_proj").split(",")),
+                parseInts(a.nonBlank("--layers", "", "layer numbers like 0,3")));
         TrainConfig config = trainConfig(a, lora, full ? 1e-5 : 2e-4, 1, 0.1, false);
         String resume = a.value("--resume", null);
+        boolean overwrite = a.flag("--overwrite");
         boolean quiet = a.flag("--quiet");
         a.rejectUnknown();
+        try (RunDirectory dir = openOut(out, resume, overwrite, List.of(new RunDirectory.Input("--model", modelDir),
+                new RunDirectory.Input("--data", data),
+                new RunDirectory.Input("--init-adapter", initAdapter == null ? null : Path.of(initAdapter))))) {
+            return sft(modelDir, data, out, full, initAdapter, start, lora, config, resume, quiet);
+        }
+    }
+
+    private static int sft(Path modelDir, Path data, Path out, boolean full, String initAdapter, PeftAdapter start,
+                           LoraConfig lora, TrainConfig config, String resume, boolean quiet) throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
         Dataset all = Dataset.load(data, tok, lengthLimit(config), config.overflow());
         DecoderModel model = DecoderModel.load(modelDir);
@@ -231,17 +304,28 @@ final class Commands {
         } else {
             model.attachAdapters("default", lora, config.seed());
         }
-        Files.createDirectories(out);
         Map<String, Object> prov = provenance("sft", data.toString(), modelDir.toString());
         if (initAdapter != null) {
             prov.put("init_adapter", initAdapter);
         }
-        int rc = runTraining(model, tok, config, all, out, resume, quiet, prov);
-        if (full && Files.exists(modelDir.resolve("tokenizer.json"))) {
-            Files.copy(modelDir.resolve("tokenizer.json"), out.resolve("tokenizer.json"),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
+        if (full && !r.alreadyComplete()) {
+            copyTokenizer(modelDir, out);
         }
-        return rc;
+        return 0;
+    }
+
+    /** A model directory written by lora4j is complete with its tokenizer. */
+    private static void copyTokenizer(Path modelDir, Path out) throws IOException {
+        Path from = modelDir.resolve("tokenizer.json");
+        if (Files.exists(from)) {
+            Path to = out.resolve("tokenizer.json");
+            try {
+                Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                throw new IOException("copying " + from + " to " + to + ": " + Main.message(e), e);
+            }
+        }
     }
 
     private static LoraConfig.Init parseInit(String s) {
@@ -290,7 +374,7 @@ final class Commands {
         Path modelDir = Path.of(a.required("--model"));
         Path data = Path.of(a.required("--data"));
         String adapter = a.value("--adapter", null);
-        int batchSize = a.intValue("--batch-size", 8);
+        int batchSize = a.intValue("--batch-size", 8, 1);
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
@@ -305,9 +389,18 @@ final class Commands {
             n += b.targets();
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
-        o.put("loss", sum / n);
+        double loss = n == 0 ? Double.NaN : sum / n;
+        putNumber(o, "loss", loss);
         o.put("tokens", n);
         System.out.println(o);
+        if (n == 0) {
+            throw new IllegalArgumentException(data + ": no token is scored (chat lines need an assistant reply)");
+        }
+        if (!Double.isFinite(loss)) {
+            System.err.println("lora4j loss: the loss is " + loss + ": the model" + (adapter == null ? "" : " or the adapter")
+                    + " holds weights that are not finite, or overflow in this precision");
+            return 3;
+        }
         return 0;
     }
 
@@ -345,11 +438,11 @@ final class Commands {
         String prompt = a.value("--prompt", "Hello");
         String system = a.value("--system", null);
         boolean raw = a.flag("--raw");
-        int maxNew = a.intValue("--max-new-tokens", 64);
+        int maxNew = a.intValue("--max-new-tokens", 64, 1);
         double temperature = a.doubleValue("--temperature", 1.0);
         double topP = a.doubleValue("--top-p", 1.0);
         long seed = a.longValue("--seed", 0);
-        int samples = a.intValue("--samples", 1);
+        int samples = a.intValue("--samples", 1, 1);
         double scale = a.doubleValue("--adapter-scale", 1.0);
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
@@ -370,11 +463,18 @@ final class Commands {
             messages.add(Message.user(prompt));
             ids = ChatTemplate.encodePrompt(tok, messages);
         }
-        int room = model.config().maxPositionEmbeddings() - ids.length;
+        int context = model.config().maxPositionEmbeddings();
+        int room = context - ids.length;
+        if (maxNew > room) {
+            // Refused rather than cut short: an answer that stops at the context would look like the model's own end.
+            throw new IllegalArgumentException("--max-new-tokens " + maxNew + " does not fit: the prompt is " + ids.length
+                    + " tokens and the model's context (max_position_embeddings in " + modelDir.resolve("config.json")
+                    + ") is " + context + (room > 0 ? ", so at most " + room + " new tokens" : ", which the prompt already fills"));
+        }
         Sampler sampler = new Sampler(temperature, topP, seed);
         ObjectMapper json = new ObjectMapper();
         for (int s = 0; s < samples; s++) {
-            int[] outIds = model.generate(ids, Math.min(maxNew, room), tok.endTokenIds(), sampler::next, true);
+            int[] outIds = model.generate(ids, maxNew, tok.endTokenIds(), sampler::next, true);
             String text = tok.decode(stripEnd(outIds, tok.endTokenIds()));
             ObjectNode o = json.createObjectNode();
             o.put("sample", s);
@@ -406,15 +506,40 @@ final class Commands {
             lora4j merge: fold a PEFT adapter into its base model and save a plain model
               --model DIR             the base model (Hugging Face layout)
               --adapter DIR           the PEFT adapter
-              --out DIR               the merged model (config.json, model.safetensors, tokenizer.json)
+              --out DIR               the merged model (config.json, model.safetensors, tokenizer.json); new
+                                      or empty, never the base model's directory; lora4j_merge.json is
+                                      written last, so a directory without it is an unfinished merge
+              --overwrite             replace an earlier merge (or run) in --out
             """;
 
     static int merge(Args a) throws IOException {
         Path modelDir = Path.of(a.required("--model"));
         String adapterDir = a.required("--adapter");
         Path out = Path.of(a.required("--out"));
+        boolean overwrite = a.flag("--overwrite");
         a.rejectUnknown();
+        try (RunDirectory dir = RunDirectory.open(out, overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW,
+                List.of(new RunDirectory.Input("--model", modelDir), new RunDirectory.Input("--adapter", Path.of(adapterDir))),
+                false)) {
+            return merge(modelDir, adapterDir, out);
+        }
+    }
+
+    private static int merge(Path modelDir, String adapterDir, Path out) throws IOException {
         DecoderModel model = loadWithAdapter(modelDir, adapterDir);
+        // A NaN or infinite adapter value would spread through its whole weight: refuse before writing anything.
+        for (Map.Entry<String, LoraLinear> e : model.linearLayers().entrySet()) {
+            var adapter = e.getValue().activeAdapter();
+            if (adapter != null) {
+                for (var m : List.of(Map.entry("lora_A", adapter.a()), Map.entry("lora_B", adapter.b()))) {
+                    if (!Double.isFinite(m.getValue().sumNumber().doubleValue())) {
+                        throw new IllegalArgumentException(Path.of(adapterDir).resolve("adapter_model.safetensors") + ": "
+                                + e.getKey() + "." + m.getKey() + " holds values that are not finite (NaN or infinity);"
+                                + " nothing was merged");
+                    }
+                }
+            }
+        }
         int merged = 0;
         for (LoraLinear l : model.linearLayers().values()) {
             if (l.activeAdapter() != null) {
@@ -422,17 +547,23 @@ final class Commands {
                 merged++;
             }
         }
-        model.save(out);   // writes the base weights, which now hold the adapter; adapters themselves are not saved
-        if (Files.exists(modelDir.resolve("tokenizer.json"))) {
-            Files.copy(modelDir.resolve("tokenizer.json"), out.resolve("tokenizer.json"),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try {
+            model.save(out);   // writes the base weights, which now hold the adapter; adapters themselves are not saved
+        } catch (IOException e) {
+            throw new IOException(out + ": writing the merged model: " + Main.message(e), e);
         }
+        copyTokenizer(modelDir, out);
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("merged_layers", merged);
         o.put("out", out.toAbsolutePath().toString());
         o.put("adapter", adapterDir);
         o.put("base_model", modelDir.toString());
-        Files.writeString(out.resolve("lora4j_merge.json"), o.toPrettyString());
+        Path record = out.resolve("lora4j_merge.json");
+        try {
+            Files.writeString(record, o.toPrettyString());   // last: the merge is complete
+        } catch (IOException e) {
+            throw new IOException(record + ": " + Main.message(e), e);
+        }
         System.out.println(o);
         return 0;
     }

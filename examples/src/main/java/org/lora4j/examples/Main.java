@@ -1,6 +1,8 @@
 package org.lora4j.examples;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -19,6 +21,9 @@ public final class Main {
               loss         the mean token loss of a model (and adapter) on a JSONL file
               generate     sample answers from a model with an optional adapter
               merge        fold an adapter into its base model and save a plain model
+            Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
+            Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
+            2 a bad option or input, 3 training diverged or a loss was not finite.
             """;
 
     private static int print(String text) {
@@ -26,58 +31,133 @@ public final class Main {
         return 0;
     }
 
-    public static void main(String[] argv) throws Exception {
+    /** Set (to anything but 0 or false) to print the stack trace of an error, as --debug does. */
+    static final String DEBUG_ENV = "LORA4J_DEBUG";
+
+    public static void main(String[] argv) {
         System.exit(run(argv));
     }
 
-    static int run(String[] argv) throws Exception {
+    /**
+     * Runs a command and returns its exit code: 0 done, 1 an input or output failed (a file that
+     * cannot be read or written, a run directory in use, an unexpected error), 2 a bad option or
+     * input the command refuses, 3 training diverged or a loss was not finite. Every error is one
+     * line, {@code lora4j <command>: <message>}, on stderr; the stack trace only with --debug or
+     * {@value #DEBUG_ENV}=1.
+     */
+    static int run(String[] argv) {
+        List<String> args = new ArrayList<>(Arrays.asList(argv));
+        String env = System.getenv(DEBUG_ENV);
+        boolean debug = args.remove("--debug") | (env != null && !env.isBlank() && !env.equals("0") && !env.equalsIgnoreCase("false"));
+        argv = args.toArray(String[]::new);
         String command = argv.length == 0 ? "quickstart"
                 : argv[0].equals("--help") || argv[0].equals("-h") ? "help"
                 : argv[0].startsWith("--") ? "quickstart" : argv[0];
+        try {
+            return dispatch(command, argv);
+        } catch (IllegalArgumentException e) {
+            return fail(command, message(e), e, debug, 2);
+        } catch (org.lora4j.train.trainer.TrainingDivergedException e) {
+            return fail(command, e.getMessage(), e, debug, 3);
+        } catch (java.io.IOException e) {
+            return fail(command, message(e), e, debug, 1);
+        } catch (OutOfMemoryError e) {
+            return fail(command, "out of memory (" + e.getMessage() + "); give the JVM more with -Xmx, or train"
+                    + " with a smaller --batch-size or --max-length", e, debug, 1);
+        } catch (Exception | Error e) {
+            return fail(command, message(e) + (debug ? "" : " (run with --debug for the stack trace)"), e, debug, 1);
+        }
+    }
+
+    private static int fail(String command, String message, Throwable e, boolean debug, int code) {
+        System.err.println("lora4j " + command + ": " + message);
+        if (debug) {
+            e.printStackTrace();
+        }
+        return code;
+    }
+
+    /**
+     * A one-line message: the exception's own where it explains itself; for the JDK's file errors,
+     * whose message is the bare path, what went wrong with it; else the exception's type too.
+     */
+    static String message(Throwable e) {
+        String m = e.getMessage();
+        if (e instanceof java.nio.file.NoSuchFileException f) {
+            return "no such file or directory: " + f.getFile() + (f.getReason() == null ? "" : " (" + f.getReason() + ")");
+        }
+        if (e instanceof java.nio.file.AccessDeniedException f) {
+            return "permission denied: " + f.getFile();
+        }
+        if (e instanceof java.nio.file.FileAlreadyExistsException f) {
+            return "already exists: " + f.getFile();
+        }
+        if (e instanceof java.nio.file.NotDirectoryException f) {
+            return "not a directory: " + f.getFile();
+        }
+        if (e instanceof java.nio.file.DirectoryNotEmptyException f) {
+            return "directory not empty: " + f.getFile();
+        }
+        if (e instanceof java.io.IOException || e instanceof IllegalArgumentException) {
+            return m == null ? e.getClass().getSimpleName() : oneLine(m);
+        }
+        String type = e.getClass().getSimpleName();
+        if (m == null && e.getCause() != null && e.getCause() != e) {
+            return type + " caused by " + message(e.getCause());
+        }
+        return m == null ? "unexpected " + type : type + ": " + oneLine(m);
+    }
+
+    /** A message's lines joined: after a line ending in ':' with a space, else with "; ". */
+    static String oneLine(String m) {
+        StringBuilder b = new StringBuilder();
+        for (String line : m.strip().split("\n")) {
+            String l = line.strip();
+            if (l.isEmpty()) {
+                continue;
+            }
+            if (b.length() > 0) {
+                b.append(b.charAt(b.length() - 1) == ':' ? " " : "; ");
+            }
+            b.append(l);
+        }
+        return b.toString();
+    }
+
+    private static int dispatch(String command, String[] argv) throws Exception {
         String[] rest = argv.length > 0 && !argv[0].startsWith("--") ? Arrays.copyOfRange(argv, 1, argv.length) : argv;
         boolean help = Arrays.asList(rest).contains("--help") || command.equals("help");
-        try {
-            switch (command) {
-                case "quickstart" -> {
-                    if (help) {
-                        System.out.print(Quickstart.HELP);
-                        return 0;
-                    }
-                    Args args = new Args(rest, Set.of());
-                    Quickstart.Settings s = Quickstart.Settings.parse(args);
-                    args.rejectUnknown();
-                    Quickstart.run(s);
+        switch (command) {
+            case "quickstart" -> {
+                if (help) {
+                    System.out.print(Quickstart.HELP);
+                    return 0;
                 }
-                case "pretrain" -> {
-                    return help ? print(Commands.PRETRAIN_HELP) : Commands.pretrain(new Args(rest, Commands.TRAIN_FLAGS));
-                }
-                case "sft" -> {
-                    return help ? print(Commands.SFT_HELP) : Commands.sft(new Args(rest, Commands.TRAIN_FLAGS));
-                }
-                case "loss" -> {
-                    return help ? print(Commands.LOSS_HELP) : Commands.loss(new Args(rest, Set.of()));
-                }
-                case "generate" -> {
-                    return help ? print(Commands.GENERATE_HELP) : Commands.generate(new Args(rest, Set.of("--raw")));
-                }
-                case "merge" -> {
-                    return help ? print(Commands.MERGE_HELP) : Commands.merge(new Args(rest, Set.of()));
-                }
-                case "help" -> System.out.print(USAGE);
-                default -> {
-                    System.err.print("unknown command '" + command + "'\n" + USAGE);
-                    return 2;
-                }
+                Args args = new Args(rest, Set.of());
+                Quickstart.Settings s = Quickstart.Settings.parse(args);
+                args.rejectUnknown();
+                Quickstart.run(s);
             }
-        } catch (IllegalArgumentException e) {
-            System.err.println("lora4j " + command + ": " + e.getMessage());
-            return 2;
-        } catch (java.io.IOException e) {
-            System.err.println("lora4j " + command + ": " + e.getMessage());
-            return 1;
-        } catch (org.lora4j.train.trainer.TrainingDivergedException e) {
-            System.err.println("lora4j " + command + ": " + e.getMessage());
-            return 3;
+            case "pretrain" -> {
+                return help ? print(Commands.PRETRAIN_HELP) : Commands.pretrain(new Args(rest, Commands.TRAIN_FLAGS));
+            }
+            case "sft" -> {
+                return help ? print(Commands.SFT_HELP) : Commands.sft(new Args(rest, Commands.TRAIN_FLAGS));
+            }
+            case "loss" -> {
+                return help ? print(Commands.LOSS_HELP) : Commands.loss(new Args(rest, Set.of()));
+            }
+            case "generate" -> {
+                return help ? print(Commands.GENERATE_HELP) : Commands.generate(new Args(rest, Set.of("--raw")));
+            }
+            case "merge" -> {
+                return help ? print(Commands.MERGE_HELP) : Commands.merge(new Args(rest, Set.of("--overwrite")));
+            }
+            case "help" -> System.out.print(USAGE);
+            default -> {
+                System.err.print("unknown command '" + command + "'\n" + USAGE);
+                return 2;
+            }
         }
         return 0;
     }

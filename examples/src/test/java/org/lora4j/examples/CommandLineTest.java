@@ -17,8 +17,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -42,18 +45,47 @@ class CommandLineTest {
         Files.writeString(data, String.join("\n", lines) + "\n");
     }
 
-    /** Runs a command in this JVM, returning its exit code and standard output. */
+    /** Runs a command in this JVM, returning its exit code, standard output and standard error. */
     static String[] run(String... args) throws Exception {
         PrintStream old = System.out;
+        PrintStream oldErr = System.err;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
         System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         int rc;
         try {
             rc = Main.run(args);
         } finally {
             System.setOut(old);
+            System.setErr(oldErr);
         }
-        return new String[]{Integer.toString(rc), buf.toString(StandardCharsets.UTF_8)};
+        String e = err.toString(StandardCharsets.UTF_8);
+        oldErr.print(e);   // still in the test log
+        return new String[]{Integer.toString(rc), buf.toString(StandardCharsets.UTF_8), e};
+    }
+
+    /** The error line a command printed: exactly one line, "lora4j <command>: ...", with no stack trace. */
+    static String errorLine(String[] r) {
+        List<String> lines = r[2].lines().filter(l -> l.startsWith("lora4j ")).toList();
+        assertEquals(1, lines.size(), "one error line in:\n" + r[2]);
+        assertFalse(r[2].contains("\tat "), "no stack trace:\n" + r[2]);
+        return lines.get(0);
+    }
+
+    static void assertFails(String code, String expectedLine, String... args) throws Exception {
+        String[] r = run(args);
+        assertEquals(code, r[0], String.join(" ", args) + "\n" + r[2]);
+        assertEquals(expectedLine, errorLine(r));
+    }
+
+    static void assertFailsWith(String code, List<String> parts, String... args) throws Exception {
+        String[] r = run(args);
+        assertEquals(code, r[0], String.join(" ", args) + "\n" + r[2]);
+        String line = errorLine(r);
+        for (String p : parts) {
+            assertTrue(line.contains(p), "'" + p + "' in: " + line);
+        }
     }
 
     static JsonNode lastJson(String stdout) throws IOException {
@@ -81,11 +113,188 @@ class CommandLineTest {
     }
 
     @Test
-    void badOptionsAreNamed() throws Exception {
-        assertEquals("2", run("sft", "--model", model.toString(), "--data", data.toString(), "--out", "x", "--lora-rnak", "4")[0]);
-        assertEquals("2", run("sft", "--model", model.toString(), "--out", "x")[0], "missing --data");
-        assertEquals("2", run("nonsense")[0]);
-        assertEquals("1", run("loss", "--model", model.resolve("nope").toString(), "--data", data.toString())[0]);
+    void badOptionsAreNamed(@TempDir Path tmp) throws Exception {
+        String m = model.toString();
+        String d = data.toString();
+        String o = tmp.resolve("o").toString();
+        assertFails("2", "lora4j sft: unknown option(s) [--lora-rnak]",
+                "sft", "--model", m, "--data", d, "--out", o, "--lora-rnak", "4");
+        assertFails("2", "lora4j sft: missing required option --data", "sft", "--model", m, "--out", o);
+        String[] r = run("nonsense");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].startsWith("unknown command 'nonsense'"), r[2]);
+        assertFailsWith("1", List.of("lora4j loss: ", model.resolve("nope").toString()),
+                "loss", "--model", model.resolve("nope").toString(), "--data", d);
+        // A value forgotten in the middle: the next option is not taken for it.
+        assertFails("2", "lora4j sft: --lr needs a value, got the option --out",
+                "sft", "--model", m, "--data", d, "--lr", "--out", o);
+        assertFails("2", "lora4j sft: --out needs a value", "sft", "--model", m, "--data", d, "--out");
+        // Counts that make no sense are refused naming the option and value.
+        assertFails("2", "lora4j sft: --max-steps must be >= 0, got -1", "sft", "--model", m, "--data", d, "--out", o,
+                "--max-steps", "-1");
+        assertFails("2", "lora4j sft: --batch-size must be >= 1, got 0", "sft", "--model", m, "--data", d, "--out", o,
+                "--batch-size", "0");
+        assertFails("2", "lora4j pretrain: --layers must be >= 1, got 0", "pretrain", "--out", o, "--layers", "0");
+        assertFails("2", "lora4j sft: --layers is empty; give layer numbers like 0,3, or leave the option out",
+                "sft", "--model", m, "--data", d, "--out", o, "--layers", "");
+        assertFails("2", "lora4j sft: warmup_steps 10 must be less than the run's 5 steps: the learning rate rises from 0"
+                + " over the warm-up, so the whole run would train below lr",
+                "sft", "--model", m, "--data", d, "--out", o, "--max-steps", "5", "--warmup-steps", "10");
+        assertFails("2", "lora4j sft: --resume continues the run in --out, --overwrite deletes it: give one",
+                "sft", "--model", m, "--data", d, "--out", o, "--resume", o, "--overwrite");
+        assertFalse(Files.exists(Path.of(o)), "nothing is created for a refused command");
+        // --out naming a file says so.
+        Path file = Files.writeString(tmp.resolve("afile"), "x");
+        assertFails("2", "lora4j sft: output directory " + file + " is a file, not a directory; choose a directory"
+                + " (it is created if missing)", "sft", "--model", m, "--data", d, "--out", file.toString());
+        // --out inside the model, or the model itself: the base model is never written over.
+        assertFailsWith("2", List.of("output directory " + model + " is the input --model " + model),
+                "sft", "--model", m, "--data", d, "--out", m, "--full", "--overwrite");
+        assertFailsWith("2", List.of("is inside the input --model " + model),
+                "sft", "--model", m, "--data", d, "--out", model.resolve("run").toString());
+        // generate past the model's context is refused, not cut short.
+        assertFailsWith("2", List.of("lora4j generate: --max-new-tokens 5000 does not fit: the prompt is ",
+                        "tokens and the model's context (max_position_embeddings in " + model.resolve("config.json") + ") is 2048"),
+                "generate", "--model", m, "--prompt", "hi", "--max-new-tokens", "5000");
+    }
+
+    @Test
+    void errorsAreOneLineAndDebugAddsTheStackTrace() throws Exception {
+        String[] r = run("loss", "--model", model.toString(), "--data", model.toString());   // a directory as data
+        assertNotEquals("0", r[0], r[2]);
+        assertTrue(errorLine(r).startsWith("lora4j loss: "), r[2]);
+        String[] debug = run("loss", "--model", model.toString(), "--data", model.toString(), "--debug");
+        assertEquals(r[0], debug[0]);
+        assertTrue(debug[2].contains("\tat "), "--debug prints the stack trace:\n" + debug[2]);
+        // What a bug would throw: its type and message on one line, with the way to see more.
+        assertEquals("IllegalStateException: boom", Main.message(new IllegalStateException("boom")));
+        assertEquals("unexpected NullPointerException", Main.message(new NullPointerException()));
+        assertEquals("no such file or directory: /x/y", Main.message(new java.nio.file.NoSuchFileException("/x/y")));
+    }
+
+    static List<String> sftArgs(Path out, String... more) {
+        List<String> a = new ArrayList<>(List.of("sft", "--model", model.toString(), "--data", data.toString(),
+                "--out", out.toString(), "--lora-rank", "2", "--target-modules", "down_proj", "--lr", "0.05",
+                "--max-steps", "4", "--batch-size", "4", "--seed", "3", "--quiet"));
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    @Test
+    void aRunOwnsItsDirectory(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        String[] first = run(sftArgs(out).toArray(String[]::new));
+        assertEquals("0", first[0], first[2]);
+        String runId = lastJson(first[1]).get("run_id").asText();
+        byte[] adapter = Files.readAllBytes(out.resolve("adapter_model.safetensors"));
+        // The same --out again, with another config: refused, and nothing in it changes.
+        assertFailsWith("2", List.of("lora4j sft: output directory " + out + " is not empty: it holds a sft run (run "
+                        + runId + ", finished at step 4)", "Add --resume to continue that run, --overwrite"),
+                sftArgs(out, "--lr", "0.01").toArray(String[]::new));
+        assertArrayEquals(adapter, Files.readAllBytes(out.resolve("adapter_model.safetensors")));
+        assertEquals(4, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+        // --resume with another config: only the fields that differ.
+        assertFails("2", "lora4j sft: " + out.resolve("checkpoints/step-000004/trainer_state.json")
+                        + ": cannot resume with a different config (only max_steps and epochs may change): lr: 0.05 -> 0.01",
+                sftArgs(out, "--lr", "0.01", "--resume", out.toString()).toArray(String[]::new));
+        // --overwrite: the old run is gone, the new one alone is there.
+        String[] over = run(sftArgs(out, "--lr", "0.01", "--overwrite", "--max-steps", "3").toArray(String[]::new));
+        assertEquals("0", over[0], over[2]);
+        List<String> metrics = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertEquals(3, metrics.size());
+        assertTrue(metrics.get(0).startsWith("{\"step\":1,\"run_id\":\"" + lastJson(over[1]).get("run_id").asText()), metrics.get(0));
+        try (var s = Files.list(out.resolve("checkpoints"))) {
+            assertEquals(List.of("step-000003"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    @Test
+    void resumingAFinishedRunChangesNothingAndALongerRunContinues(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        String[] first = run(sftArgs(out, "--eval-fraction", "0").toArray(String[]::new));
+        assertEquals("0", first[0], first[2]);
+        // The summary: JSON null for no held-out loss, keys in a fixed order.
+        JsonNode sum = lastJson(first[1]);
+        assertEquals(List.of("steps", "loss", "eval_loss", "stopped_early", "already_complete", "run_id", "out"),
+                iterate(sum.fieldNames()));
+        assertTrue(sum.get("eval_loss").isNull() && sum.get("loss").isDouble(), sum.toString());
+        Map<String, byte[]> before = files(out);
+        String[] again = run(sftArgs(out, "--eval-fraction", "0", "--resume", out.toString()).toArray(String[]::new));
+        assertEquals("0", again[0], again[2]);
+        assertTrue(again[2].contains("the run is complete (4 of 4 steps); nothing to do"), again[2]);
+        JsonNode sum2 = lastJson(again[1]);
+        assertTrue(sum2.get("already_complete").asBoolean());
+        assertEquals(sum.get("loss"), sum2.get("loss"));
+        Map<String, byte[]> after = files(out);
+        assertEquals(before.keySet(), after.keySet());
+        before.forEach((k, v) -> assertArrayEquals(v, after.get(k), k));
+        // Longer: from step 4 on to 6.
+        String[] longer = run(sftArgs(out, "--eval-fraction", "0", "--resume", out.toString(), "--max-steps", "6")
+                .toArray(String[]::new));
+        assertEquals("0", longer[0], longer[2]);
+        assertEquals(6, lastJson(longer[1]).get("steps").asInt());
+        assertEquals(6, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+    }
+
+    static List<String> iterate(java.util.Iterator<String> it) {
+        List<String> l = new ArrayList<>();
+        it.forEachRemaining(l::add);
+        return l;
+    }
+
+    static Map<String, byte[]> files(Path dir) throws IOException {
+        Map<String, byte[]> m = new java.util.TreeMap<>();
+        try (var s = Files.walk(dir)) {
+            for (Path p : s.filter(Files::isRegularFile).toList()) {
+                if (!p.getFileName().toString().equals(".lora4j.lock")) {
+                    m.put(dir.relativize(p).toString(), Files.readAllBytes(p));
+                }
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void mergeNeverWritesOverItsInputsAndRefusesANanAdapterInOneLine(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals("0", run(sftArgs(out).toArray(String[]::new))[0]);
+        Map<String, byte[]> base = files(model);
+        assertFailsWith("2", List.of("lora4j merge: output directory " + model + " is the input --model " + model),
+                "merge", "--model", model.toString(), "--adapter", out.toString(), "--out", model.toString());
+        assertFailsWith("2", List.of("is the input --model"),
+                "merge", "--model", model.toString(), "--adapter", out.toString(), "--out", model.toString(), "--overwrite");
+        assertFailsWith("2", List.of("lora4j merge: the input --adapter " + out + " is inside the output directory " + tmp),
+                "merge", "--model", model.toString(), "--adapter", out.toString(), "--out", tmp.toString(), "--overwrite");
+        base.forEach((k, v) -> {
+            try {
+                assertArrayEquals(v, Files.readAllBytes(model.resolve(k)), k);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        // A merge into a new directory, then again over it with --overwrite.
+        Path merged = tmp.resolve("merged");
+        assertEquals("0", run("merge", "--model", model.toString(), "--adapter", out.toString(), "--out", merged.toString())[0]);
+        assertFailsWith("2", List.of("is not empty: it holds a merged model", "--overwrite"),
+                "merge", "--model", model.toString(), "--adapter", out.toString(), "--out", merged.toString());
+        assertEquals("0", run("merge", "--model", model.toString(), "--adapter", out.toString(), "--out", merged.toString(),
+                "--overwrite")[0]);
+        // An adapter holding NaN: one line, a non-zero exit, nothing written.
+        Path nan = tmp.resolve("nan-adapter");
+        Files.createDirectories(nan);
+        Files.copy(out.resolve("adapter_config.json"), nan.resolve("adapter_config.json"));
+        Map<String, org.nd4j.linalg.api.ndarray.INDArray> t = new java.util.LinkedHashMap<>();
+        try (var f = org.lora4j.core.SafetensorsFile.open(out.resolve("adapter_model.safetensors"))) {
+            for (String k : f.keys()) {
+                t.put(k, f.get(k).dup());
+            }
+        }
+        t.values().iterator().next().putScalar(0, Double.NaN);
+        org.lora4j.core.Safetensors.write(nan.resolve("adapter_model.safetensors"), t, Map.of());
+        String[] r = run("merge", "--model", model.toString(), "--adapter", nan.toString(), "--out", tmp.resolve("m2").toString());
+        assertNotEquals("0", r[0], r[2]);
+        assertTrue(errorLine(r).startsWith("lora4j merge: "), r[2]);
+        assertFalse(Files.exists(tmp.resolve("m2/model.safetensors")), "no model with NaN weights is written");
     }
 
     @Test

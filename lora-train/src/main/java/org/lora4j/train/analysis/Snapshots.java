@@ -1,6 +1,7 @@
 package org.lora4j.train.analysis;
 
 import org.lora4j.core.SafetensorsFile;
+import org.lora4j.train.trainer.AdapterSnapshots;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -16,7 +17,8 @@ import java.util.regex.Pattern;
 
 /**
  * Reads the adapter snapshots a training run writes ({@code snapshots/step-000005.safetensors},
- * PEFT key names) into {@link Trajectory}s.
+ * PEFT key names) into {@link Trajectory}s. The snapshots of a folder must all be of one run (the
+ * {@code lora4j_run_id} in their metadata): a folder mixing two runs is refused, naming a file of each.
  */
 public final class Snapshots {
     private static final Pattern NAME = Pattern.compile("step-(\\d+)\\.safetensors");
@@ -24,7 +26,11 @@ public final class Snapshots {
     private Snapshots() {
     }
 
-    /** The snapshot files of a run's {@code snapshots/} folder (or the folder itself), by step. */
+    /**
+     * The snapshot files of a run's {@code snapshots/} folder (or the folder itself), by step.
+     *
+     * @throws IOException when there are none, or they are not all of one run
+     */
     public static List<Path> files(Path dir) throws IOException {
         Path d = Files.isDirectory(dir.resolve("snapshots")) ? dir.resolve("snapshots") : dir;
         List<Path> out = new ArrayList<>();
@@ -34,6 +40,14 @@ public final class Snapshots {
         out.sort(Comparator.comparingInt(Snapshots::stepOf));
         if (out.isEmpty()) {
             throw new IOException(d + ": no snapshots (step-N.safetensors); train with snapshots enabled");
+        }
+        String firstRun = runId(out.get(0));
+        for (Path p : out.subList(1, out.size())) {
+            String run = runId(p);
+            if (!run.equals(firstRun)) {
+                throw new IOException(d + ": snapshots of different runs: " + out.get(0).getFileName() + " is run "
+                        + firstRun + ", " + p.getFileName() + " is run " + run + "; keep one run's snapshots per folder");
+            }
         }
         return out;
     }
@@ -63,6 +77,13 @@ public final class Snapshots {
             steps[i] = stepOf(files.get(i));
         }
         return new Trajectory(steps, vectors);
+    }
+
+    private static String runId(Path snapshot) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(snapshot)) {
+            String id = f.metadata().get(AdapterSnapshots.RUN_ID_KEY);
+            return id == null ? "(none recorded)" : id;
+        }
     }
 
     static int stepOf(Path p) {

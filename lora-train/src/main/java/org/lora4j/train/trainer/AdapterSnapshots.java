@@ -12,25 +12,30 @@ import java.util.Map;
 
 /**
  * Saves every adapter's A and B every {@code every} steps (and at step 0) to
- * {@code dir/step-N.safetensors}, under PEFT's key names, for the trajectory metrics of
- * RESEARCH.md section 2 ({@link org.lora4j.train.analysis.Snapshots} reads them back).
+ * {@code dir/step-N.safetensors}, under PEFT's key names, with the run id in the metadata, for the
+ * trajectory metrics ({@link org.lora4j.train.analysis.Snapshots} reads them back).
  */
 public final class AdapterSnapshots implements TrainerCallback {
+    /** The safetensors metadata key holding the run id. */
+    public static final String RUN_ID_KEY = "lora4j_run_id";
     private final Path dir;
     private final int every;
     private final long seed;
+    private final String runId;
 
     /**
      * @param every k >= 1; k = 1 saves every step
      * @param seed  recorded in each file
+     * @param runId recorded in each file ({@code lora4j_run_id}), so a reader never mixes two runs
      */
-    public AdapterSnapshots(Path dir, int every, long seed) {
+    public AdapterSnapshots(Path dir, int every, long seed, String runId) {
         if (every < 1) {
             throw new IllegalArgumentException("snapshot interval must be >= 1, got " + every);
         }
         this.dir = dir;
         this.every = every;
         this.seed = seed;
+        this.runId = java.util.Objects.requireNonNull(runId, "runId");
     }
 
     @Override
@@ -48,8 +53,13 @@ public final class AdapterSnapshots implements TrainerCallback {
             t.put("base_model.model." + e.getKey() + ".lora_A.weight", e.getValue().a());
             t.put("base_model.model." + e.getKey() + ".lora_B.weight", e.getValue().b());
         }
-        Files.createDirectories(dir);
-        Safetensors.write(dir.resolve(String.format("step-%06d.safetensors", step)), t,
-                Map.of("lora4j_step", Integer.toString(step), "lora4j_seed", Long.toString(seed)));
+        Path file = dir.resolve(String.format("step-%06d.safetensors", step));
+        try {
+            Files.createDirectories(dir);
+            Safetensors.write(file, t, Map.of("lora4j_step", Integer.toString(step), "lora4j_seed", Long.toString(seed),
+                    RUN_ID_KEY, runId));
+        } catch (IOException e) {
+            throw Trainer.naming(file, e);
+        }
     }
 }

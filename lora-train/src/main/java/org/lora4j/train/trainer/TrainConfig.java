@@ -21,13 +21,13 @@ import java.util.Objects;
  * @param optimizer       AdamW or SGD
  * @param lr              peak learning rate
  * @param schedule        constant, linear or cosine (Hugging Face's formulas)
- * @param warmupSteps     linear warm-up steps
+ * @param warmupSteps     linear warm-up steps; fewer than the run's steps
  * @param weightDecay     decoupled weight decay
  * @param maxGradNorm     clip the global gradient norm to this; 0 turns clipping off
  * @param batchSize       sequences per micro-batch
  * @param gradAccum       micro-batches per optimizer step; the loss is the mean over all their targets
- * @param maxSteps        optimizer steps; 0 or less means {@code epochs} worth
- * @param epochs          passes over the training data when maxSteps is not set
+ * @param maxSteps        optimizer steps; 0 means {@code epochs} worth
+ * @param epochs          passes over the training data when maxSteps is 0 (>= 1 always)
  * @param seed            data order, adapter initialisation, dropout
  * @param maxLength       tokens per sequence (longer examples are truncated or refused)
  * @param overflow        what to do with longer examples
@@ -50,30 +50,43 @@ public record TrainConfig(LoraConfig lora, Optimizer.Kind optimizer, double lr, 
         Objects.requireNonNull(optimizer, "optimizer");
         Objects.requireNonNull(schedule, "schedule");
         Objects.requireNonNull(overflow, "overflow");
-        positive("batch size", batchSize);
-        positive("grad accumulation", gradAccum);
-        positive("max length", maxLength);
-        positive("keep checkpoints", keepCheckpoints);
-        nonNegative("warmup steps", warmupSteps);
-        nonNegative("eval every", evalEvery);
-        nonNegative("snapshot every", snapshotEvery);
-        nonNegative("checkpoint every", checkpointEvery);
-        nonNegative("early stop steps", earlyStopSteps);
-        if (maxSteps <= 0 && epochs < 1) {
-            throw new IllegalArgumentException("set max steps or epochs >= 1, got max steps " + maxSteps + ", epochs " + epochs);
+        // Messages use the field names of toJson() (run.json, trainer_state.json); the command line's
+        // flags are the same names with dashes (max_steps is --max-steps).
+        positive("batch_size", batchSize);
+        positive("grad_accum", gradAccum);
+        positive("max_length", maxLength);
+        positive("keep_checkpoints", keepCheckpoints);
+        positive("epochs", epochs);
+        nonNegative("max_steps", maxSteps, " (0: run epochs)");
+        nonNegative("warmup_steps", warmupSteps, "");
+        nonNegative("eval_every", evalEvery, " (0: only at the end)");
+        nonNegative("snapshot_every", snapshotEvery, " (0: never)");
+        nonNegative("checkpoint_every", checkpointEvery, " (0: only at the end)");
+        nonNegative("early_stop_steps", earlyStopSteps, " (0: no early stopping)");
+        if (maxSteps > 0 && warmupSteps >= maxSteps) {
+            throw new IllegalArgumentException(warmupTooLong(warmupSteps, maxSteps));
         }
         if (!(lr >= 0) || !Double.isFinite(lr)) {
-            throw new IllegalArgumentException("learning rate must be finite and >= 0, got " + lr);
+            throw new IllegalArgumentException("lr must be finite and >= 0, got " + lr);
         }
-        if (!(maxGradNorm >= 0)) {
-            throw new IllegalArgumentException("max grad norm must be >= 0 (0: no clipping), got " + maxGradNorm);
+        if (!(maxGradNorm >= 0) || Double.isInfinite(maxGradNorm)) {
+            throw new IllegalArgumentException("max_grad_norm must be finite and >= 0 (0: no clipping), got " + maxGradNorm);
         }
-        if (!(weightDecay >= 0)) {
-            throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
+        if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) {
+            throw new IllegalArgumentException("weight_decay must be finite and >= 0, got " + weightDecay);
         }
         if (!(evalFraction >= 0 && evalFraction < 1)) {
-            throw new IllegalArgumentException("eval fraction must be in [0, 1), got " + evalFraction);
+            throw new IllegalArgumentException("eval_fraction must be in [0, 1), got " + evalFraction);
         }
+        if (Double.isNaN(earlyStopLoss)) {
+            throw new IllegalArgumentException("early_stop_loss must be a number, got NaN");
+        }
+    }
+
+    /** Warm-up as long as the run never reaches the peak rate, and its first step runs at rate 0. */
+    static String warmupTooLong(int warmupSteps, int totalSteps) {
+        return "warmup_steps " + warmupSteps + " must be less than the run's " + totalSteps
+                + " steps: the learning rate rises from 0 over the warm-up, so the whole run would train below lr";
     }
 
     private static void positive(String what, int v) {
@@ -82,10 +95,43 @@ public record TrainConfig(LoraConfig lora, Optimizer.Kind optimizer, double lr, 
         }
     }
 
-    private static void nonNegative(String what, int v) {
+    private static void nonNegative(String what, int v, String meaning) {
         if (v < 0) {
-            throw new IllegalArgumentException(what + " must be >= 0, got " + v);
+            throw new IllegalArgumentException(what + " must be >= 0" + meaning + ", got " + v);
         }
+    }
+
+    /** The fields a resume may change: a finished or running run may be made longer, nothing else. */
+    public static final List<String> RESUMABLE_CHANGES = List.of("max_steps", "epochs");
+
+    /**
+     * The fields of {@link #toJson()} whose values differ, each as {@code "name: this -> other"}
+     * ({@code "lr: 0.001 -> 0.002"}, {@code "lora.r: 4 -> 8"}), in toJson's order.
+     */
+    public List<String> differences(TrainConfig other) {
+        List<String> out = new ArrayList<>();
+        diff("", toJson(), other.toJson(), out);
+        return out;
+    }
+
+    private static void diff(String prefix, JsonNode a, JsonNode b, List<String> out) {
+        if (a != null && b != null && a.isObject() && b.isObject()) {
+            java.util.LinkedHashSet<String> names = new java.util.LinkedHashSet<>();
+            a.fieldNames().forEachRemaining(names::add);
+            b.fieldNames().forEachRemaining(names::add);
+            for (String n : names) {
+                diff(prefix + n + ".", a.get(n), b.get(n), out);
+            }
+        } else if (!Objects.equals(a, b)) {
+            out.add(prefix.substring(0, prefix.length() - 1) + ": " + a + " -> " + b);
+        }
+    }
+
+    /** The config without the fields a resume may change: what identifies a run (see {@link Trainer#runId()}). */
+    ObjectNode identity() {
+        ObjectNode o = toJson();
+        RESUMABLE_CHANGES.forEach(o::remove);
+        return o;
     }
 
     /**
@@ -155,35 +201,78 @@ public record TrainConfig(LoraConfig lora, Optimizer.Kind optimizer, double lr, 
         return o;
     }
 
-    /** Reads {@link #toJson()}'s form back; a missing key is an error naming it. */
+    /**
+     * Reads {@link #toJson()}'s form back. A missing key or a value of the wrong type is an
+     * {@link IllegalArgumentException} naming the key, as is a value the constructor refuses.
+     */
     public static TrainConfig fromJson(JsonNode o) {
+        if (o == null || !o.isObject()) {
+            throw new IllegalArgumentException("training config must be a JSON object, got " + (o == null ? "nothing" : o.getNodeType()));
+        }
         LoraConfig lora = null;
         JsonNode l = o.get("lora");
         if (l != null && !l.isNull()) {
+            if (!l.isObject()) {
+                throw new IllegalArgumentException("training config: 'lora' must be an object or null, got " + l.getNodeType());
+            }
             List<String> targets = new ArrayList<>();
-            req(l, "target_modules").forEach(n -> targets.add(n.asText()));
+            for (JsonNode n : array(l, "lora.target_modules")) {
+                if (!n.isTextual()) {
+                    throw new IllegalArgumentException("training config: 'lora.target_modules' must hold strings, got " + n);
+                }
+                targets.add(n.asText());
+            }
             List<Integer> layers = new ArrayList<>();
-            req(l, "layers_to_transform").forEach(n -> layers.add(n.asInt()));
-            lora = new LoraConfig(req(l, "r").asInt(), req(l, "lora_alpha").asDouble(), req(l, "lora_dropout").asDouble(),
-                    req(l, "use_rslora").asBoolean(), LoraConfig.Init.fromPeft(req(l, "init_lora_weights").asText()),
+            for (JsonNode n : array(l, "lora.layers_to_transform")) {
+                if (!n.isInt()) {
+                    throw new IllegalArgumentException("training config: 'lora.layers_to_transform' must hold integers, got " + n);
+                }
+                layers.add(n.asInt());
+            }
+            lora = new LoraConfig(integer(l, "lora.r"), number(l, "lora.lora_alpha"), number(l, "lora.lora_dropout"),
+                    bool(l, "lora.use_rslora"), LoraConfig.Init.fromPeft(text(l, "lora.init_lora_weights")),
                     targets, layers);
         }
-        return new TrainConfig(lora, Optimizer.Kind.parse(req(o, "optimizer").asText()), req(o, "lr").asDouble(),
-                LrSchedule.Kind.parse(req(o, "schedule").asText()), req(o, "warmup_steps").asInt(),
-                req(o, "weight_decay").asDouble(), req(o, "max_grad_norm").asDouble(), req(o, "batch_size").asInt(),
-                req(o, "grad_accum").asInt(), req(o, "max_steps").asInt(), req(o, "epochs").asInt(),
-                req(o, "seed").asLong(), req(o, "max_length").asInt(),
-                Dataset.Overflow.parse(req(o, "overflow").asText()), req(o, "packed").asBoolean(),
-                req(o, "eval_fraction").asDouble(), req(o, "eval_every").asInt(), req(o, "snapshot_every").asInt(),
-                req(o, "checkpoint_every").asInt(), req(o, "keep_checkpoints").asInt(),
-                req(o, "early_stop_loss").asDouble(), req(o, "early_stop_steps").asInt());
+        return new TrainConfig(lora, Optimizer.Kind.parse(text(o, "optimizer")), number(o, "lr"),
+                LrSchedule.Kind.parse(text(o, "schedule")), integer(o, "warmup_steps"),
+                number(o, "weight_decay"), number(o, "max_grad_norm"), integer(o, "batch_size"),
+                integer(o, "grad_accum"), integer(o, "max_steps"), integer(o, "epochs"),
+                req(o, "seed", JsonNode::isIntegralNumber, "an integer").asLong(), integer(o, "max_length"),
+                Dataset.Overflow.parse(text(o, "overflow")), bool(o, "packed"),
+                number(o, "eval_fraction"), integer(o, "eval_every"), integer(o, "snapshot_every"),
+                integer(o, "checkpoint_every"), integer(o, "keep_checkpoints"),
+                number(o, "early_stop_loss"), integer(o, "early_stop_steps"));
     }
 
-    private static JsonNode req(JsonNode o, String key) {
+    private static JsonNode req(JsonNode o, String path, java.util.function.Predicate<JsonNode> ok, String what) {
+        String key = path.substring(path.lastIndexOf('.') + 1);
         JsonNode v = o.get(key);
         if (v == null) {
-            throw new IllegalArgumentException("training config has no '" + key + "'");
+            throw new IllegalArgumentException("training config has no '" + path + "'");
+        }
+        if (!ok.test(v)) {
+            throw new IllegalArgumentException("training config: '" + path + "' must be " + what + ", got " + v);
         }
         return v;
+    }
+
+    private static int integer(JsonNode o, String path) {
+        return req(o, path, JsonNode::isInt, "an integer").asInt();
+    }
+
+    private static double number(JsonNode o, String path) {
+        return req(o, path, JsonNode::isNumber, "a number").asDouble();
+    }
+
+    private static boolean bool(JsonNode o, String path) {
+        return req(o, path, JsonNode::isBoolean, "true or false").asBoolean();
+    }
+
+    private static String text(JsonNode o, String path) {
+        return req(o, path, JsonNode::isTextual, "a string").asText();
+    }
+
+    private static JsonNode array(JsonNode o, String path) {
+        return req(o, path, JsonNode::isArray, "an array");
     }
 }

@@ -38,13 +38,29 @@ import java.util.Objects;
  *
  * <h2>Output directory</h2>
  * <pre>
- *   run.json                 config, seed, data hash, library version, base model
+ *   run.json                 run id, config, seed, data hash, library version, base model; "final" once done
  *   adapter_config.json      the final adapter (PEFT)            } or config.json + model.safetensors
  *   adapter_model.safetensors                                    } for a full fine-tune
  *   metrics.jsonl            one line per step
  *   snapshots/step-N.safetensors   every adapter's A and B (PEFT key names), when asked
  *   checkpoints/step-N/      the newest checkpoints
  * </pre>
+ * The command line opens the directory through {@link RunDirectory} (one run per directory, a lock,
+ * no overlap with the inputs); the trainer itself refuses to start a new run over another's files.
+ *
+ * <h2>Run id</h2>
+ * Every metrics line, snapshot, checkpoint and final adapter carries the run id ({@link #runId()}): a
+ * digest of everything that decides the training (the config without its length, the data, the base
+ * and starting weights). Resume and {@link org.lora4j.train.analysis.Snapshots} refuse files of
+ * another run. The same command reproduces the same id, so a rerun or a resumed run writes the same
+ * bytes as an uninterrupted one; a run made longer ({@code max_steps}, {@code epochs}) keeps its id.
+ *
+ * <h2>Resume</h2>
+ * {@link #resumeFrom} continues the newest readable checkpoint; only {@code max_steps} and
+ * {@code epochs} may differ from the checkpoint's config. Resuming a finished run changes nothing;
+ * with a larger {@code max_steps} or {@code epochs} it trains on from where it ended, with the
+ * learning-rate schedule recomputed for the new length (with a constant schedule the result is the
+ * longer run's, bit for bit).
  *
  * <h2>Reproducibility</h2>
  * The data order depends only on (seed, epoch) and dropout masks only on (seed, step, micro-batch,
@@ -70,6 +86,7 @@ public final class Trainer {
     private final int totalSteps;
     private final CheckpointStore checkpoints;
     private final String baseFingerprint;
+    private final String runId;
     private final Map<String, LoraAdapter> adapters;   // the active adapter per adapted module; fixed for the run
     private int startStep;                             // where this process began (0, or the resumed step)
     private Progress progress = Progress.forConsole();
@@ -83,6 +100,9 @@ public final class Trainer {
     private int earlyStopCount;
     private List<Batch> epochBatches;
     private String lastCheckpoint;
+    private boolean resumed;          // resumeFrom succeeded: the directory holds this run's earlier steps
+    private double resumedLoss = Double.NaN;   // the last logged losses up to the resumed step, for a run already at its end
+    private Double resumedEvalLoss;
 
     /**
      * @param model      with its adapter attached (SFT) or set to full fine-tuning, as {@code config} says
@@ -108,12 +128,19 @@ public final class Trainer {
         int perEpoch = trainBatches.epoch(0).size();
         this.totalSteps = config.maxSteps() > 0 ? config.maxSteps()
                 : Math.max(1, (int) Math.ceil((double) config.epochs() * perEpoch / config.gradAccum()));
+        if (config.warmupSteps() >= totalSteps) {
+            throw new IllegalArgumentException(TrainConfig.warmupTooLong(config.warmupSteps(), totalSteps)
+                    + " (" + config.epochs() + " epoch(s) of " + perEpoch + " batches)");
+        }
         this.schedule = new LrSchedule(config.schedule(), config.lr(), config.warmupSteps(), totalSteps);
         this.checkpoints = new CheckpointStore(out.resolve("checkpoints"), config.keepCheckpoints());
-        this.baseFingerprint = fingerprint(model);
+        this.baseFingerprint = fingerprint(model.parameters());
+        Map<String, INDArray> start = new LinkedHashMap<>();
+        params.forEach(p -> start.put(p.name(), p.value()));
+        this.runId = runId(config, train, this.eval, baseFingerprint, fingerprint(start));
         this.adapters = activeAdapters(model);
         this.snapshots = config.snapshotEvery() > 0
-                ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed()) : null;
+                ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed(), runId) : null;
         if (snapshots != null) {
             callbacks.add(snapshots);
         }
@@ -128,9 +155,9 @@ public final class Trainer {
      * A summary of the starting weights (per tensor: its sum and norm), so a resume onto another base
      * model is refused: an adapter checkpoint holds only the adapter, the base comes from --model.
      */
-    private static String fingerprint(DecoderModel model) {
+    private static String fingerprint(Map<String, INDArray> tensors) {
         long h = 1125899906842597L;
-        for (Map.Entry<String, INDArray> e : model.parameters().entrySet()) {
+        for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
             h = 31 * h + e.getKey().hashCode();
             h = 31 * h + Double.hashCode(e.getValue().sumNumber().doubleValue());
             h = 31 * h + Double.hashCode(e.getValue().norm2Number().doubleValue());
@@ -138,37 +165,95 @@ public final class Trainer {
         return Long.toHexString(h);
     }
 
-    /** Replaces the console progress display (tests silence it). */
+    /** The run id: 16 hex digits of SHA-256 over what decides the training, except its length. */
+    private static String runId(TrainConfig config, Dataset train, Dataset eval, String base, String start) {
+        String identity = config.identity() + "\n" + train.sha256() + "\n" + (eval == null ? "-" : eval.sha256())
+                + "\n" + base + "\n" + start;
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(identity.getBytes(StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
+        }
+    }
+
+    /** This run's id, written into every metrics line, snapshot, checkpoint and run.json. */
+    public String runId() {
+        return runId;
+    }
+
+    /**
+     * Turns the console progress off (tests, --quiet) or back on: a line rewritten in place on a
+     * terminal, else a plain line every tenth of the run or 30 seconds.
+     */
     public void setProgress(boolean enabled) {
-        this.progress = new Progress(System.err, enabled);
+        this.progress = enabled ? Progress.forConsole() : Progress.off();
     }
 
     public int totalSteps() {
         return totalSteps;
     }
 
-    /** The result of a run. */
-    public record Result(int steps, double lastLoss, Double lastEvalLoss, boolean stoppedEarly) {
+    /**
+     * The result of a run.
+     *
+     * @param lastLoss        the training loss of the last step (NaN when no step was ever logged)
+     * @param lastEvalLoss    the newest held-out loss, or null when there is none
+     * @param alreadyComplete the run had already finished: {@link #run} wrote nothing
+     */
+    public record Result(int steps, double lastLoss, Double lastEvalLoss, boolean stoppedEarly, boolean alreadyComplete) {
     }
 
-    /** Continues from a checkpoint (a checkpoint directory or a run's output directory). */
+    /**
+     * Continues from a checkpoint: a checkpoint directory, or the newest readable one of a run's
+     * output directory. Refuses a checkpoint of another run (config, data, base model, starting
+     * weights) naming what differs; only {@code max_steps} and {@code epochs} may change. Resuming
+     * this run's own output directory before its first checkpoint starts it again from step 0.
+     */
     public void resumeFrom(Path checkpointOrRun) throws IOException {
-        Path path = CheckpointStore.resolve(checkpointOrRun);
-        CheckpointStore.Loaded c = CheckpointStore.read(path);
-        JsonNode st = c.state();
-        TrainConfig saved = TrainConfig.fromJson(st.get("config"));
-        if (!saved.equals(config)) {
-            throw new IllegalArgumentException(path + ": the checkpoint was made with a different config:\n  saved "
-                    + saved.toJson() + "\n  now   " + config.toJson());
+        CheckpointStore.Loaded c;
+        try {
+            c = CheckpointStore.loadNewest(checkpointOrRun);
+        } catch (CheckpointStore.NoCheckpointException e) {
+            if (!RunDirectory.real(checkpointOrRun).equals(RunDirectory.real(out))) {
+                throw e;
+            }
+            checkRunJson();
+            log.warn("{}: no checkpoint to resume from yet (a run stopped before its first); starting from step 0", out);
+            truncateMetrics(0);
+            resumed = true;
+            return;
         }
-        if (!baseFingerprint.equals(st.path("base_fingerprint").asText())) {
-            throw new IllegalArgumentException(path + ": the checkpoint was made on a different base model (fingerprint "
-                    + st.path("base_fingerprint").asText() + ", this model's is " + baseFingerprint + ")");
+        Path path = c.path();
+        Path stateFile = path.resolve(CheckpointStore.STATE);
+        CheckpointStore.State st = c.state();
+        List<String> differences = new ArrayList<>();
+        for (String d : st.config().differences(config)) {
+            if (TrainConfig.RESUMABLE_CHANGES.stream().noneMatch(f -> d.startsWith(f + ":"))) {
+                differences.add(d);
+            }
         }
-        String savedHash = st.path("train_sha256").asText();
-        if (!savedHash.equals(train.sha256())) {
-            throw new IllegalArgumentException(path + ": the checkpoint was trained on data with sha256 " + savedHash
-                    + ", this data has " + train.sha256());
+        if (!differences.isEmpty()) {
+            throw new IllegalArgumentException(stateFile + ": cannot resume with a different config (only "
+                    + String.join(" and ", TrainConfig.RESUMABLE_CHANGES) + " may change):\n  "
+                    + String.join("\n  ", differences));
+        }
+        if (!baseFingerprint.equals(st.baseFingerprint())) {
+            throw new IllegalArgumentException(stateFile + ": the checkpoint was made on a different base model (fingerprint "
+                    + st.baseFingerprint() + ", this model's is " + baseFingerprint + ")");
+        }
+        if (!st.trainSha256().equals(train.sha256())) {
+            throw new IllegalArgumentException(stateFile + ": the checkpoint was trained on data with sha256 "
+                    + st.trainSha256() + ", this data has " + train.sha256());
+        }
+        if (!runId.equals(st.runId())) {
+            throw new IllegalArgumentException(stateFile + ": the checkpoint belongs to run " + st.runId() + ", this is run "
+                    + runId + " (same config, data and base model, so the starting weights differ: another --init-adapter?)");
+        }
+        checkRunJson();   // after the checkpoint's own checks, which say more precisely what differs
+        if (st.step() > totalSteps) {
+            throw new IllegalArgumentException(stateFile + ": the checkpoint is at step " + st.step() + ", past this run's "
+                    + totalSteps + " steps; resume with max_steps (or epochs) reaching at least step " + st.step());
         }
         for (Parameter p : params) {
             INDArray v = c.weights().get(p.name());
@@ -185,31 +270,84 @@ public final class Trainer {
             throw new IllegalArgumentException(path.resolve(CheckpointStore.WEIGHTS) + ": holds " + c.weights().size()
                     + " tensors, the model trains " + params.size());
         }
-        optimizer.loadState(c.optimizer(), st.get("optimizer_steps").asInt());
+        optimizer.loadState(c.optimizer(), st.optimizerSteps());
         step = c.step();
         startStep = step;
-        epoch = st.get("epoch").asInt();
-        batchInEpoch = st.get("batch_in_epoch").asInt();
-        earlyStopCount = st.get("early_stop_count").asInt();
+        epoch = st.epoch();
+        batchInEpoch = st.batchInEpoch();
+        earlyStopCount = st.earlyStopCount();
         epochBatches = null;
         lastCheckpoint = path.toString();
         truncateMetrics(step);
-        log.info("resumed from {} at step {} (epoch {}, batch {})", path, step, epoch, batchInEpoch);
+        resumed = true;
+        log.info("resumed from {} at step {} of {} (epoch {}, batch {})", path, step, totalSteps, epoch, batchInEpoch);
+    }
+
+    /** A run.json of another run in the output directory: its files must not be mixed with this run's. */
+    private void checkRunJson() throws IOException {
+        Path f = out.resolve(RunDirectory.RUN_JSON);
+        if (!Files.exists(f)) {
+            return;
+        }
+        JsonNode r;
+        try {
+            r = new ObjectMapper().readTree(f.toFile());
+        } catch (IOException e) {
+            throw new IOException(f + ": cannot be read (" + e.getMessage() + ")", e);
+        }
+        String id = r == null ? "" : r.path("run_id").asText("");
+        if (!runId.equals(id)) {
+            throw new IllegalArgumentException(f + ": this directory holds run " + (id.isEmpty() ? "(no run id)" : id)
+                    + ", and this command is run " + runId + " (another config, data or model); runs do not mix:"
+                    + " use another output directory, or start again there with --overwrite");
+        }
+    }
+
+    private boolean earlyStopReached() {
+        return config.earlyStopSteps() > 0 && earlyStopCount >= config.earlyStopSteps();
+    }
+
+    /** The run.json "final" record, when the final output of this run at this step is already written. */
+    private JsonNode finished() throws IOException {
+        Path f = out.resolve(RunDirectory.RUN_JSON);
+        if (!Files.exists(f)) {
+            return null;
+        }
+        JsonNode fin = new ObjectMapper().readTree(f.toFile()).get("final");
+        boolean output = Files.exists(out.resolve(config.isFull() ? "model.safetensors" : "adapter_model.safetensors"));
+        return fin != null && fin.path("step").asInt(-1) == step && output ? fin : null;
     }
 
     /** Runs to the end (or an early stop) and writes the final adapter or model at the top of the output. */
     public Result run() throws IOException {
-        Files.createDirectories(out);
-        writeRunJson();
+        boolean atEnd = step >= totalSteps || earlyStopReached();
+        JsonNode done = resumed && atEnd ? finished() : null;
+        if (done != null) {
+            // Finished before: nothing is rewritten, not even run.json.
+            log.info("{}: the run is complete ({} of {} steps{}); nothing to do. To train on, resume with a larger"
+                    + " --max-steps or --epochs.", out, step, totalSteps, earlyStopReached() ? ", stopped early" : "");
+            JsonNode ev = done.get("eval_loss");
+            return new Result(step, done.path("loss").asDouble(Double.NaN), ev == null || ev.isNull() ? null : ev.asDouble(),
+                    done.path("stopped_early").asBoolean(), true);
+        }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw naming(out, e);
+        }
+        if (!resumed) {
+            refuseAnotherRunsFiles();
+        }
+        writeRunJson(null);
         model.setTraining(true);
         if (step == 0) {
             for (TrainerCallback c : callbacks) {
                 c.onStep(0, adapters, Double.NaN);
             }
         }
-        double loss = Double.NaN;
-        Double evalLoss = null;
-        boolean stopped = false;
+        double loss = resumedLoss;
+        Double evalLoss = resumedEvalLoss;
+        boolean stopped = earlyStopReached();
         while (step < totalSteps && !stopped) {
             double lr = schedule.at(step);
             long t0 = System.nanoTime();
@@ -275,7 +413,31 @@ public final class Trainer {
         }
         model.setTraining(false);
         saveFinal();
-        return new Result(step, loss, evalLoss, stopped);
+        ObjectNode fin = new ObjectMapper().createObjectNode();
+        fin.put("step", step);
+        putFinite(fin, "loss", loss);
+        putFinite(fin, "eval_loss", evalLoss);
+        fin.put("stopped_early", stopped);
+        writeRunJson(fin);   // last: a run.json with "final" means every output of the run is in place
+        return new Result(step, loss, evalLoss, stopped, false);
+    }
+
+    /** A new run (not resumed) never appends to another run's metrics or mixes in its checkpoints. */
+    private void refuseAnotherRunsFiles() throws IOException {
+        for (String name : List.of(RunDirectory.RUN_JSON, "metrics.jsonl", "checkpoints", "snapshots")) {
+            if (Files.exists(out.resolve(name))) {
+                throw new IllegalArgumentException(out + " already holds a run (" + name + "); resume it (resumeFrom),"
+                        + " or train into an empty directory");
+            }
+        }
+    }
+
+    private static void putFinite(ObjectNode o, String key, Double v) {
+        if (v == null || !Double.isFinite(v)) {
+            o.putNull(key);
+        } else {
+            o.put(key, v);
+        }
     }
 
     private Batch nextBatch() {
@@ -335,6 +497,7 @@ public final class Trainer {
     private ObjectNode runInfo() {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode o = mapper.createObjectNode();
+        o.put("run_id", runId);
         o.put("library_version", Version.get());
         o.put("seed", config.seed());
         o.set("config", config.toJson());
@@ -347,9 +510,12 @@ public final class Trainer {
         return o;
     }
 
-    private void writeRunJson() throws IOException {
-        writeAtomically(out.resolve("run.json"),
-                new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(runInfo()));
+    private void writeRunJson(ObjectNode fin) throws IOException {
+        ObjectNode o = runInfo();
+        if (fin != null) {
+            o.set("final", fin);
+        }
+        writeAtomically(out.resolve(RunDirectory.RUN_JSON), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(o));
     }
 
     private Path checkpoint() throws IOException {
@@ -371,11 +537,16 @@ public final class Trainer {
         meta.put("lora4j_seed", Long.toString(config.seed()));
         meta.put("lora4j_steps", Integer.toString(step));
         meta.put("lora4j_train_sha256", train.sha256());
-        if (config.isFull()) {
-            model.save(out);
-        } else {
-            Object base = provenance.getOrDefault("base_model", "");
-            PeftAdapters.save(out, config.lora(), adapters, String.valueOf(base), meta);
+        meta.put("lora4j_run_id", runId);
+        try {
+            if (config.isFull()) {
+                model.save(out);
+            } else {
+                Object base = provenance.getOrDefault("base_model", "");
+                PeftAdapters.save(out, config.lora(), adapters, String.valueOf(base), meta);
+            }
+        } catch (IOException e) {
+            throw naming(out, e);
         }
         log.info("wrote the final {} to {}", config.isFull() ? "model" : "adapter", out.toAbsolutePath());
     }
@@ -388,6 +559,7 @@ public final class Trainer {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode o = mapper.createObjectNode();
         o.put("step", atStep);
+        o.put("run_id", runId);
         o.put("lr", lr);
         o.put("loss", loss);
         o.put("grad_norm", gradNorm);
@@ -403,14 +575,20 @@ public final class Trainer {
                 n.put("b_norm", e.getValue().b().norm2Number().doubleValue());
             }
         }
-        try (BufferedWriter w = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
+        Path f = out.resolve("metrics.jsonl");
+        try (BufferedWriter w = Files.newBufferedWriter(f, StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
             w.write(mapper.writeValueAsString(o));
             w.write('\n');
+        } catch (IOException e) {
+            throw naming(f, e);
         }
     }
 
-    /** After a crash the metrics may run past the checkpoint; those steps are about to be redone. */
+    /**
+     * After a crash the metrics may run past the checkpoint; those steps are about to be redone. A
+     * line of another run is refused (naming the file and line): this file must hold one run.
+     */
     private void truncateMetrics(int upToStep) throws IOException {
         Path f = out.resolve("metrics.jsonl");
         if (!Files.exists(f)) {
@@ -418,7 +596,10 @@ public final class Trainer {
         }
         ObjectMapper mapper = new ObjectMapper();
         StringBuilder kept = new StringBuilder();
-        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+        int keptLines = 0;
+        List<String> lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i);
             if (line.isBlank()) {
                 continue;
             }
@@ -428,20 +609,66 @@ public final class Trainer {
             } catch (IOException e) {
                 break;   // a line cut by the crash: everything after it is gone too
             }
+            String id = n.path("run_id").asText("");
+            if (!runId.equals(id)) {
+                throw new IllegalArgumentException(f + " line " + (i + 1) + ": a metrics line of run "
+                        + (id.isEmpty() ? "(no run id)" : id) + ", this is run " + runId + "; runs do not mix");
+            }
             if (n.path("step").asInt() <= upToStep) {
                 kept.append(line).append('\n');
+                keptLines++;
+                resumedLoss = n.path("loss").asDouble(Double.NaN);
+                if (n.hasNonNull("eval_loss")) {
+                    resumedEvalLoss = n.get("eval_loss").asDouble();
+                }
             }
         }
-        writeAtomically(f, kept.toString());
+        if (keptLines < lines.size()) {
+            writeAtomically(f, kept.toString());   // only when something is dropped: a finished run is left as it is
+        }
     }
 
+    /**
+     * Writes through a temporary sibling renamed into place. The sibling is created as any new file
+     * (mode 0666 less the umask, so 0644 as every other output), not by createTempFile's 0600.
+     */
     private static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = Files.createTempFile(file.getParent(), "." + file.getFileName(), ".tmp");
+        Path tmp = null;
         try {
+            for (int attempt = 0; tmp == null; attempt++) {
+                try {
+                    tmp = Files.createFile(file.resolveSibling("." + file.getFileName() + "."
+                            + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()) + ".tmp"));
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    if (attempt > 100) {
+                        throw e;
+                    }
+                }
+            }
             Files.writeString(tmp, text, StandardCharsets.UTF_8);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw naming(file, e);
         } finally {
-            Files.deleteIfExists(tmp);
+            if (tmp != null) {
+                Files.deleteIfExists(tmp);
+            }
         }
+    }
+
+    /**
+     * The exception, with the path in front when its message does not name it already: a full disk
+     * says only "No space left on device".
+     */
+    static IOException naming(Path path, IOException e) {
+        String m = e.getMessage();
+        if (m != null && m.contains(path.toString())) {
+            return e;
+        }
+        if (e instanceof java.nio.file.FileSystemException fse && fse.getFile() != null && m != null
+                && m.contains(fse.getFile())) {
+            return e;   // names the file that failed, inside path
+        }
+        return new IOException(path + ": " + (m == null ? e.getClass().getSimpleName() : m), e);
     }
 }

@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -148,12 +149,20 @@ class TrainerTest {
         resumed.resumeFrom(cut);
         resumed.run();
         assertEquals(metrics(straight), metrics(cut));
-        PeftAdapter a = PeftAdapters.load(straight);
-        PeftAdapter b = PeftAdapters.load(cut);
+        assertSameAdapters(straight, cut);
+    }
+
+    /** Bit for bit: INDArray.equals allows 1e-5, so compare the values exactly, and the files byte for byte. */
+    static void assertSameAdapters(Path x, Path y) throws IOException {
+        PeftAdapter a = PeftAdapters.load(x);
+        PeftAdapter b = PeftAdapters.load(y);
+        assertEquals(a.loraA().keySet(), b.loraA().keySet());
         for (String k : a.loraB().keySet()) {
-            assertEquals(a.loraA().get(k), b.loraA().get(k));
-            assertEquals(a.loraB().get(k), b.loraB().get(k));
+            assertArrayEquals(values(a.loraA().get(k)), values(b.loraA().get(k)), 0.0, k);
+            assertArrayEquals(values(a.loraB().get(k)), values(b.loraB().get(k)), 0.0, k);
         }
+        assertArrayEquals(Files.readAllBytes(x.resolve("adapter_model.safetensors")),
+                Files.readAllBytes(y.resolve("adapter_model.safetensors")));
     }
 
     @Test
@@ -162,6 +171,11 @@ class TrainerTest {
         Trainer other = trainer(config(lora(), 2e-2, 3, 4, 1), dir.resolve("other"), 1);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> other.resumeFrom(dir));
         assertTrue(e.getMessage().contains("different config"), e.getMessage());
+        // Only the fields that differ, old -> new, not two whole configs.
+        assertTrue(e.getMessage().contains("\n  lr: 0.01 -> 0.02"), e.getMessage());
+        assertEquals(2, e.getMessage().split("\n").length, e.getMessage());
+        assertFalse(e.getMessage().contains("{"), e.getMessage());
+        assertTrue(e.getMessage().contains(dir.resolve("checkpoints/step-000003/trainer_state.json").toString()), e.getMessage());
         Trainer otherBase = trainer(config(lora(), 1e-2, 3, 4, 1), dir.resolve("base"), 99);
         e = assertThrows(IllegalArgumentException.class, () -> otherBase.resumeFrom(dir));
         assertTrue(e.getMessage().contains("base model"), e.getMessage());
@@ -231,6 +245,222 @@ class TrainerTest {
         assertEquals(3, r.steps(), "every loss is under 100, so three steps in a row end the run");
         assertTrue(Files.exists(out.resolve("adapter_model.safetensors")));
         assertTrue(Files.exists(out.resolve("checkpoints/step-000003")));
+    }
+
+    static double[] values(INDArray x) {
+        return x.reshape(x.length()).toDoubleVector();
+    }
+
+    /** Every file under a directory (but the lock) with its bytes and modification time. */
+    static Map<String, String> contents(Path dir) throws IOException {
+        Map<String, String> m = new java.util.TreeMap<>();
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.filter(Files::isRegularFile).toList()) {
+                m.put(dir.relativize(p).toString(), java.util.Arrays.hashCode(Files.readAllBytes(p)) + "@"
+                        + Files.getLastModifiedTime(p).toMillis());
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void resumingAFinishedRunSaysSoAndRewritesNothing(@TempDir Path out) throws Exception {
+        TrainConfig c = config(lora(), 1e-2, 5, 4, 1);
+        Trainer.Result first = trainer(c, out, 1).run();
+        assertFalse(first.alreadyComplete());
+        Map<String, String> before = contents(out);
+        Thread.sleep(20);   // a rewrite would show in the modification times
+        Trainer again = trainer(c, out, 1);
+        again.resumeFrom(out);
+        Trainer.Result r = again.run();
+        assertTrue(r.alreadyComplete());
+        assertEquals(5, r.steps());
+        assertEquals(first.lastLoss(), r.lastLoss(), 0.0, "the recorded final loss");
+        assertEquals(first.lastEvalLoss(), r.lastEvalLoss());
+        assertEquals(before, contents(out), "nothing rewritten");
+    }
+
+    @Test
+    void aFinishedRunMadeLongerEndsAsTheLongerRunWould(@TempDir Path dir) throws IOException {
+        // A constant schedule: the learning rate of a step does not depend on the run's length.
+        java.util.function.IntFunction<TrainConfig> steps = n -> new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2,
+                LrSchedule.Kind.CONSTANT, 0, 0.01, 1.0, 4, 1, n, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1,
+                3, 100, 0.0, 0);
+        Path straight = dir.resolve("straight");
+        trainer(steps.apply(10), straight, 1).run();
+        Path extended = dir.resolve("extended");
+        Trainer shorter = trainer(steps.apply(6), extended, 1);
+        String id = shorter.runId();
+        shorter.run();
+        Trainer longer = trainer(steps.apply(10), extended, 1);
+        assertEquals(id, longer.runId(), "a longer run is the same run");
+        longer.resumeFrom(extended);
+        Trainer.Result r = longer.run();
+        assertFalse(r.alreadyComplete());
+        assertEquals(10, r.steps());
+        assertSameAdapters(straight, extended);
+        List<JsonNode> a = metrics(straight);
+        List<JsonNode> b = metrics(extended);
+        assertEquals(10, b.size());
+        for (int i = 0; i < 10; i++) {
+            ((ObjectNode) a.get(i)).remove("eval_loss");   // the shorter run also evaluated at its end, step 6
+            ((ObjectNode) b.get(i)).remove("eval_loss");
+        }
+        assertEquals(a, b);
+        // Fewer steps than the checkpoint has done is refused.
+        Trainer tooShort = trainer(steps.apply(8), extended, 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tooShort.resumeFrom(extended));
+        assertTrue(e.getMessage().contains("at step 10, past this run's 8 steps"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptNewestCheckpointIsSkippedForThePreviousOne(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 10, 4, 1);
+        Path straight = dir.resolve("straight");
+        trainer(c, straight, 1).run();
+        for (String damage : List.of("weights", "state")) {
+            Path cut = dir.resolve("cut-" + damage);
+            Files.createDirectories(cut.resolve("checkpoints"));
+            copyTree(straight.resolve("checkpoints/step-000004"), cut.resolve("checkpoints/step-000004"));
+            copyTree(straight.resolve("checkpoints/step-000005"), cut.resolve("checkpoints/step-000005"));
+            Path broken = cut.resolve("checkpoints/step-000005/" + (damage.equals("weights") ? "weights.safetensors" : "trainer_state.json"));
+            byte[] bytes = Files.readAllBytes(broken);
+            Files.write(broken, java.util.Arrays.copyOf(bytes, bytes.length / 2));   // a disk that lost the tail
+            Files.write(cut.resolve("metrics.jsonl"), Files.readAllLines(straight.resolve("metrics.jsonl")).subList(0, 6));
+            Trainer resumed = trainer(c, cut, 1);
+            resumed.resumeFrom(cut);
+            resumed.run();
+            assertEquals(metrics(straight), metrics(cut), damage);
+            assertSameAdapters(straight, cut);
+        }
+    }
+
+    @Test
+    void aCorruptStateFileIsNamed(@TempDir Path dir) throws IOException {
+        trainer(config(lora(), 1e-2, 3, 4, 1), dir, 1).run();
+        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000001"));
+        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000002"));
+        Path state = dir.resolve("checkpoints/step-000003/trainer_state.json");
+        Files.writeString(state, "{\"magic\": \"lora4j-checkpoint\", \"format_version\": 2, \"step\": \"two\"");
+        IOException e = assertThrows(IOException.class, () -> CheckpointStore.read(state.getParent()));
+        assertTrue(e.getMessage().startsWith(state.toString()) && e.getMessage().contains("not valid JSON"), e.getMessage());
+        Files.writeString(state, "{\"magic\": \"lora4j-checkpoint\", \"format_version\": 2, \"step\": \"two\"}");
+        e = assertThrows(IOException.class, () -> CheckpointStore.read(state.getParent()));
+        assertTrue(e.getMessage().startsWith(state.toString()), e.getMessage());
+        // Through resume, with no older checkpoint to fall back on, the error still names the file.
+        Trainer t = trainer(config(lora(), 1e-2, 3, 4, 1), dir, 1);
+        e = assertThrows(IOException.class, () -> t.resumeFrom(dir));
+        assertTrue(e.getMessage().contains(state.toString()), e.getMessage());
+    }
+
+    @Test
+    void everyOutputCarriesTheRunIdAndResumeRefusesToMixRuns(@TempDir Path dir) throws IOException {
+        Path a = dir.resolve("a");
+        Trainer ta = trainer(config(lora(), 1e-2, 3, 4, 1), a, 1);
+        ta.run();
+        String id = ta.runId();
+        assertTrue(id.matches("[0-9a-f]{16}"), id);
+        for (JsonNode line : metrics(a)) {
+            assertEquals(id, line.get("run_id").asText());
+        }
+        assertEquals(id, new ObjectMapper().readTree(a.resolve("run.json").toFile()).get("run_id").asText());
+        assertEquals(id, CheckpointStore.read(a.resolve("checkpoints/step-000003")).state().runId());
+        try (var f = org.lora4j.core.SafetensorsFile.open(a.resolve("snapshots/step-000001.safetensors"))) {
+            assertEquals(id, f.metadata().get(AdapterSnapshots.RUN_ID_KEY));
+        }
+        try (var f = org.lora4j.core.SafetensorsFile.open(a.resolve("adapter_model.safetensors"))) {
+            assertEquals(id, f.metadata().get("lora4j_run_id"));
+        }
+        // Another seed is another run: its metrics line in a's file is refused, naming the file and line.
+        Path b = dir.resolve("b");
+        TrainConfig otherSeed = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.LINEAR, 2, 0.01, 1.0,
+                4, 1, 3, 1, 6L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1, 1, 100, 0.0, 0);
+        Trainer tb = trainer(otherSeed, b, 1);
+        tb.run();
+        assertFalse(id.equals(tb.runId()));
+        Path mixed = dir.resolve("mixed");
+        copyTree(a, mixed);
+        List<String> lines = new ArrayList<>(Files.readAllLines(mixed.resolve("metrics.jsonl")));
+        lines.set(1, Files.readAllLines(b.resolve("metrics.jsonl")).get(1));
+        Files.write(mixed.resolve("metrics.jsonl"), lines);
+        Files.delete(mixed.resolve("run.json"));
+        Trainer tm = trainer(config(lora(), 1e-2, 3, 4, 1), mixed, 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tm.resumeFrom(mixed));
+        assertTrue(e.getMessage().contains(mixed.resolve("metrics.jsonl") + " line 2") && e.getMessage().contains(tb.runId()),
+                e.getMessage());
+        // b's run.json in a directory: a's checkpoint cannot continue there.
+        Files.copy(b.resolve("run.json"), mixed.resolve("run.json"));
+        Trainer tm2 = trainer(config(lora(), 1e-2, 3, 4, 1), mixed, 1);
+        e = assertThrows(IllegalArgumentException.class, () -> tm2.resumeFrom(a));
+        assertTrue(e.getMessage().contains(mixed.resolve("run.json").toString()) && e.getMessage().contains("runs do not mix"),
+                e.getMessage());
+        // Snapshots of two runs in one folder are refused by the reader, naming one file of each.
+        Files.copy(b.resolve("snapshots/step-000002.safetensors"), a.resolve("snapshots/step-000002.safetensors"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        IOException se = assertThrows(IOException.class,
+                () -> Snapshots.trajectory(a, "model.layers.1.mlp.down_proj", "lora_B"));
+        assertTrue(se.getMessage().contains("step-000000.safetensors is run " + id)
+                && se.getMessage().contains("step-000002.safetensors is run " + tb.runId()), se.getMessage());
+    }
+
+    @Test
+    void aNewRunNeverAppendsToAnotherRunsFiles(@TempDir Path out) throws IOException {
+        trainer(config(lora(), 1e-2, 3, 4, 1), out, 1).run();
+        Trainer second = trainer(config(lora(), 2e-2, 3, 4, 1), out, 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, second::run);
+        assertTrue(e.getMessage().contains("already holds a run"), e.getMessage());
+        assertEquals(3, metrics(out).size());
+    }
+
+    @Test
+    void resumingBeforeTheFirstCheckpointStartsAgainWithoutDuplicateSteps(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 6, 4, 1);
+        Path straight = dir.resolve("straight");
+        trainer(c, straight, 1).run();
+        // Killed after logging step 1, before any checkpoint: run.json and one metrics line.
+        Path killed = dir.resolve("killed");
+        Files.createDirectories(killed);
+        Files.copy(straight.resolve("run.json"), killed.resolve("run.json"));
+        Files.write(killed.resolve("metrics.jsonl"), Files.readAllLines(straight.resolve("metrics.jsonl")).subList(0, 1));
+        Trainer t = trainer(c, killed, 1);
+        t.resumeFrom(killed);
+        t.run();
+        assertEquals(metrics(straight), metrics(killed), "steps 1..6 once each");
+    }
+
+    @Test
+    void warmUpAsLongAsTheRunIsRefused(@TempDir Path out) throws IOException {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 2, 4, 1));
+        assertTrue(e.getMessage().startsWith("warmup_steps 2 must be less than the run's 2 steps"), e.getMessage());
+        // With epochs, the run's length is known only from the data: 12 examples in batches of 4, 1 epoch.
+        TrainConfig byEpochs = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.LINEAR, 5, 0, 1.0, 4, 1,
+                0, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 0, 2, 0.0, 0);
+        e = assertThrows(IllegalArgumentException.class, () -> trainer(byEpochs, out, 1));
+        assertTrue(e.getMessage().startsWith("warmup_steps 5 must be less than the run's 3 steps"), e.getMessage());
+    }
+
+    @Test
+    void aFullDiskNamesTheFileItCouldNotWrite(@TempDir Path out) throws IOException {
+        Path full = Path.of("/dev/full");   // every write fails with ENOSPC, "No space left on device"
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(full), "needs Linux's /dev/full");
+        Trainer t = trainer(config(lora(), 1e-2, 3, 4, 1), out, 1);
+        t.addCallback((step, adapters, loss) -> {
+            if (step == 0) {
+                Files.createSymbolicLink(out.resolve("metrics.jsonl"), full);
+            }
+        });
+        IOException e = assertThrows(IOException.class, t::run);
+        assertTrue(e.getMessage().contains(out.resolve("metrics.jsonl").toString())
+                && e.getMessage().contains("No space left on device"), e.getMessage());
+    }
+
+    @Test
+    void runJsonIsReadableByOthersAsEveryOtherOutput(@TempDir Path out) throws IOException {
+        trainer(config(lora(), 1e-2, 3, 4, 1), out, 1).run();
+        assertEquals(Files.getPosixFilePermissions(out.resolve("metrics.jsonl")),
+                Files.getPosixFilePermissions(out.resolve("run.json")));
+        assertTrue(Files.getPosixFilePermissions(out.resolve("run.json"))
+                .contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ));
     }
 
     static void copyTree(Path from, Path to) throws IOException {
