@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * The phase-transition metrics of RESEARCH.md section 2 (Turner, Soligo et al., "Model Organisms
+ * The phase-transition metrics defined in docs/research.md (Turner, Soligo et al., "Model Organisms
  * for Emergent Misalignment", 2025), computed from adapter snapshots: a sequence of raw,
  * unnormalised vectors (a B or an A, flattened) taken every {@code stride} optimizer steps.
  */

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /**
  * Learning rate per optimizer step, as Hugging Face's {@code get_*_schedule_with_warmup} computes it
- * (the research runs of RESEARCH.md used HF's Trainer): during warm-up the rate rises linearly
+ * (the research runs docs/research.md describes used HF's Trainer): during warm-up the rate rises linearly
  * from 0 at step 0, so the first step of a warmed-up run has rate 0, exactly as in HF.
  *
  * @param kind        constant, linear (decay to 0 at totalSteps) or cosine (half a cosine to 0)
