@@ -241,8 +241,9 @@ public final class SafetensorsFile implements AutoCloseable {
         INDArray out = Nd4j.createUninitialized(e.dtype.nd4j, e.shape, 'c');
         long[] position = {e.begin};
         TensorBytes.forEachWindow(out, window -> {
+            int n = window.remaining();
             copyFromFile(position[0], window);
-            position[0] += window.capacity();
+            position[0] += n;
         });
         return out;
     }
@@ -272,9 +273,15 @@ public final class SafetensorsFile implements AutoCloseable {
     private void copyFromFile(long dataPosition, ByteBuffer dst) {
         long pos = dataPosition;
         while (dst.hasRemaining()) {
-            int index = (int) (pos / chunkBytes);
+            long index = pos / chunkBytes;
             int within = (int) (pos % chunkBytes);
-            ByteBuffer src = chunks[index].duplicate();   // own position and limit: concurrent gets are safe
+            if (pos < 0 || index >= chunks.length || within >= chunks[(int) index].limit()) {
+                // Open checked every tensor against the data length, so this is a bug in the caller;
+                // fail loudly rather than loop on a zero-byte copy or read another tensor's bytes.
+                throw new IllegalStateException(file + ": read at data byte " + pos + " is past the "
+                        + "data buffer's end");
+            }
+            ByteBuffer src = chunks[(int) index].duplicate();   // own position and limit: concurrent gets are safe
             int n = Math.min(src.limit() - within, dst.remaining());
             src.limit(within + n).position(within);
             dst.put(src);
