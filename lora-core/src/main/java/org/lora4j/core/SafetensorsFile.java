@@ -21,6 +21,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -133,7 +135,18 @@ public final class SafetensorsFile implements AutoCloseable {
         if (chunkBytes < 1 || chunkBytes > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("chunkBytes must be in [1, 2^31), got " + chunkBytes);
         }
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+        if (Files.isDirectory(file)) {
+            throw new FileFormatException(file, "is a directory, not a safetensors file");
+        }
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            // The JDK's message is the bare path; say what was looked for.
+            NoSuchFileException named = new NoSuchFileException(file.toString(), null, "no such safetensors file");
+            named.initCause(e);
+            throw named;
+        }
         try {
             return new SafetensorsFile(file, channel, chunkBytes);
         } catch (IOException | RuntimeException | Error e) {

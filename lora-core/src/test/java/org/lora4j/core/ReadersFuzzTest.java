@@ -1,0 +1,116 @@
+package org.lora4j.core;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.BeforeAll;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Coverage-guided fuzzing (Jazzer) of the files a user hands lora-core: a safetensors file, and a
+ * PEFT adapter directory's adapter_config.json and adapter_model.safetensors. The contract: any
+ * input ends in success or the reader's own documented exception with a message, an
+ * {@link IOException} ({@link FileFormatException} for a broken file) or, for a tensor of a dtype
+ * ND4J cannot hold, {@link UnsupportedOperationException}. Anything else escaping (a
+ * RuntimeException from deep inside, an OutOfMemoryError from a length field, a hang) is a finding.
+ *
+ * <p>In the normal build each target runs its committed corpus, under
+ * src/test/resources/org/lora4j/core/ReadersFuzzTestInputs/&lt;method&gt;/ (valid files, edge cases
+ * and every past finding). To fuzz for real (docs/reliability.md):
+ * <pre>
+ * JAZZER_FUZZ=1 ./mvnw -B -pl lora-core -am test -Dtest='ReadersFuzzTest#safetensorsFile' -Dsurefire.failIfNoSpecifiedTests=false
+ * </pre>
+ * (one target per run; each fuzzes for its {@code maxDuration}, 4 minutes, then passes if nothing was
+ * found; a finding is written next to the corpus as {@code crash-<sha1>} and fails the run).
+ */
+class ReadersFuzzTest {
+    private static Path scratch;
+    private static Path adapterDir;
+    private static byte[] fixtureConfig;
+    private static byte[] fixtureWeights;
+
+    @BeforeAll
+    static void setUp() throws IOException, URISyntaxException {
+        Nd4j.create(DataType.FLOAT, 1);   // load ND4J's native library before the first input is timed
+        scratch = Files.createTempFile("lora4j-fuzz", ".safetensors");
+        scratch.toFile().deleteOnExit();
+        adapterDir = Files.createTempDirectory("lora4j-fuzz-adapter");
+        adapterDir.toFile().deleteOnExit();
+        Path fixture = HalfFloatsTest.fixture("adapter");
+        fixtureConfig = Files.readAllBytes(fixture.resolve(PeftAdapters.CONFIG_FILE));
+        fixtureWeights = Files.readAllBytes(fixture.resolve(PeftAdapters.WEIGHTS_FILE));
+    }
+
+    /** Opens the bytes as a safetensors file and reads every tensor, as stored and as each float type. */
+    @FuzzTest(maxDuration = "4m")
+    void safetensorsFile(byte[] data) throws IOException {
+        Files.write(scratch, data);
+        readEverything(scratch);
+    }
+
+    /** A PEFT adapter directory with a fuzzed adapter_config.json beside a valid weights file. */
+    @FuzzTest(maxDuration = "4m")
+    void peftAdapterConfig(byte[] data) throws IOException {
+        Files.write(adapterDir.resolve(PeftAdapters.CONFIG_FILE), data);
+        Files.write(adapterDir.resolve(PeftAdapters.WEIGHTS_FILE), fixtureWeights);
+        loadAdapter();
+    }
+
+    /** A PEFT adapter directory with a fuzzed adapter_model.safetensors beside a valid config. */
+    @FuzzTest(maxDuration = "4m")
+    void peftAdapterWeights(byte[] data) throws IOException {
+        Files.write(adapterDir.resolve(PeftAdapters.CONFIG_FILE), fixtureConfig);
+        Files.write(adapterDir.resolve(PeftAdapters.WEIGHTS_FILE), data);
+        loadAdapter();
+    }
+
+    private static void readEverything(Path file) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            f.metadata().forEach((k, v) -> requireNonNull(k, v));
+            for (String key : f.keys()) {
+                requireNonNull(f.dtype(key), f.shape(key));
+                read(f, key, null);
+                for (DataType type : new DataType[]{DataType.FLOAT, DataType.DOUBLE, DataType.HALF, DataType.BFLOAT16}) {
+                    read(f, key, type);
+                }
+            }
+        } catch (IOException expected) {
+            requireMessage(expected);
+        }
+    }
+
+    private static void read(SafetensorsFile f, String key, DataType type) {
+        try {
+            INDArray a = type == null ? f.get(key) : f.get(key, type);
+            a.close();
+        } catch (UnsupportedOperationException expected) {   // U16, U32, U64, F8_*, C64: documented
+            requireMessage(expected);
+        }
+    }
+
+    private static void loadAdapter() {
+        try {
+            PeftAdapter adapter = PeftAdapters.load(adapterDir);
+            requireNonNull(adapter.config(), adapter.loraA());
+        } catch (IOException expected) {
+            requireMessage(expected);
+        }
+    }
+
+    private static void requireMessage(Exception e) {
+        if (e.getMessage() == null || e.getMessage().isBlank()) {
+            throw new AssertionError("an exception without a message", e);
+        }
+    }
+
+    private static void requireNonNull(Object a, Object b) {
+        if (a == null || b == null) {
+            throw new AssertionError("null from a reader");
+        }
+    }
+}
