@@ -152,8 +152,16 @@ public final class PeftAdapters {
             throw new FileFormatException(configFile, e.getMessage(), e);
         }
         LOG.debug("loaded {} LoRA modules (r {}, alpha {}) from {}", loraA.size(), rank, alpha, dir);
-        return new PeftAdapter(config, base, loraA, loraB);
+        try {
+            return new PeftAdapter(config, base, loraA, loraB);
+        } catch (IllegalArgumentException e) {
+            // readWeights checked what the record checks; this keeps a missed case the file's error.
+            throw new FileFormatException(weightsFile, e.getMessage(), e);
+        }
     }
+
+    /** adapter_config.json is about 1 KB; anything near this is the wrong file. */
+    static final long MAX_CONFIG_BYTES = 16L << 20;
 
     private static final String WHAT_A_DIRECTORY_HOLDS = "a PEFT adapter directory (as save_pretrained writes it) holds "
             + CONFIG_FILE + " (the LoRA settings) and " + WEIGHTS_FILE + " (the lora_A and lora_B weights)";
@@ -173,6 +181,15 @@ public final class PeftAdapters {
     }
 
     private static JsonNode readConfig(Path configFile) throws IOException {
+        if (Files.isDirectory(configFile)) {
+            throw new FileFormatException(configFile, "is a directory, not a JSON file");
+        }
+        long size = Files.size(configFile);
+        if (size > MAX_CONFIG_BYTES) {
+            // Read whole, so bound it: a wrong file of gigabytes must not exhaust the heap.
+            throw new FileFormatException(configFile, "is " + size + " bytes; an adapter config is a few KB (limit "
+                    + MAX_CONFIG_BYTES + ")");
+        }
         byte[] bytes = Files.readAllBytes(configFile);
         JsonNode root;
         try {
@@ -341,6 +358,9 @@ public final class PeftAdapters {
                             + firstKey + "'; one adapter per file");
                 }
                 String module = m.group(1);
+                if (module.isBlank()) {
+                    throw new FileFormatException(weightsFile, "key '" + key + "' has a blank module path");
+                }
                 boolean isA = m.group(2).equals("A");
                 String dtype = file.dtype(key);
                 if (!SafetensorsDtype.parse(dtype).isFloatingPoint()) {

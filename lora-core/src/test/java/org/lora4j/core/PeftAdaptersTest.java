@@ -349,6 +349,19 @@ class PeftAdaptersTest {
         e = assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(empty));
         assertMessageHas(e, "(it is empty)");
 
+        Path configDir = copyFixture("adapter", "config-is-a-directory");
+        Files.delete(configDir.resolve(PeftAdapters.CONFIG_FILE));
+        Files.createDirectories(configDir.resolve(PeftAdapters.CONFIG_FILE));
+        FileFormatException d = assertThrows(FileFormatException.class, () -> PeftAdapters.load(configDir));
+        assertMessageHas(d, configDir.resolve(PeftAdapters.CONFIG_FILE) + ": is a directory, not a JSON file");
+
+        Path hugeConfig = copyFixture("adapter", "huge-config");
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(hugeConfig.resolve(PeftAdapters.CONFIG_FILE).toFile(), "rw")) {
+            raf.setLength(PeftAdapters.MAX_CONFIG_BYTES + 1);   // sparse: costs no disk
+        }
+        FileFormatException big = assertThrows(FileFormatException.class, () -> PeftAdapters.load(hugeConfig));
+        assertMessageHas(big, "is " + (PeftAdapters.MAX_CONFIG_BYTES + 1) + " bytes; an adapter config is a few KB");
+
         Path aFile = Files.writeString(tmp.resolve("adapter.safetensors"), "x");
         FileFormatException f = assertThrows(FileFormatException.class, () -> PeftAdapters.load(aFile));
         assertEquals(aFile, f.file());

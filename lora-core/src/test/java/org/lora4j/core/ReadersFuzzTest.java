@@ -1,5 +1,6 @@
 package org.lora4j.core;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import org.junit.jupiter.api.BeforeAll;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -47,6 +48,9 @@ class ReadersFuzzTest {
     }
 
     /** Opens the bytes as a safetensors file and reads every tensor, as stored and as each float type. */
+    @DictionaryEntries({"\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"__metadata__\"", "\"F64\"", "\"F32\"",
+            "\"F16\"", "\"BF16\"", "\"I64\"", "\"I32\"", "\"I16\"", "\"I8\"", "\"U8\"", "\"BOOL\"", "\"U16\"",
+            "\"F8_E4M3\"", "\"C64\"", "null", "[]", "{}", "18446744073709551615", "9223372036854775807", "4294967296"})
     @FuzzTest(maxDuration = "4m")
     void safetensorsFile(byte[] data) throws IOException {
         Files.write(scratch, data);
@@ -54,6 +58,10 @@ class ReadersFuzzTest {
     }
 
     /** A PEFT adapter directory with a fuzzed adapter_config.json beside a valid weights file. */
+    @DictionaryEntries({"\"peft_type\"", "\"LORA\"", "\"r\"", "\"lora_alpha\"", "\"lora_dropout\"", "\"use_rslora\"",
+            "\"target_modules\"", "\"layers_to_transform\"", "\"layers_pattern\"", "\"init_lora_weights\"",
+            "\"pissa\"", "\"gaussian\"", "\"use_dora\"", "\"bias\"", "\"none\"", "\"rank_pattern\"",
+            "\"base_model_name_or_path\"", "\"q_proj\"", "\"down_proj\"", "true", "false", "null", "1e400", "-1"})
     @FuzzTest(maxDuration = "4m")
     void peftAdapterConfig(byte[] data) throws IOException {
         Files.write(adapterDir.resolve(PeftAdapters.CONFIG_FILE), data);
@@ -62,6 +70,9 @@ class ReadersFuzzTest {
     }
 
     /** A PEFT adapter directory with a fuzzed adapter_model.safetensors beside a valid config. */
+    @DictionaryEntries({"base_model.model.", ".lora_A.weight", ".lora_B.weight", ".lora_A.default.weight",
+            "model.layers.1.self_attn.q_proj", "model.layers.0.mlp.down_proj", "\"dtype\"", "\"shape\"",
+            "\"data_offsets\"", "\"F32\"", "\"BF16\"", "\"F16\"", "\"F64\"", "\"format\"", "\"pt\""})
     @FuzzTest(maxDuration = "4m")
     void peftAdapterWeights(byte[] data) throws IOException {
         Files.write(adapterDir.resolve(PeftAdapters.CONFIG_FILE), fixtureConfig);

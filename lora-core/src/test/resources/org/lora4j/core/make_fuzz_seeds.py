@@ -120,6 +120,8 @@ def main():
                                            q + "lora_B.weight": entry("U16", [6, 2], 24, 48)}, bytes(48)))
     write(wts, "rank-1-shape", safetensors({q + "lora_A.weight": entry("F32", [2], 0, 8),
                                             q + "lora_B.weight": entry("F32", [6, 2], 8, 56)}, bytes(56)))
+    write(wts, "blank-module", safetensors({"base_model.model. .lora_A.weight": entry("F32", [2, 6], 0, 48),
+                                            "base_model.model. .lora_B.weight": entry("F32", [6, 2], 48, 96)}, bytes(96)))
     write(wts, "not-lora", safetensors({"lm_head.weight": entry("F32", [1], 0, 4)}, bytes(4)))
     write(wts, "empty", safetensors({}))
 
