@@ -73,13 +73,16 @@ final class TensorBytes {
     }
 
     /**
-     * A little-endian buffer over {@code length} bytes (position 0, capacity {@code length}) of a {@link #contiguousC contiguous} array,
-     * starting {@code byteOffset} bytes after its first element. It aliases the array's memory and
-     * does not keep the array alive: the caller must.
+     * A little-endian buffer over {@code length} bytes of a {@link #contiguousC contiguous} array,
+     * starting {@code byteOffset} bytes after its first element, with position 0 and capacity
+     * {@code length}. It aliases the array's memory and does not keep the array alive: the caller must.
      */
     static ByteBuffer window(INDArray contiguous, long byteOffset, int length) {
         if (length < 0 || byteOffset < 0) {
             throw new IllegalArgumentException("window of " + length + " bytes at byte " + byteOffset);
+        }
+        if (length == 0) {
+            return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);   // JavaCPP reads limit 0 as "no limit"
         }
         long start = NativeCopy.elementsToFirst(contiguous) * contiguous.dataType().width() + byteOffset;
         // A pointer whose address is the window's first byte. JavaCPP's asByteBuffer() does not start

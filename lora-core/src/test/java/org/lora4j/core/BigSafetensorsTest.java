@@ -57,6 +57,7 @@ class BigSafetensorsTest {
                     assertEquals((byte) (offset + k), big.getDouble(offset + k), "byte " + (offset + k));
                 }
             }
+            assertEquals(0, TensorBytes.window(big, 5, 0).capacity(), "an empty window is empty");
         } finally {
             big.close();
         }

@@ -108,6 +108,9 @@ class ReadersFuzzTest {
         try {
             PeftAdapter adapter = PeftAdapters.load(adapterDir);
             requireNonNull(adapter.config(), adapter.loraA());
+            // Freed now, not at some later GC: over a long run the native memory would look like a leak.
+            adapter.loraA().values().forEach(INDArray::close);
+            adapter.loraB().values().forEach(INDArray::close);
         } catch (IOException expected) {
             requireMessage(expected);
         }
