@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of ReadersFuzzTest (ReadersFuzzTestInputs/<target>/seed-*): valid files
-and the edge cases a reader must refuse by name. Findings of real fuzzing runs are kept beside
-them under their own names (crash-*, or finding-* once renamed to say what they are).
+and the edge cases a reader must refuse by name. Beside them: fuzz-<sha1>, the inputs real fuzzing
+runs kept for coverage (copied from lora-core/.cifuzz-corpus), and any finding (crash-<sha1>).
 
 Run from this directory:  /usr/bin/python3 make_fuzz_seeds.py
 Only the standard library is needed; files are laid out by hand from the safetensors format.
