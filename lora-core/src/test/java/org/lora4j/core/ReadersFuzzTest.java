@@ -2,6 +2,7 @@ package org.lora4j.core;
 
 import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -39,12 +40,19 @@ class ReadersFuzzTest {
     static void setUp() throws IOException, URISyntaxException {
         Nd4j.create(DataType.FLOAT, 1);   // load ND4J's native library before the first input is timed
         scratch = Files.createTempFile("lora4j-fuzz", ".safetensors");
-        scratch.toFile().deleteOnExit();
         adapterDir = Files.createTempDirectory("lora4j-fuzz-adapter");
-        adapterDir.toFile().deleteOnExit();
         Path fixture = HalfFloatsTest.fixture("adapter");
         fixtureConfig = Files.readAllBytes(fixture.resolve(PeftAdapters.CONFIG_FILE));
         fixtureWeights = Files.readAllBytes(fixture.resolve(PeftAdapters.WEIGHTS_FILE));
+    }
+
+    @AfterAll
+    static void tearDown() throws IOException {
+        // deleteOnExit would leave the directory: it only deletes empty ones.
+        Files.deleteIfExists(adapterDir.resolve(PeftAdapters.CONFIG_FILE));
+        Files.deleteIfExists(adapterDir.resolve(PeftAdapters.WEIGHTS_FILE));
+        Files.deleteIfExists(adapterDir);
+        Files.deleteIfExists(scratch);
     }
 
     /** Opens the bytes as a safetensors file and reads every tensor, as stored and as each float type. */
