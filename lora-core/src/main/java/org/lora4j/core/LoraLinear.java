@@ -216,6 +216,13 @@ public final class LoraLinear {
         if (adapters.containsKey(adapterName)) {
             throw new IllegalArgumentException(name + ": adapter '" + adapterName + "' already exists");
         }
+        // B·A has rank at most min(out, in): a larger r only adds parameters, and such a config is
+        // almost always a module path or a rank typed wrong, so it is refused rather than trained.
+        if (config.rank() > Math.min(in, out)) {
+            throw new IllegalArgumentException(name + ": adapter '" + adapterName + "' rank r = " + config.rank()
+                    + " exceeds the layer's smaller dimension min(out " + out + ", in " + in + ") = " + Math.min(in, out)
+                    + " (weight [" + out + ", " + in + "])");
+        }
     }
 
     private LoraAdapter putAdapter(String adapterName, LoraConfig config, INDArray a, INDArray b) {

@@ -67,8 +67,9 @@ public record PeftAdapter(LoraConfig config, String baseModelNameOrPath,
         Map<String, INDArray> copy = new TreeMap<>();
         for (Map.Entry<String, INDArray> e : map.entrySet()) {
             if (e.getKey() == null || e.getKey().isBlank() || e.getValue() == null) {
-                throw new IllegalArgumentException(what + ": module paths must be non-blank and arrays non-null, got "
-                        + e.getKey() + " -> " + e.getValue());
+                throw new IllegalArgumentException(what + ": module paths must be non-blank and arrays non-null, got '"
+                        + e.getKey() + "' -> " + (e.getValue() == null ? "null" : "an array of shape "
+                        + Arrays.toString(e.getValue().shape())));
             }
             copy.put(e.getKey(), e.getValue());
         }

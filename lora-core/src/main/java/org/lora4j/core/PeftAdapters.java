@@ -104,7 +104,18 @@ public final class PeftAdapters {
      *                             reverse, a weight whose rank disagrees with r, an unexpected key
      */
     public static PeftAdapter load(Path dir) throws IOException {
+        Objects.requireNonNull(dir, "dir");
+        if (!Files.exists(dir)) {
+            throw new NoSuchFileException(dir.toString(), null, "no such adapter directory; " + WHAT_A_DIRECTORY_HOLDS);
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new FileFormatException(dir, "is a file, not an adapter directory; " + WHAT_A_DIRECTORY_HOLDS);
+        }
         Path configFile = dir.resolve(CONFIG_FILE);
+        if (!Files.exists(configFile)) {
+            throw new NoSuchFileException(configFile.toString(), null, "missing from the adapter directory"
+                    + contents(dir) + "; " + WHAT_A_DIRECTORY_HOLDS);
+        }
         JsonNode root = readConfig(configFile);
         String peftType = text(configFile, root, "peft_type", null);
         if (!"LORA".equals(peftType)) {
@@ -117,7 +128,8 @@ public final class PeftAdapters {
                 throw new FileFormatException(pickle, "lora4j reads only " + WEIGHTS_FILE
                         + "; re-save the adapter with PEFT's save_pretrained(safe_serialization=True)");
             }
-            throw new NoSuchFileException(weightsFile.toString());
+            throw new NoSuchFileException(weightsFile.toString(), null, "missing from the adapter directory"
+                    + contents(dir) + "; " + WHAT_A_DIRECTORY_HOLDS);
         }
         checkDefaults(configFile, root);
         int rank = rank(configFile, root);
@@ -140,10 +152,44 @@ public final class PeftAdapters {
             throw new FileFormatException(configFile, e.getMessage(), e);
         }
         LOG.debug("loaded {} LoRA modules (r {}, alpha {}) from {}", loraA.size(), rank, alpha, dir);
-        return new PeftAdapter(config, base, loraA, loraB);
+        try {
+            return new PeftAdapter(config, base, loraA, loraB);
+        } catch (IllegalArgumentException e) {
+            // readWeights checked what the record checks; this keeps a missed case the file's error.
+            throw new FileFormatException(weightsFile, e.getMessage(), e);
+        }
+    }
+
+    /** adapter_config.json is about 1 KB; anything near this is the wrong file. */
+    static final long MAX_CONFIG_BYTES = 16L << 20;
+
+    private static final String WHAT_A_DIRECTORY_HOLDS = "a PEFT adapter directory (as save_pretrained writes it) holds "
+            + CONFIG_FILE + " (the LoRA settings) and " + WEIGHTS_FILE + " (the lora_A and lora_B weights)";
+
+    /** " (it holds a, b, c)" or " (it is empty)", so a user sees what is there instead. */
+    private static String contents(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            List<String> names = files.map(p -> p.getFileName().toString()).sorted().limit(11).toList();
+            if (names.isEmpty()) {
+                return " (it is empty)";
+            }
+            return " (it holds " + String.join(", ", names.subList(0, Math.min(10, names.size())))
+                    + (names.size() > 10 ? ", ..." : "") + ")";
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
     }
 
     private static JsonNode readConfig(Path configFile) throws IOException {
+        if (Files.isDirectory(configFile)) {
+            throw new FileFormatException(configFile, "is a directory, not a JSON file");
+        }
+        long size = Files.size(configFile);
+        if (size > MAX_CONFIG_BYTES) {
+            // Read whole, so bound it: a wrong file of gigabytes must not exhaust the heap.
+            throw new FileFormatException(configFile, "is " + size + " bytes; an adapter config is a few KB (limit "
+                    + MAX_CONFIG_BYTES + ")");
+        }
         byte[] bytes = Files.readAllBytes(configFile);
         JsonNode root;
         try {
@@ -312,6 +358,9 @@ public final class PeftAdapters {
                             + firstKey + "'; one adapter per file");
                 }
                 String module = m.group(1);
+                if (module.isBlank()) {
+                    throw new FileFormatException(weightsFile, "key '" + key + "' has a blank module path");
+                }
                 boolean isA = m.group(2).equals("A");
                 String dtype = file.dtype(key);
                 if (!SafetensorsDtype.parse(dtype).isFloatingPoint()) {
@@ -323,7 +372,15 @@ public final class PeftAdapters {
                     throw new FileFormatException(weightsFile, "key '" + key + "' has shape " + Arrays.toString(shape)
                             + " but r = " + rank + " needs " + (isA ? "lora_A [r, in]" : "lora_B [out, r]"));
                 }
-                (isA ? loraA : loraB).put(module, file.get(key));   // F16/BF16 widened to FLOAT
+                INDArray weight = file.get(key);   // F16/BF16 widened to FLOAT
+                long bad = TensorBytes.firstNonFinite(weight);
+                if (bad >= 0) {
+                    // Applied or merged, one NaN spreads to every output; refuse it here, by name.
+                    throw new FileFormatException(weightsFile, "key '" + key + "' holds " + weight.reshape(weight.length()).getDouble(bad)
+                            + " at element " + TensorBytes.position(bad, shape) + " of " + Arrays.toString(shape)
+                            + "; LoRA weights must be finite (the training run that wrote them diverged?)");
+                }
+                (isA ? loraA : loraB).put(module, weight);
             }
             if (firstKey == null) {
                 throw new FileFormatException(weightsFile, "no LoRA weights in the file");
@@ -386,8 +443,22 @@ public final class PeftAdapters {
                 throw new IllegalArgumentException("key '" + loraAKey(module) + "': the model has no layer '" + module
                         + "' (" + layersByModulePath.size() + " layers" + sample(layersByModulePath.keySet()) + ")");
             }
+            if (r > Math.min(layer.inFeatures(), layer.outFeatures())) {
+                throw new IllegalArgumentException("module '" + module + "': rank r = " + r + " exceeds the layer's smaller dimension min(out "
+                        + layer.outFeatures() + ", in " + layer.inFeatures() + ") = " + Math.min(layer.inFeatures(), layer.outFeatures())
+                        + " (weight [" + layer.outFeatures() + ", " + layer.inFeatures() + "])");
+            }
             checkShape(loraAKey(module), adapter.loraA().get(module), new long[]{r, layer.inFeatures()}, module, layer, "[r, in]");
             checkShape(loraBKey(module), adapter.loraB().get(module), new long[]{layer.outFeatures(), r}, module, layer, "[out, r]");
+            for (String ab : new String[]{"A", "B"}) {
+                INDArray w = ab.equals("A") ? adapter.loraA().get(module) : adapter.loraB().get(module);
+                long bad = firstNonFinite(w);
+                if (bad >= 0) {
+                    throw new IllegalArgumentException("key '" + key(module, ab, null) + "' holds "
+                            + w.reshape(w.length()).getDouble(bad) + " at element " + TensorBytes.position(bad, w.shape())
+                            + " of " + Arrays.toString(w.shape()) + "; LoRA weights must be finite");
+                }
+            }
             if (layer.adapterNames().contains(adapterName)) {
                 throw new IllegalArgumentException("layer '" + module + "' already has an adapter named '" + adapterName + "'");
             }
@@ -395,6 +466,14 @@ public final class PeftAdapters {
         for (String module : adapter.loraA().keySet()) {
             layersByModulePath.get(module).addAdapter(adapterName, adapter.config(),
                     adapter.loraA().get(module), adapter.loraB().get(module));
+        }
+    }
+
+    private static long firstNonFinite(INDArray w) {
+        try {
+            return TensorBytes.firstNonFinite(w);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);   // the visitor reads memory, not a file
         }
     }
 

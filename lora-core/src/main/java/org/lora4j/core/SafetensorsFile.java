@@ -21,6 +21,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -133,7 +135,18 @@ public final class SafetensorsFile implements AutoCloseable {
         if (chunkBytes < 1 || chunkBytes > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("chunkBytes must be in [1, 2^31), got " + chunkBytes);
         }
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+        if (Files.isDirectory(file)) {
+            throw new FileFormatException(file, "is a directory, not a safetensors file");
+        }
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            // The JDK's message is the bare path; say what was looked for.
+            NoSuchFileException named = new NoSuchFileException(file.toString(), null, "no such safetensors file");
+            named.initCause(e);
+            throw named;
+        }
         try {
             return new SafetensorsFile(file, channel, chunkBytes);
         } catch (IOException | RuntimeException | Error e) {
@@ -241,8 +254,9 @@ public final class SafetensorsFile implements AutoCloseable {
         INDArray out = Nd4j.createUninitialized(e.dtype.nd4j, e.shape, 'c');
         long[] position = {e.begin};
         TensorBytes.forEachWindow(out, window -> {
+            int n = window.remaining();
             copyFromFile(position[0], window);
-            position[0] += window.capacity();
+            position[0] += n;
         });
         return out;
     }
@@ -272,9 +286,15 @@ public final class SafetensorsFile implements AutoCloseable {
     private void copyFromFile(long dataPosition, ByteBuffer dst) {
         long pos = dataPosition;
         while (dst.hasRemaining()) {
-            int index = (int) (pos / chunkBytes);
+            long index = pos / chunkBytes;
             int within = (int) (pos % chunkBytes);
-            ByteBuffer src = chunks[index].duplicate();   // own position and limit: concurrent gets are safe
+            if (pos < 0 || index >= chunks.length || within >= chunks[(int) index].limit()) {
+                // Open checked every tensor against the data length, so this is a bug in the caller;
+                // fail loudly rather than loop on a zero-byte copy or read another tensor's bytes.
+                throw new IllegalStateException(file + ": read at data byte " + pos + " is past the "
+                        + "data buffer's end");
+            }
+            ByteBuffer src = chunks[(int) index].duplicate();   // own position and limit: concurrent gets are safe
             int n = Math.min(src.limit() - within, dst.remaining());
             src.limit(within + n).position(within);
             dst.put(src);

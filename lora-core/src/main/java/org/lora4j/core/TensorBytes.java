@@ -1,6 +1,7 @@
 package org.lora4j.core;
 
 import org.bytedeco.javacpp.BytePointer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -73,13 +74,63 @@ final class TensorBytes {
 
     /**
      * A little-endian buffer over {@code length} bytes of a {@link #contiguousC contiguous} array,
-     * starting {@code byteOffset} bytes after its first element. It aliases the array's memory and
-     * does not keep the array alive: the caller must.
+     * starting {@code byteOffset} bytes after its first element, with position 0 and capacity
+     * {@code length}. It aliases the array's memory and does not keep the array alive: the caller must.
      */
     static ByteBuffer window(INDArray contiguous, long byteOffset, int length) {
+        if (length < 0 || byteOffset < 0) {
+            throw new IllegalArgumentException("window of " + length + " bytes at byte " + byteOffset);
+        }
+        if (length == 0) {
+            return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);   // JavaCPP reads limit 0 as "no limit"
+        }
         long start = NativeCopy.elementsToFirst(contiguous) * contiguous.dataType().width() + byteOffset;
-        BytePointer p = new BytePointer(contiguous.data().addressPointer());
-        p.position(start).limit(start + length);
-        return p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        // A pointer whose address is the window's first byte. JavaCPP's asByteBuffer() does not start
+        // the buffer at the pointer's position: it maps [address, address + limit) and sets the
+        // buffer's position to the pointer's position. A window made by position(start) had capacity
+        // start + length, so a caller stepping by capacity() (or limit()) drifted past the tensor
+        // after the second 64 MB window, and past 2 GB the int capacity overflowed.
+        BytePointer p = new BytePointer(contiguous.data().addressPointer()).getPointer(start);
+        p.limit(length);
+        ByteBuffer window = p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        if (window.position() != 0 || window.capacity() != length) {
+            throw new IllegalStateException("JavaCPP gave a window at position " + window.position() + " with capacity "
+                    + window.capacity() + " for " + length + " bytes");
+        }
+        return window;
+    }
+
+    /**
+     * The index (in C order) of the first NaN or infinite element of a FLOAT or DOUBLE array, or -1
+     * when all are finite. Other types have no non-finite values and give -1.
+     */
+    static long firstNonFinite(INDArray a) throws IOException {
+        if (a.isEmpty() || (a.dataType() != DataType.FLOAT && a.dataType() != DataType.DOUBLE)) {
+            return -1;
+        }
+        boolean isDouble = a.dataType() == DataType.DOUBLE;
+        long[] index = {0};
+        long[] found = {-1};
+        forEachWindow(contiguousC(a), window -> {
+            while (found[0] < 0 && window.hasRemaining()) {
+                double v = isDouble ? window.getDouble() : window.getFloat();
+                if (!Double.isFinite(v)) {
+                    found[0] = index[0];
+                }
+                index[0]++;
+            }
+        });
+        return found[0];
+    }
+
+    /** A C-order element index as a position in the shape, e.g. {@code [2, 5]}. */
+    static String position(long index, long[] shape) {
+        long[] at = new long[shape.length];
+        long rest = index;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            at[d] = shape[d] == 0 ? 0 : rest % shape[d];
+            rest = shape[d] == 0 ? 0 : rest / shape[d];
+        }
+        return Arrays.toString(at);
     }
 }

@@ -329,14 +329,102 @@ class PeftAdaptersTest {
     void namesThePickleWhenOnlyAdapterModelBinExists() throws Exception {
         Path dir = copyFixture("adapter");
         Files.delete(dir.resolve(PeftAdapters.WEIGHTS_FILE));
-        assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(dir));
+        NoSuchFileException missing = assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(dir));
+        assertMessageHas(missing, dir.resolve(PeftAdapters.WEIGHTS_FILE) + ": missing from the adapter directory (it holds "
+                + PeftAdapters.CONFIG_FILE + ")", "a PEFT adapter directory", "holds adapter_config.json");
         Files.write(dir.resolve("adapter_model.bin"), new byte[]{1});
         FileFormatException e = assertThrows(FileFormatException.class, () -> PeftAdapters.load(dir));
         assertTrue(e.getMessage().contains("adapter_model.bin") && e.getMessage().contains("safe_serialization"), e.getMessage());
     }
 
+    /** Not the bare path: what is missing, and what a PEFT adapter directory holds. */
+    @Test
+    void namesWhatIsMissingFromAnAdapterDirectory() throws Exception {
+        Path nowhere = tmp.resolve("no-such-adapter");
+        NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(nowhere));
+        assertMessageHas(e, nowhere + ": no such adapter directory", "adapter_config.json (the LoRA settings)",
+                "adapter_model.safetensors (the lora_A and lora_B weights)");
+
+        Path dir = copyFixture("adapter");
+        Files.delete(dir.resolve(PeftAdapters.CONFIG_FILE));
+        Files.writeString(dir.resolve("README.md"), "card");
+        e = assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(dir));
+        assertMessageHas(e, dir.resolve(PeftAdapters.CONFIG_FILE) + ": missing from the adapter directory (it holds README.md, "
+                + PeftAdapters.WEIGHTS_FILE + ")", "a PEFT adapter directory");
+
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        e = assertThrows(NoSuchFileException.class, () -> PeftAdapters.load(empty));
+        assertMessageHas(e, "(it is empty)");
+
+        Path configDir = copyFixture("adapter", "config-is-a-directory");
+        Files.delete(configDir.resolve(PeftAdapters.CONFIG_FILE));
+        Files.createDirectories(configDir.resolve(PeftAdapters.CONFIG_FILE));
+        FileFormatException d = assertThrows(FileFormatException.class, () -> PeftAdapters.load(configDir));
+        assertMessageHas(d, configDir.resolve(PeftAdapters.CONFIG_FILE) + ": is a directory, not a JSON file");
+
+        Path hugeConfig = copyFixture("adapter", "huge-config");
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(hugeConfig.resolve(PeftAdapters.CONFIG_FILE).toFile(), "rw")) {
+            raf.setLength(PeftAdapters.MAX_CONFIG_BYTES + 1);   // sparse: costs no disk
+        }
+        FileFormatException big = assertThrows(FileFormatException.class, () -> PeftAdapters.load(hugeConfig));
+        assertMessageHas(big, "is " + (PeftAdapters.MAX_CONFIG_BYTES + 1) + " bytes; an adapter config is a few KB");
+
+        Path aFile = Files.writeString(tmp.resolve("adapter.safetensors"), "x");
+        FileFormatException f = assertThrows(FileFormatException.class, () -> PeftAdapters.load(aFile));
+        assertEquals(aFile, f.file());
+        assertMessageHas(f, aFile + ": is a file, not an adapter directory", "adapter_model.safetensors");
+    }
+
+    /** One NaN in an adapter spreads to every output of a merged model: refused on load, by key and element. */
+    @Test
+    void refusesNonFiniteWeightsNamingTheKeyAndTheFirstBadElement() throws Exception {
+        Path dir = copyFixture("adapter");
+        Map<String, INDArray> w = weights(dir);
+        INDArray b = w.get("base_model.model." + Q + ".lora_B.weight").dup();
+        b.putScalar(3, 1, Float.NaN);
+        b.putScalar(5, 0, Float.NaN);
+        w.put("base_model.model." + Q + ".lora_B.weight", b);
+        writeWeights(dir, w);
+        assertWeightsError(dir, "key 'base_model.model." + Q + ".lora_B.weight' holds NaN at element [3, 1] of [6, 2]");
+
+        for (DataType stored : new DataType[]{DataType.HALF, DataType.BFLOAT16, DataType.DOUBLE}) {
+            Path typed = copyFixture("adapter", "inf_" + stored);
+            Map<String, INDArray> wt = weights(typed);
+            INDArray a = wt.get("base_model.model." + DOWN + ".lora_A.weight").dup();
+            a.putScalar(1, 7, Double.NEGATIVE_INFINITY);
+            wt.put("base_model.model." + DOWN + ".lora_A.weight", a);
+            Safetensors.write(typed.resolve(PeftAdapters.WEIGHTS_FILE), wt, Map.of("format", "pt"), stored);
+            assertWeightsError(typed, "key 'base_model.model." + DOWN + ".lora_A.weight' holds -Infinity at element [1, 7] of [2, 8]");
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Apply
+
+    @Test
+    void applyRefusesNonFiniteWeightsAndARankAboveTheLayersSmallerDimension() throws Exception {
+        PeftAdapter loaded = PeftAdapters.load(fixture("adapter"));
+        Map<String, INDArray> a = new TreeMap<>(loaded.loraA());
+        INDArray nan = a.get(DOWN).dup();
+        nan.putScalar(0, 4, Float.POSITIVE_INFINITY);
+        a.put(DOWN, nan);
+        PeftAdapter bad = new PeftAdapter(loaded.config(), null, a, loaded.loraB());
+        Map<String, LoraLinear> layers = new LinkedHashMap<>();
+        layers.put(DOWN, new LoraLinear(DOWN, Nd4j.ones(DataType.FLOAT, 6, 8), null));
+        layers.put(Q, new LoraLinear(Q, Nd4j.ones(DataType.FLOAT, 6, 6), null));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PeftAdapters.apply(bad, layers, "default"));
+        assertMessageHas(e, "key 'base_model.model." + DOWN + ".lora_A.weight' holds Infinity at element [0, 4] of [2, 8]");
+        assertTrue(layers.get(DOWN).adapterNames().isEmpty() && layers.get(Q).adapterNames().isEmpty(), "nothing attached");
+
+        // Rank 3 on a [2, 6] layer: the shapes fit ([3, 6] and [2, 3]) but B·A cannot have rank 3.
+        LoraConfig rank3 = LoraConfig.of(3, 3, "q_proj");
+        PeftAdapter wide = new PeftAdapter(rank3, null, Map.of(Q, Nd4j.ones(DataType.FLOAT, 3, 6)),
+                Map.of(Q, Nd4j.ones(DataType.FLOAT, 2, 3)));
+        Map<String, LoraLinear> narrow = Map.of(Q, new LoraLinear(Q, Nd4j.ones(DataType.FLOAT, 2, 6), null));
+        e = assertThrows(IllegalArgumentException.class, () -> PeftAdapters.apply(wide, narrow, "default"));
+        assertMessageHas(e, "module '" + Q + "': rank r = 3 exceeds the layer's smaller dimension min(out 2, in 6) = 2 (weight [2, 6])");
+        assertTrue(narrow.get(Q).adapterNames().isEmpty());
+    }
 
     @Test
     void applyRefusesAMissingLayerBeforeChangingAnything() throws Exception {
@@ -497,6 +585,12 @@ class PeftAdaptersTest {
         FileFormatException e = assertThrows(FileFormatException.class, () -> PeftAdapters.load(dir));
         assertEquals(dir.resolve(PeftAdapters.WEIGHTS_FILE), e.file());
         assertTrue(e.getMessage().contains(fragment), "'" + fragment + "' missing from: " + e.getMessage());
+    }
+
+    private static void assertMessageHas(Exception e, String... fragments) {
+        for (String fragment : fragments) {
+            assertTrue(e.getMessage().contains(fragment), "'" + fragment + "' missing from: " + e.getMessage());
+        }
     }
 
     private static JsonNode header(Path file) throws IOException {

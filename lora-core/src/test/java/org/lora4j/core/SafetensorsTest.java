@@ -131,8 +131,9 @@ class SafetensorsTest {
             }
             // get(key) widens the 16-bit floats to FLOAT, exactly.
             assertEquals(DataType.FLOAT, f.get("x_HALF").dataType());
-            assertEquals(tensors.get("x_HALF").castTo(DataType.FLOAT), f.get("x_HALF"));
-            assertEquals(tensors.get("x_BFLOAT16").castTo(DataType.FLOAT), f.get("x_BFLOAT16"));
+            // Exactly: assertEquals on INDArrays would allow 1e-5.
+            assertSameBytes(widened(tensors.get("x_HALF"), false), f.get("x_HALF"), "x_HALF widened");
+            assertSameBytes(widened(tensors.get("x_BFLOAT16"), true), f.get("x_BFLOAT16"), "x_BFLOAT16 widened");
             assertEquals(DataType.DOUBLE, f.get("x_DOUBLE").dataType());
             assertEquals(3.25f, f.get("scalar").getFloat(0));
             assertEquals(0, f.get("scalar").rank());
@@ -180,7 +181,7 @@ class SafetensorsTest {
             assertEquals(1f, b.get("x").getFloat(1), "1 + 2^-9 is below bf16's half-ulp and rounds to 1");
             assertEquals(Float.POSITIVE_INFINITY, h.get("x").getFloat(3));
             assertEquals("F64", d.dtype("x"));
-            assertEquals(x.castTo(DataType.DOUBLE), d.get("x"));
+            assertSameBytes(x.castTo(DataType.DOUBLE), d.get("x"), "F64");   // float to double is exact
             // Reading a wider float as HALF or BFLOAT16 rounds as writing does.
             assertArrayEquals(HalfFloatsTest.shortBits(h.get("x", DataType.HALF)),
                     HalfFloatsTest.shortBits(d.get("x", DataType.HALF)));
@@ -262,9 +263,19 @@ class SafetensorsTest {
                 assertArrayEquals(new long[]{rows, cols}, read.shape());
                 assertSameBytes(big, read, "chunk " + chunk);
                 assertEquals(big.getFloat(rows - 1, cols - 1), read.getFloat(rows - 1, cols - 1));
-                assertEquals(small.castTo(DataType.FLOAT), f.get("small"), "F16 widened across a boundary, chunk " + chunk);
+                assertSameBytes(widened(small, false), f.get("small"), "F16 widened across a boundary, chunk " + chunk);
             }
         }
+    }
+
+    @Test
+    void namesAMissingFileOrADirectoryGivenAsTheFile() throws IOException {
+        Path missing = dir.resolve("model.safetensors");
+        java.nio.file.NoSuchFileException e = assertThrows(java.nio.file.NoSuchFileException.class, () -> SafetensorsFile.open(missing));
+        assertEquals(missing + ": no such safetensors file", e.getMessage());
+        Path folder = Files.createDirectories(dir.resolve("folder.safetensors"));
+        FileFormatException f = assertThrows(FileFormatException.class, () -> SafetensorsFile.open(folder));
+        assertEquals(folder + ": is a directory, not a safetensors file", f.getMessage());
     }
 
     @Test
@@ -400,9 +411,23 @@ class SafetensorsTest {
         INDArray a = TensorBytes.contiguousC(actual);
         long[] offset = {0};
         TensorBytes.forEachWindow(e, window -> {
-            assertEquals(window, TensorBytes.window(a, offset[0], window.capacity()), what + " at byte " + offset[0]);
-            offset[0] += window.capacity();
+            int n = window.remaining();
+            assertEquals(window, TensorBytes.window(a, offset[0], n), what + " at byte " + offset[0]);
+            offset[0] += n;
         });
+    }
+
+    /**
+     * A HALF or BFLOAT16 array widened to FLOAT bit by bit (a bfloat16 is the top half of a float32;
+     * a half goes through HalfFloatsTest's exhaustively torch-checked conversion).
+     */
+    static INDArray widened(INDArray sixteen, boolean bfloat16) {
+        short[] bits = HalfFloatsTest.shortBits(sixteen);
+        float[] out = new float[bits.length];
+        for (int i = 0; i < bits.length; i++) {
+            out[i] = bfloat16 ? Float.intBitsToFloat(bits[i] << 16) : HalfFloats.halfToFloat(bits[i]);
+        }
+        return Nd4j.createFromArray(out).reshape(sixteen.shape());
     }
 
     private static byte[] bytes(int... values) {
