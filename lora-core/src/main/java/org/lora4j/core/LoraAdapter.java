@@ -75,7 +75,7 @@ public final class LoraAdapter {
     }
 
     /**
-     * The factor applied to B at inference (RESEARCH.md section 2: scaling B x5 makes the behavioural
+     * The factor applied to B at inference (docs/research.md: scaling B x5 makes the behavioural
      * transition line up with the rotation). 1 by default; 0 turns the adapter off.
      */
     public double multiplier() {
@@ -98,7 +98,7 @@ public final class LoraAdapter {
     /**
      * Projects a direction out of B's column space, in place: {@code B <- B - r (rᵀ B)} with
      * {@code r = direction / ‖direction‖}, optionally rescaling B to its previous Frobenius norm
-     * (the weight-space ablation of RESEARCH.md section 3).
+     * (the weight-space ablation of docs/research.md).
      *
      * @param direction [out] or [out, 1] or [1, out]; need not be unit length, must not be zero
      * @param keepNorm  whether to rescale B to its norm before the projection
