@@ -122,7 +122,7 @@ class HfTokenizerTest {
         Path file = dir.resolve("tokenizer.json");
         Files.writeString(file, "{\"version\": \"1.0\", \"model\": {\"type\": ");
         IOException e = assertThrows(IOException.class, () -> HfTokenizer.load(file));
-        assertTrue(e.getMessage().startsWith("malformed tokenizer file " + file), e.getMessage());
+        assertTrue(e.getMessage().startsWith(file + ": not valid JSON: "), e.getMessage());
     }
 
     @Test
@@ -130,7 +130,8 @@ class HfTokenizerTest {
         Path file = dir.resolve("tokenizer.json");
         Files.writeString(file, "{\"version\": \"1.0\", \"model\": {\"type\": \"WordLevel\", \"vocab\": 3}}");
         IOException e = assertThrows(IOException.class, () -> HfTokenizer.load(dir));
-        assertTrue(e.getMessage().startsWith("malformed tokenizer file " + file), e.getMessage());
+        assertEquals(file + ": not a valid tokenizer.json: model.vocab must be an object {token: id} or a list"
+                + " [[token, score], ...], got a number 3", e.getMessage());
     }
 
     @Test
@@ -140,6 +141,6 @@ class HfTokenizerTest {
                 + " \"normalizer\": null, \"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null,"
                 + " \"model\": {\"type\": \"NoSuchModel\", \"vocab\": {\"a\": 0}}}");
         IOException e = assertThrows(IOException.class, () -> HfTokenizer.load(dir));
-        assertTrue(e.getMessage().startsWith("Hugging Face tokenizers could not load " + file), e.getMessage());
+        assertTrue(e.getMessage().startsWith(file + ": Hugging Face tokenizers could not load it: "), e.getMessage());
     }
 }
