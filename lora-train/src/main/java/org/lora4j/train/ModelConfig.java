@@ -347,7 +347,12 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
             return null;
         }
         try {
-            return new RopeScaling(type, optionalFiniteDouble(rs, "factor", 1.0),
+            double factor = optionalFiniteDouble(rs, "factor", 1.0);
+            if (type.equals("linear")) {
+                // linear reads only factor; the others keep their defaults so that toHfJson reads back equal
+                return new RopeScaling(type, factor, 1.0, 4.0, 8192);
+            }
+            return new RopeScaling(type, factor,
                     optionalFiniteDouble(rs, "low_freq_factor", 1.0), optionalFiniteDouble(rs, "high_freq_factor", 4.0),
                     optionalInt(rs, "original_max_position_embeddings", 8192));
         } catch (IllegalArgumentException e) {

@@ -290,8 +290,6 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(where + ": not valid JSON at column "
                     + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON: " + e.getMessage());
         }
         if (node == null || !node.isObject()) {
             throw new IllegalArgumentException(where + ": expected a JSON object with \"messages\" or \"text\", got "

@@ -197,6 +197,12 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return new HfTokenizer(tokenizer, file, maxId + 1, Map.copyOf(addedTokens), endTokenIds);
     }
 
+    /** The start of a text, quoted, for an error message. */
+    private static String preview(String text) {
+        String t = text.length() > 40 ? text.substring(0, 37) + "..." : text;
+        return new JsonPrimitive(t).toString();
+    }
+
     /** Ids are JSON integers in [0, 2^31 - 2], so that the vocabulary size (largest + 1) is an int. */
     private static int tokenId(JsonElement e, String where) {
         if (e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
@@ -230,7 +236,15 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override
     public int[] encode(String text) {
         Objects.requireNonNull(text, "text must not be null");
-        long[] ids = tokenizer.encode(text, false, false).getIds();
+        long[] ids;
+        try {
+            ids = tokenizer.encode(text, false, false).getIds();
+        } catch (RuntimeException e) {
+            // The native library reports a tokenizer that cannot encode the text (an unknown token with no
+            // unk token, say) with a bare RuntimeException that names neither the file nor the text.
+            throw new IllegalArgumentException(file + ": Hugging Face tokenizers could not encode "
+                    + preview(text) + ": " + e.getMessage(), e);
+        }
         int[] result = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             result[i] = Math.toIntExact(ids[i]);
@@ -250,7 +264,12 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             }
             longIds[i] = ids[i];
         }
-        return tokenizer.decode(longIds, false);
+        try {
+            return tokenizer.decode(longIds, false);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(file + ": Hugging Face tokenizers could not decode "
+                    + ids.length + " ids: " + e.getMessage(), e);
+        }
     }
 
     @Override

@@ -83,4 +83,19 @@ class TokenizerFileErrorsTest {
         assertEquals(file + ": not a tokenizer.json: it starts with byte 0x5B at offset 0, not with a JSON object '{'",
                 refused(dir));
     }
+
+    @Test
+    void aTokenizerThatCannotEncodeSaysSoNamingItsFile(@TempDir Path dir) throws Exception {
+        // A Unigram model with no pieces and no unk token: it loads, and every character is unknown.
+        Path file = dir.resolve("tokenizer.json");
+        Files.writeString(file, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [],"
+                + " \"normalizer\": null, \"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null,"
+                + " \"model\": {\"type\": \"Unigram\", \"unk_id\": null, \"vocab\": [], \"byte_fallback\": false}}");
+        try (HfTokenizer tok = HfTokenizer.load(file)) {
+            // Before: java.lang.RuntimeException: Encountered an unknown token but `unk_id` is missing
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tok.encode("hi"));
+            assertEquals(file + ": Hugging Face tokenizers could not encode \"hi\": Encountered an unknown token but"
+                    + " `unk_id` is missing", e.getMessage());
+        }
+    }
 }
