@@ -148,7 +148,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         try {
             root = JsonParser.parseString(json);
         } catch (JsonParseException e) {
-            throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
+            throw new IOException(file + ": not valid JSON: " + gsonMessage(e), e);
         }
         if (!root.isJsonObject()) {
             throw new IOException(file + ": not a tokenizer.json: the top level is not a JSON object");
@@ -195,6 +195,17 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new IOException(file + ": Hugging Face tokenizers could not load it: " + e.getMessage(), e);
         }
         return new HfTokenizer(tokenizer, file, maxId + 1, Map.copyOf(addedTokens), endTokenIds);
+    }
+
+    /**
+     * Gson's message without the class name of its cause and the second line (a link to its
+     * troubleshooting guide): the command line prints a message as one line.
+     */
+    private static String gsonMessage(JsonParseException e) {
+        Throwable t = e.getCause() != null && e.getCause().getMessage() != null ? e.getCause() : e;
+        String m = String.valueOf(t.getMessage());
+        int nl = m.indexOf('\n');
+        return (nl < 0 ? m : m.substring(0, nl)).strip();
     }
 
     /** The start of a text, quoted, for an error message. */
@@ -360,7 +371,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             }
             return content.getAsString();
         } catch (JsonParseException e) {
-            throw new IOException(config + ": not valid JSON: " + e.getMessage(), e);
+            throw new IOException(config + ": not valid JSON: " + gsonMessage(e), e);
         } catch (IllegalArgumentException e) {
             throw new IOException(config + ": " + e.getMessage(), e);
         }

@@ -122,7 +122,12 @@ class HfTokenizerTest {
         Path file = dir.resolve("tokenizer.json");
         Files.writeString(file, "{\"version\": \"1.0\", \"model\": {\"type\": ");
         IOException e = assertThrows(IOException.class, () -> HfTokenizer.load(file));
-        assertTrue(e.getMessage().startsWith(file + ": not valid JSON: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith(file + ": not valid JSON: ") && e.getMessage().contains("line 1 column"),
+                e.getMessage());
+        // One line, without Gson's class names and troubleshooting link (a fuzzing finding).
+        Files.writeString(file, "{\"version\": \"1.0\", \"model\": {\"type\" 5");
+        e = assertThrows(IOException.class, () -> HfTokenizer.load(file));
+        assertEquals(file + ": not valid JSON: Expected ':' at line 1 column 38 path $.model.type", e.getMessage());
     }
 
     @Test
