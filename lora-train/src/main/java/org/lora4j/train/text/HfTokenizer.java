@@ -194,7 +194,36 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         } catch (RuntimeException e) {
             throw new IOException(file + ": Hugging Face tokenizers could not load it: " + e.getMessage(), e);
         }
+        try {
+            checkAddedTokenIds(file, tokenizer, addedTokens);
+        } catch (IOException | RuntimeException e) {
+            tokenizer.close();
+            throw e instanceof IOException io ? io
+                    : new IOException(file + ": Hugging Face tokenizers could not encode an added token: "
+                    + e.getMessage(), e);
+        }
         return new HfTokenizer(tokenizer, file, maxId + 1, Map.copyOf(addedTokens), endTokenIds);
+    }
+
+    /**
+     * Hugging Face does not take an added token's id from the file when the token is not in the model
+     * vocabulary: it numbers it from the vocabulary's size, so a vocabulary with a gap or a repeated id
+     * gives the token another id than the file says (a fuzzing finding). The chat template places these
+     * tokens by the file's ids, so each one that encodes to a single id must encode to its own.
+     */
+    private static void checkAddedTokenIds(Path file, HuggingFaceTokenizer tokenizer, Map<String, Integer> addedTokens)
+            throws IOException {
+        for (Map.Entry<String, Integer> token : new java.util.TreeMap<>(addedTokens).entrySet()) {
+            if (token.getKey().isEmpty()) {
+                continue;
+            }
+            long[] ids = tokenizer.encode(token.getKey(), false, false).getIds();
+            if (ids.length == 1 && ids[0] != token.getValue()) {
+                throw new IOException(file + ": added token " + new JsonPrimitive(token.getKey()) + " has id "
+                        + token.getValue() + " in the file, but Hugging Face tokenizers gives it id " + ids[0]
+                        + " (the model vocabulary's ids must be 0..n-1, each once)");
+            }
+        }
     }
 
     /**

@@ -98,4 +98,22 @@ class TokenizerFileErrorsTest {
                     + " `unk_id` is missing", e.getMessage());
         }
     }
+
+    @Test
+    void anAddedTokenWhoseIdHuggingFaceChangesIsRefused(@TempDir Path dir) throws Exception {
+        // Hugging Face numbers an added token that is not in the model vocabulary from the vocabulary's
+        // size, not from the file: with "be" (15) removed, <extra> becomes 16, not 17 (a fuzzing finding:
+        // encode gave ids past vocabSize() and the chat template would have used the wrong id).
+        String extra = "{\"id\": 17, \"content\": \"<extra>\", \"single_word\": false, \"lstrip\": false,"
+                + " \"rstrip\": false, \"normalized\": false, \"special\": true}";
+        Path file = dir.resolve("tokenizer.json");
+        Files.writeString(file, fixture().replace("\"added_tokens\": [", "\"added_tokens\": [" + extra + ","));
+        try (HfTokenizer contiguous = (HfTokenizer) Tokenizers.load(file)) {
+            assertEquals(18, contiguous.vocabSize());
+        }
+        Files.writeString(file, fixture().replaceFirst("\"be\": *15, *", "")
+                .replace("\"added_tokens\": [", "\"added_tokens\": [" + extra + ","));
+        assertEquals(file + ": added token \"<extra>\" has id 17 in the file, but Hugging Face tokenizers gives it id 16"
+                + " (the model vocabulary's ids must be 0..n-1, each once)", refused(dir));
+    }
 }
