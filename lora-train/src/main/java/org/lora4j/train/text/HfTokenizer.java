@@ -2,6 +2,11 @@ package org.lora4j.train.text;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonArray;
+import org.nd4j.shade.jackson.core.JsonFactory;
+import org.nd4j.shade.jackson.core.JsonParser.NumberType;
+import org.nd4j.shade.jackson.core.JsonProcessingException;
+import org.nd4j.shade.jackson.core.JsonToken;
+import org.nd4j.shade.jackson.core.StreamReadFeature;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
@@ -144,6 +149,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     }
 
     static JsonObject parseTokenizerJson(Path file, String json) throws IOException {
+        checkStrictJson(file, json);
         JsonElement root;
         try {
             root = JsonParser.parseString(json);
@@ -154,6 +160,77 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new IOException(file + ": not a tokenizer.json: the top level is not a JSON object");
         }
         return root.getAsJsonObject();
+    }
+
+    /** Deeper than any tokenizer.json (under ten levels) and below serde_json's limit of 128. */
+    private static final int MAX_JSON_DEPTH = 100;
+
+    private static final JsonFactory STRICT_JSON = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    /**
+     * Refuses what Rust's serde_json would refuse, before the text reaches the native library: in
+     * tokenizers 0.21 a syntax error inside a normalizer, pre-tokenizer, post-processor or decoder object
+     * is not an error but a panic, which aborts the JVM (a fuzzing finding, from Gson's lenient parsing
+     * letting {@code tr1111ue} through). So the file must be strict RFC 8259 JSON with no key given twice,
+     * no escaped lone surrogate, every number a finite double, and at most {@value #MAX_JSON_DEPTH} levels.
+     */
+    static void checkStrictJson(Path file, String json) throws IOException {
+        try (org.nd4j.shade.jackson.core.JsonParser p = STRICT_JSON.createParser(json)) {
+            int depth = 0;
+            JsonToken t = p.nextToken();
+            if (t == null) {
+                throw new IOException(file + ": not a tokenizer.json: no JSON value");
+            }
+            do {
+                switch (t) {
+                    case START_OBJECT, START_ARRAY -> {
+                        if (++depth > MAX_JSON_DEPTH) {
+                            throw strictError(file, p, "nested deeper than " + MAX_JSON_DEPTH + " levels");
+                        }
+                    }
+                    case END_OBJECT, END_ARRAY -> depth--;
+                    case FIELD_NAME, VALUE_STRING -> {
+                        String text = p.getText();
+                        for (int i = 0; i < text.length(); i++) {
+                            char c = text.charAt(i);
+                            if (Character.isHighSurrogate(c) && i + 1 < text.length()
+                                    && Character.isLowSurrogate(text.charAt(i + 1))) {
+                                i++;
+                            } else if (Character.isSurrogate(c)) {
+                                throw strictError(file, p, String.format("a lone surrogate \\u%04x in a string", (int) c));
+                            }
+                        }
+                    }
+                    case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                        // Double.parseDouble of the text: linear in its length, where a BigInteger is not
+                        boolean finite = t == JsonToken.VALUE_NUMBER_INT && p.getNumberType() != NumberType.BIG_INTEGER
+                                || Double.isFinite(Double.parseDouble(p.getText()));
+                        if (!finite) {
+                            throw strictError(file, p, "the number " + shorten(p.getText()) + " is out of range");
+                        }
+                    }
+                    default -> { }
+                }
+                t = p.nextToken();
+            } while (depth > 0 && t != null);
+            if (depth > 0 || t != null) {
+                throw strictError(file, p, depth > 0 ? "the file ends inside a JSON value" : "text after the JSON value");
+            }
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
+                    + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
+        }
+    }
+
+    private static IOException strictError(Path file, org.nd4j.shade.jackson.core.JsonParser p, String what) {
+        return new IOException(file + ":" + p.getCurrentLocation().getLineNr() + ": not valid JSON at column "
+                + p.getCurrentLocation().getColumnNr() + ": " + what);
+    }
+
+    private static String shorten(String s) {
+        return s.length() > 40 ? s.substring(0, 37) + "..." : s;
     }
 
     static HfTokenizer fromJson(Path file, String json, JsonObject root) throws IOException {

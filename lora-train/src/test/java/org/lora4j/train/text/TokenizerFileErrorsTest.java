@@ -116,4 +116,27 @@ class TokenizerFileErrorsTest {
         assertEquals(file + ": added token \"<extra>\" has id 17 in the file, but Hugging Face tokenizers gives it id 16"
                 + " (the model vocabulary's ids must be 0..n-1, each once)", refused(dir));
     }
+
+    @Test
+    void jsonThatTheNativeLibraryWouldPanicOnIsRefusedInJava(@TempDir Path dir) throws Exception {
+        // tokenizers 0.21 panics (and the JVM aborts) on a syntax error inside a decoder object; Gson's
+        // lenient parser let this one through (a fuzzing finding, kept in the corpus).
+        Path file = dir.resolve("tokenizer.json");
+        Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": {\"type\": \"WordPiece\","
+                + " \"prefix\": \"##\", \"cleanup\": tr1111ue}"));
+        String m = refused(dir);
+        assertTrue(m.startsWith(file + ":") && m.contains(": not valid JSON at column ") && m.contains("tr1111ue"), m);
+        Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": {\"type\": \"Strip\","
+                + " \"content\": \"\\ud800\", \"start\": 0, \"stop\": 0}"));
+        assertTrue(refused(dir).contains(": not valid JSON at column ") && refused(dir).contains("lone surrogate \\ud800"),
+                refused(dir));
+        Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": {\"type\": \"Strip\","
+                + " \"content\": \"x\", \"start\": 1e400, \"stop\": 0}"));
+        assertTrue(refused(dir).contains("the number 1e400 is out of range"), refused(dir));
+        Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": " + "[".repeat(200)
+                + "]".repeat(200)));
+        assertTrue(refused(dir).contains("nested deeper than 100 levels"), refused(dir));
+        Files.writeString(file, fixture() + " {}");
+        assertTrue(refused(dir).contains("text after the JSON value"), refused(dir));
+    }
 }
