@@ -44,7 +44,7 @@ final class Checkpoint implements AutoCloseable {
                 root = new ObjectMapper().readTree(TextFiles.readUtf8(index, "shard index"));
             } catch (JsonProcessingException e) {
                 throw new IOException(index + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                        + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
+                        + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
             }
             JsonNode map = root == null ? null : root.get("weight_map");
             if (map == null || !map.isObject()) {

@@ -275,7 +275,7 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
             root = STRICT_JSON.readTree(text);
         } catch (JsonProcessingException e) {
             throw new IOException(configJson + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
+                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
         }
         try {
             return fromJson(root);

@@ -144,6 +144,10 @@ class ModelConfigFileTest {
         e = assertThrows(IOException.class, () -> ModelConfig.fromHfConfig(f));
         assertTrue(e.getMessage().startsWith(f + ":1: not valid JSON at column ")
                 && e.getMessage().contains("Duplicate field 'model_type'"), e.getMessage());
+        // Jackson quotes the input where an array started ("[Source: ..."), over several lines (a fuzzing finding).
+        Files.writeString(f, "{\n  \"eos_token_id\": [1,\n  2}\n}\n");
+        e = assertThrows(IOException.class, () -> ModelConfig.fromHfConfig(f));
+        assertEquals(f + ":3: not valid JSON at column 5: Unexpected close marker '}': expected ']'", e.getMessage());
         Files.writeString(f, "[1, 2]");
         assertEquals(f + ": config must be a JSON object, got an array [1,2]", refused(f));
     }

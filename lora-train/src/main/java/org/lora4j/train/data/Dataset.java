@@ -289,7 +289,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             node = JSON_LINE.readTree(line);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(where + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage());
+                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e));
         }
         if (node == null || !node.isObject()) {
             throw new IllegalArgumentException(where + ": expected a JSON object with \"messages\" or \"text\", got "

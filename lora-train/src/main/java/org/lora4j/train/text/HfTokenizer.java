@@ -220,7 +220,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             }
         } catch (JsonProcessingException e) {
             throw new IOException(file + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
+                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
         }
     }
 

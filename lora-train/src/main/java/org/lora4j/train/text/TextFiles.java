@@ -1,5 +1,7 @@
 package org.lora4j.train.text;
 
+import org.nd4j.shade.jackson.core.JsonProcessingException;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -200,6 +202,22 @@ public final class TextFiles {
         return StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
+    }
+
+    /**
+     * A JSON parser's message as one short line: Jackson appends where an unclosed array or object
+     * started, quoting the input ({@code [Source: ...]}), which may span lines and repeat the whole file
+     * (a fuzzing finding); the caller names the file, line and column instead.
+     */
+    public static String jsonMessage(JsonProcessingException e) {
+        String m = String.valueOf(e.getOriginalMessage());
+        int source = m.indexOf("[Source:");
+        if (source >= 0) {
+            int open = m.lastIndexOf(" (", source);
+            m = m.substring(0, open >= 0 ? open : source);
+        }
+        m = m.replaceAll("\\s+", " ").strip();
+        return m.length() > 200 ? m.substring(0, 197) + "..." : m;
     }
 
     /**

@@ -136,6 +136,9 @@ class TokenizerFileErrorsTest {
         Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": " + "[".repeat(200)
                 + "]".repeat(200)));
         assertTrue(refused(dir).contains("nested deeper than 100 levels"), refused(dir));
+        Files.writeString(file, fixture().replace("\"decoder\": {\"type\": \"Fuse\"}", "\"decoder\": [1,\n2}"));
+        assertTrue(refused(dir).matches(".*: not valid JSON at column \\d+: Unexpected close marker '}': expected ']'"),
+                refused(dir));
         Files.writeString(file, fixture() + " {}");
         assertTrue(refused(dir).contains("text after the JSON value"), refused(dir));
     }
