@@ -56,7 +56,7 @@ final class Checkpoint implements AutoCloseable {
                 // A shard is a file beside the index: a path would read outside the model directory.
                 if (!e.getValue().isTextual() || shard.isEmpty() || shard.contains("/") || shard.contains("\\")
                         || shard.equals("..") || shard.equals(".")) {
-                    throw new IOException(index + ": weight_map['" + e.getKey() + "'] must name a shard file in "
+                    throw new IOException(index + ": weight_map[" + TextFiles.quote(e.getKey()) + "] must name a shard file in "
                             + dir + ", got " + e.getValue());
                 }
                 c.keyToFile.put(e.getKey(), shard);

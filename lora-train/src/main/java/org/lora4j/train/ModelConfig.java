@@ -78,8 +78,8 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
         public RopeScaling {
             Objects.requireNonNull(type, "type");
             if (!type.equals("linear") && !type.equals("llama3")) {
-                throw new IllegalArgumentException("rope_scaling type '" + type
-                        + "' is not supported (supported: linear, llama3)");
+                throw new IllegalArgumentException("rope_scaling type " + TextFiles.quote(type)
+                        + " is not supported (supported: linear, llama3)");
             }
             if (!(factor > 0) || !Double.isFinite(factor)) {
                 throw new IllegalArgumentException("rope_scaling factor must be a finite number > 0, got " + factor);
@@ -291,7 +291,7 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
         Architecture arch = architectureOf(root);
         String act = optionalString(root, "hidden_act", "silu");
         if (!act.toLowerCase(Locale.ROOT).equals("silu")) {
-            throw new IllegalArgumentException("hidden_act '" + act + "' is not supported (only silu)");
+            throw new IllegalArgumentException("hidden_act " + TextFiles.quote(act) + " is not supported (only silu)");
         }
         if (optionalBoolean(root, "use_sliding_window", false)) {
             throw new IllegalArgumentException("use_sliding_window=true is not supported (full causal attention only)");
@@ -384,7 +384,7 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
                 }
             }
             if (byType == null) {
-                throw new IllegalArgumentException("model_type '" + type + "' is not supported (supported: "
+                throw new IllegalArgumentException("model_type " + TextFiles.quote(type) + " is not supported (supported: "
                         + supported(true) + ")");
             }
         }

@@ -60,6 +60,9 @@ class ModelConfigFileTest {
         f = config(o -> o.putArray("architectures").add("MistralForCausalLM"));
         assertEquals(f + ": architectures[0] a string \"MistralForCausalLM\" is not supported (supported:"
                 + " LlamaForCausalLM, Qwen2ForCausalLM)", refused(f));
+        // A value quoted in a message keeps it on one line (a fuzzing finding: "qw\n2" broke the line).
+        f = config(o -> o.put("model_type", "qw\n2"));
+        assertEquals(f + ": model_type 'qw\\n2' is not supported (supported: llama, qwen2)", refused(f));
         f = config(o -> o.put("model_type", 3));
         assertEquals(f + ": model_type must be a string, got a number 3", refused(f));
     }

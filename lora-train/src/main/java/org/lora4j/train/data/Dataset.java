@@ -359,7 +359,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
 
     private static List<String> iteratorToList(java.util.Iterator<String> it) {
         List<String> l = new ArrayList<>();
-        it.forEachRemaining(l::add);
+        it.forEachRemaining(name -> l.add(TextFiles.quote(name)));
         return l;
     }
 

@@ -205,6 +205,17 @@ public final class TextFiles {
     }
 
     /**
+     * A value from a file, for an error message: in single quotes, with line breaks and other control
+     * characters escaped as JSON escapes them, so the message stays one line (a fuzzing finding), and
+     * shortened past 60 characters.
+     */
+    public static String quote(String value) {
+        String s = value.length() > 60 ? value.substring(0, 57) + "..." : value;
+        String json = org.nd4j.shade.jackson.databind.node.TextNode.valueOf(s).toString();
+        return "'" + json.substring(1, json.length() - 1) + "'";
+    }
+
+    /**
      * A JSON parser's message as one short line: Jackson appends where an unclosed array or object
      * started, quoting the input ({@code [Source: ...]}), which may span lines and repeat the whole file
      * (a fuzzing finding); the caller names the file, line and column instead.

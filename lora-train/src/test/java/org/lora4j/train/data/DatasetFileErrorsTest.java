@@ -120,6 +120,10 @@ class DatasetFileErrorsTest {
                 refused(write(dir, "{\"messages\": [{\"role\":\"user\"}]}")));
         assertEquals(f + ":1: messages[0]: role must be one of system, user, assistant; got 'robot'",
                 refused(write(dir, "{\"messages\": [{\"role\":\"robot\",\"content\":\"x\"}]}")));
+        assertEquals(f + ":1: messages[0]: role must be one of system, user, assistant; got 'ro\\nbot'",
+                refused(write(dir, "{\"messages\": [{\"role\":\"ro\\nbot\",\"content\":\"x\"}]}")));
+        assertEquals(f + ":1: expected a \"messages\" or a \"text\" field, got the fields ['a\\nb']",
+                refused(write(dir, "{\"a\\nb\": 1}")));
         assertEquals(f + ":1: \"text\" must be a string, got an object {\"a\":1}",
                 refused(write(dir, "{\"text\": {\"a\": 1}}")));
     }
