@@ -222,6 +222,10 @@ public final class TextFiles {
      */
     public static String jsonMessage(JsonProcessingException e) {
         String m = String.valueOf(e.getOriginalMessage());
+        if (m.startsWith("Trailing token")) {
+            // Jackson's own words name its classes and a feature flag
+            return "more JSON after the first value (one value per line of JSONL, one per JSON file)";
+        }
         int source = m.indexOf("[Source:");
         if (source >= 0) {
             int open = m.lastIndexOf(" (", source);
