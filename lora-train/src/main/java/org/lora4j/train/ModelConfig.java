@@ -403,7 +403,8 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
                     }
                 }
                 if (found == null) {
-                    throw new IllegalArgumentException("architectures[" + i + "] " + describe(n)
+                    throw new IllegalArgumentException("architectures[" + i + "] "
+                            + (n.isTextual() ? TextFiles.quote(n.asText()) : describe(n))
                             + " is not supported (supported: " + supported(false) + ")");
                 }
                 if (byClass != null && byClass != found) {

@@ -58,7 +58,7 @@ class ModelConfigFileTest {
         assertEquals(f + ": model_type 'qwen2' and architectures [\"LlamaForCausalLM\"] name different models",
                 refused(f));
         f = config(o -> o.putArray("architectures").add("MistralForCausalLM"));
-        assertEquals(f + ": architectures[0] a string \"MistralForCausalLM\" is not supported (supported:"
+        assertEquals(f + ": architectures[0] 'MistralForCausalLM' is not supported (supported:"
                 + " LlamaForCausalLM, Qwen2ForCausalLM)", refused(f));
         // A value quoted in a message keeps it on one line (a fuzzing finding: "qw\n2" broke the line).
         f = config(o -> o.put("model_type", "qw\n2"));
