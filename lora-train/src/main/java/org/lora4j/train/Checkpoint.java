@@ -3,7 +3,9 @@ package org.lora4j.train;
 import org.lora4j.core.Safetensors;
 import org.lora4j.core.SafetensorsFile;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.lora4j.train.text.TextFiles;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.shade.jackson.core.JsonProcessingException;
 import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 
@@ -37,11 +39,28 @@ final class Checkpoint implements AutoCloseable {
         Path index = dir.resolve(INDEX);
         Path single = dir.resolve(SINGLE);
         if (Files.exists(index)) {
-            JsonNode map = new ObjectMapper().readTree(Files.readAllBytes(index)).get("weight_map");
+            JsonNode root;
+            try {
+                root = new ObjectMapper().readTree(TextFiles.readUtf8(index, "shard index"));
+            } catch (JsonProcessingException e) {
+                throw new IOException(index + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
+                        + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
+            }
+            JsonNode map = root == null ? null : root.get("weight_map");
             if (map == null || !map.isObject()) {
                 throw new IOException(index + ": no 'weight_map' object");
             }
-            map.fields().forEachRemaining(e -> c.keyToFile.put(e.getKey(), e.getValue().asText()));
+            for (var it = map.fields(); it.hasNext(); ) {
+                var e = it.next();
+                String shard = e.getValue().asText();
+                // A shard is a file beside the index: a path would read outside the model directory.
+                if (!e.getValue().isTextual() || shard.isEmpty() || shard.contains("/") || shard.contains("\\")
+                        || shard.equals("..") || shard.equals(".")) {
+                    throw new IOException(index + ": weight_map[" + TextFiles.quote(e.getKey()) + "] must name a shard file in "
+                            + dir + ", got " + e.getValue());
+                }
+                c.keyToFile.put(e.getKey(), shard);
+            }
             for (String file : new java.util.TreeSet<>(c.keyToFile.values())) {
                 if (!Files.exists(dir.resolve(file))) {
                     throw new NoSuchFileException(dir.resolve(file).toString(), null,
@@ -55,7 +74,8 @@ final class Checkpoint implements AutoCloseable {
                 }
             }
         } else {
-            throw new NoSuchFileException(dir.toString(), null, "no " + SINGLE + " and no " + INDEX);
+            throw new NoSuchFileException(dir.toString(), null, "the model directory has no weights: no " + SINGLE
+                    + " and no " + INDEX + "; " + ModelConfig.MODEL_DIRECTORY_LAYOUT);
         }
         return c;
     }

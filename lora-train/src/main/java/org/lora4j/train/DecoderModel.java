@@ -307,7 +307,7 @@ public final class DecoderModel {
      */
     public static DecoderModel load(Path dir, DataType dtype) throws IOException {
         checkType(dtype);
-        ModelConfig config = ModelConfig.fromHfConfig(dir.resolve("config.json"));
+        ModelConfig config = ModelConfig.fromModelDirectory(dir);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
             return new DecoderModel(config, dtype, (key, shape) -> ckpt.get(key, shape, dtype));
         }

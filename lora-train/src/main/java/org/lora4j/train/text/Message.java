@@ -17,7 +17,7 @@ public record Message(String role, String content) {
     public Message {
         Objects.requireNonNull(role, "role must not be null");
         if (!ROLES.contains(role)) {
-            throw new IllegalArgumentException("role must be one of system, user, assistant; got '" + role + "'");
+            throw new IllegalArgumentException("role must be one of system, user, assistant; got " + TextFiles.quote(role));
         }
         Objects.requireNonNull(content, () -> "content of a " + role + " message must not be null");
     }

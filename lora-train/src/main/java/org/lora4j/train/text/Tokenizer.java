@@ -11,7 +11,12 @@ import java.util.OptionalInt;
  */
 public interface Tokenizer {
 
-    /** The ids of {@code text}, special-token strings such as {@code <|im_end|>} included as their single ids. */
+    /**
+     * The ids of {@code text}, special-token strings such as {@code <|im_end|>} included as their single ids.
+     *
+     * @throws IllegalArgumentException when the tokenizer cannot encode it (a tokenizer file with no unknown
+     *                                  token meeting a character outside its vocabulary); the message names the file
+     */
     int[] encode(String text);
 
     /** The text of {@code ids}, special tokens written out as their strings; ids outside the vocabulary are refused. */

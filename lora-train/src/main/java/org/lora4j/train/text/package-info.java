@@ -10,5 +10,7 @@
  * {@link org.lora4j.train.text.ChatTemplate} turns {@link org.lora4j.train.text.Message}s into
  * {@link org.lora4j.train.text.EncodedChat} training samples (loss on assistant tokens only) and
  * generation prompts; {@link org.lora4j.train.text.Sampler} draws the next token.
+ * {@link org.lora4j.train.text.TextFiles} reads the UTF-8 files a user supplies, with errors that name
+ * the file, the line and the byte offset.
  */
 package org.lora4j.train.text;
