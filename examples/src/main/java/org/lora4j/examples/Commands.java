@@ -25,7 +25,6 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -214,25 +213,21 @@ final class Commands {
     }
 
     private static Dataset loadCorpus(String data, Tokenizer tok, TrainConfig config) throws IOException {
-        if (data != null && data.endsWith(".jsonl")) {
-            return Dataset.load(Path.of(data), tok, lengthLimit(config), config.overflow());
-        }
-        String text;
-        Path name;
         if (data == null) {
-            text = DefaultCorpus.generate(config.seed());
-            name = Path.of("built-in-corpus");
-        } else {
-            name = Path.of(data);
-            text = Files.readString(name, StandardCharsets.UTF_8);
-        }
-        List<String> paragraphs = new ArrayList<>();
-        for (String p : text.split("\\n\\s*\\n")) {
-            if (!p.isBlank()) {
-                paragraphs.add(p.strip());
+            // The built-in corpus is generated, not read: split it into paragraphs as loadText splits a file.
+            List<String> paragraphs = new ArrayList<>();
+            for (String p : DefaultCorpus.generate(config.seed()).split("\\n\\s*\\n")) {
+                if (!p.isBlank()) {
+                    paragraphs.add(p.strip());
+                }
             }
+            return Dataset.fromTexts(Path.of("built-in-corpus"), paragraphs, tok, lengthLimit(config), config.overflow());
         }
-        return Dataset.fromTexts(name, paragraphs, tok, lengthLimit(config), config.overflow());
+        Path file = Path.of(data);
+        // A user's file is read by the library, whose errors name the file, line and byte offset (not UTF-8, a directory).
+        return data.endsWith(".jsonl")
+                ? Dataset.load(file, tok, lengthLimit(config), config.overflow())
+                : Dataset.loadText(file, tok, lengthLimit(config), config.overflow());
     }
 
     // ---------------------------------------------------------------------------------------------
