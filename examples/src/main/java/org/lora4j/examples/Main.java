@@ -84,7 +84,7 @@ public final class Main {
     static String message(Throwable e) {
         String m = e.getMessage();
         if (e instanceof java.nio.file.NoSuchFileException f) {
-            return "no such file or directory: " + f.getFile() + (f.getReason() == null ? "" : " (" + f.getReason() + ")");
+            return f.getFile() + ": " + (f.getReason() == null ? "no such file or directory" : f.getReason());
         }
         if (e instanceof java.nio.file.AccessDeniedException f) {
             return "permission denied: " + f.getFile();

@@ -169,7 +169,8 @@ class CommandLineTest {
         // What a bug would throw: its type and message on one line, with the way to see more.
         assertEquals("IllegalStateException: boom", Main.message(new IllegalStateException("boom")));
         assertEquals("unexpected NullPointerException", Main.message(new NullPointerException()));
-        assertEquals("no such file or directory: /x/y", Main.message(new java.nio.file.NoSuchFileException("/x/y")));
+        assertEquals("/x/y: no such file or directory", Main.message(new java.nio.file.NoSuchFileException("/x/y")));
+        assertEquals("/x/y: no such adapter directory", Main.message(new java.nio.file.NoSuchFileException("/x/y", null, "no such adapter directory")));
     }
 
     static List<String> sftArgs(Path out, String... more) {

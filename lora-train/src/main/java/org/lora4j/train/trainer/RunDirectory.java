@@ -79,6 +79,7 @@ public final class RunDirectory implements AutoCloseable {
     private final FileChannel channel;
     private final FileLock lock;
     private final String staleHolder;
+    private boolean created;   // open() made the directory, so a run that wrote nothing removes it again
 
     private RunDirectory(Path dir, FileChannel channel, FileLock lock, String staleHolder) {
         this.dir = dir;
@@ -102,12 +103,14 @@ public final class RunDirectory implements AutoCloseable {
                     + " (it is created if missing)");
         }
         checkOverlap(out, inputs);
+        boolean existed = Files.isDirectory(out);
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
             throw Trainer.naming(out, e);
         }
         RunDirectory rd = lock(out);
+        rd.created = !existed;
         try {
             List<Path> entries = entries(out);
             if (!entries.isEmpty()) {
@@ -136,7 +139,11 @@ public final class RunDirectory implements AutoCloseable {
         return staleHolder;
     }
 
-    /** Empties the lock file (so a later run does not take it for a crash's) and releases the lock. */
+    /**
+     * Empties the lock file (so a later run does not take it for a crash's) and releases the lock. A
+     * command that failed before writing anything (bad input found after the directory was opened)
+     * leaves nothing behind: the lock file goes, and the directory too if this run created it.
+     */
     @Override
     public void close() throws IOException {
         if (!channel.isOpen()) {
@@ -144,6 +151,12 @@ public final class RunDirectory implements AutoCloseable {
         }
         try {
             channel.truncate(0);
+            if (entries(dir).isEmpty()) {
+                Files.deleteIfExists(dir.resolve(LOCK_FILE));   // while still locked: nobody can be waiting on it
+                if (created) {
+                    Files.deleteIfExists(dir);
+                }
+            }
             lock.release();
         } finally {
             channel.close();

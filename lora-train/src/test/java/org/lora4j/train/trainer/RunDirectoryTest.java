@@ -34,11 +34,25 @@ class RunDirectoryTest {
             String lock = Files.readString(out.resolve(RunDirectory.LOCK_FILE));
             assertContains(lock, "\"pid\": " + ProcessHandle.current().pid(), "\"started\"");
             assertNull(d.staleLockHolder());
+            Files.writeString(out.resolve("run.json"), "{}");
         }
         assertEquals("", Files.readString(out.resolve(RunDirectory.LOCK_FILE)), "a clean end empties the lock file");
-        try (RunDirectory d = open(out, RunDirectory.Mode.NEW)) {
+        try (RunDirectory d = open(out, RunDirectory.Mode.RESUME)) {
             assertNull(d.staleLockHolder(), "an emptied lock is not a crash's");
         }
+    }
+
+    @Test
+    void aCommandThatWroteNothingLeavesNothingBehind(@TempDir Path tmp) throws IOException {
+        // Bad input is often found after --out is opened (a model or data file that does not parse):
+        // the failed command must not leave a directory that looks like the start of a run.
+        Path out = tmp.resolve("a/run");
+        open(out, RunDirectory.Mode.NEW).close();
+        assertFalse(Files.exists(out), "the directory this run created is removed again");
+        Path existing = Files.createDirectories(tmp.resolve("mine"));
+        open(existing, RunDirectory.Mode.NEW).close();
+        assertTrue(Files.isDirectory(existing), "a directory the user made stays");
+        assertFalse(Files.exists(existing.resolve(RunDirectory.LOCK_FILE)), "but holds no lock file");
     }
 
     @Test
