@@ -21,7 +21,11 @@ class ModelConfigFuzzTest {
     private static Path tempDir() {
         try {
             Path dir = Files.createTempDirectory("lora4j-fuzz-config");
+            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
+            // and removes only empty directories).
             dir.toFile().deleteOnExit();
+            dir.resolve("config.json").toFile().deleteOnExit();
+            dir.resolve("again.json").toFile().deleteOnExit();
             return dir;
         } catch (IOException e) {
             throw new IllegalStateException(e);

@@ -27,7 +27,11 @@ class DatasetFuzzTest {
     private static Path tempDir() {
         try {
             Path dir = Files.createTempDirectory("lora4j-fuzz-data");
+            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
+            // and removes only empty directories).
             dir.toFile().deleteOnExit();
+            dir.resolve("data.jsonl").toFile().deleteOnExit();
+            dir.resolve("corpus.txt").toFile().deleteOnExit();
             return dir;
         } catch (IOException e) {
             throw new IllegalStateException(e);

@@ -23,7 +23,10 @@ class TokenizersFuzzTest {
     private static Path tempDir() {
         try {
             Path dir = Files.createTempDirectory("lora4j-fuzz-tokenizer");
+            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
+            // and removes only empty directories).
             dir.toFile().deleteOnExit();
+            dir.resolve("tokenizer.json").toFile().deleteOnExit();
             return dir;
         } catch (IOException e) {
             throw new IllegalStateException(e);
