@@ -16,21 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one-line message names the file. The committed corpus runs in the normal build.
  */
 class ModelConfigFuzzTest {
-    private static final Path DIR = tempDir();
-
-    private static Path tempDir() {
-        try {
-            Path dir = Files.createTempDirectory("lora4j-fuzz-config");
-            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
-            // and removes only empty directories).
-            dir.toFile().deleteOnExit();
-            dir.resolve("config.json").toFile().deleteOnExit();
-            dir.resolve("again.json").toFile().deleteOnExit();
-            return dir;
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
+    private static final Path DIR = FuzzScratch.dir("lora4j-fuzz-config", "config.json", "again.json");
 
     @FuzzTest(maxDuration = "4m")
     void configJson(byte[] bytes) throws IOException {

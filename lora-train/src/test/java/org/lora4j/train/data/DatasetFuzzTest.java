@@ -2,6 +2,7 @@ package org.lora4j.train.data;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import org.lora4j.train.text.ByteTokenizer;
+import org.lora4j.train.FuzzScratch;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,21 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DatasetFuzzTest {
     private static final ByteTokenizer TOKENIZER = new ByteTokenizer();
-    private static final Path DIR = tempDir();
-
-    private static Path tempDir() {
-        try {
-            Path dir = Files.createTempDirectory("lora4j-fuzz-data");
-            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
-            // and removes only empty directories).
-            dir.toFile().deleteOnExit();
-            dir.resolve("data.jsonl").toFile().deleteOnExit();
-            dir.resolve("corpus.txt").toFile().deleteOnExit();
-            return dir;
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
+    private static final Path DIR = FuzzScratch.dir("lora4j-fuzz-data", "data.jsonl", "corpus.txt");
 
     /** JSONL data, chat and text lines; odd-length inputs refuse over-long lines, even-length ones truncate. */
     @FuzzTest(maxDuration = "4m")

@@ -1,6 +1,7 @@
 package org.lora4j.train.text;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.lora4j.train.FuzzScratch;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,20 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the run. The committed corpus runs in the normal build.
  */
 class TokenizersFuzzTest {
-    private static final Path DIR = tempDir();
-
-    private static Path tempDir() {
-        try {
-            Path dir = Files.createTempDirectory("lora4j-fuzz-tokenizer");
-            // Registered after the directory, so deleted before it (deleteOnExit runs in reverse order
-            // and removes only empty directories).
-            dir.toFile().deleteOnExit();
-            dir.resolve("tokenizer.json").toFile().deleteOnExit();
-            return dir;
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
+    private static final Path DIR = FuzzScratch.dir("lora4j-fuzz-tokenizer", "tokenizer.json");
 
     @FuzzTest(maxDuration = "4m")
     void tokenizerJson(byte[] bytes) throws IOException {
