@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -37,18 +38,30 @@ class CrashResumeTest {
         return rows;
     }
 
-    @Test
-    void aKilledRunResumesBitForBit(@TempDir Path tmp) throws Exception {
+    /** A tiny random Llama model with the byte tokenizer, in Hugging Face layout. */
+    private static Path writeModel(Path tmp) throws IOException {
         Path model = tmp.resolve("model");
         DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 1).save(model);
         new ByteTokenizer().save(model);
+        return model;
+    }
+
+    /** 40 one-turn chats, the i-th asking {@code user.apply(i)} and answered {@code assistant.apply(i)}. */
+    private static Path writeChats(Path tmp, IntFunction<String> user, IntFunction<String> assistant) throws IOException {
         Path data = tmp.resolve("data.jsonl");
         List<String> lines = new ArrayList<>();
         for (int i = 0; i < 40; i++) {
-            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"question " + i + "\"},{\"role\":\"assistant\",\"content\":\"reply "
-                    + "x".repeat(i % 7) + "\"}]}");
+            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"" + user.apply(i)
+                    + "\"},{\"role\":\"assistant\",\"content\":\"" + assistant.apply(i) + "\"}]}");
         }
         Files.writeString(data, String.join("\n", lines) + "\n");
+        return data;
+    }
+
+    @Test
+    void aKilledRunResumesBitForBit(@TempDir Path tmp) throws Exception {
+        Path model = writeModel(tmp);
+        Path data = writeChats(tmp, i -> "question " + i, i -> "reply " + "x".repeat(i % 7));
         int steps = 40;
         List<String> common = List.of("sft", "--model", model.toString(), "--data", data.toString(),
                 "--lora-rank", "4", "--lora-dropout", "0.1", "--lr", "0.01", "--warmup-steps", "3",
@@ -119,15 +132,8 @@ class CrashResumeTest {
      */
     @Test
     void aSecondProcessIsRefusedWhileTheFirstHoldsTheDirectory(@TempDir Path tmp) throws Exception {
-        Path model = tmp.resolve("model");
-        DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 1).save(model);
-        new ByteTokenizer().save(model);
-        Path data = tmp.resolve("data.jsonl");
-        List<String> lines = new ArrayList<>();
-        for (int i = 0; i < 40; i++) {
-            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q " + i + "\"},{\"role\":\"assistant\",\"content\":\"r\"}]}");
-        }
-        Files.writeString(data, String.join("\n", lines) + "\n");
+        Path model = writeModel(tmp);
+        Path data = writeChats(tmp, i -> "q " + i, i -> "r");
         Path out = tmp.resolve("run");
         List<String> args = List.of("sft", "--model", model.toString(), "--data", data.toString(), "--out", out.toString(),
                 "--lora-rank", "2", "--max-steps", "100000", "--batch-size", "2", "--checkpoint-every", "1", "--quiet");
