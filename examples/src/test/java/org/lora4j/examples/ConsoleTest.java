@@ -2,8 +2,8 @@ package org.lora4j.examples;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.lora4j.train.DecoderModel;
-import org.lora4j.train.ModelConfig;
+import org.lora4j.train.model.DecoderModel;
+import org.lora4j.train.model.ModelConfig;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

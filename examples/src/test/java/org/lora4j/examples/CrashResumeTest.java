@@ -2,8 +2,8 @@ package org.lora4j.examples;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.lora4j.train.DecoderModel;
-import org.lora4j.train.ModelConfig;
+import org.lora4j.train.model.DecoderModel;
+import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.text.ByteTokenizer;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.node.ObjectNode;

@@ -1,8 +1,6 @@
 /**
- * The model: a Llama/Qwen2-style decoder ({@link org.lora4j.train.DecoderModel}) built from
- * {@link org.lora4j.core.LoraLinear} layers named by their Hugging Face module paths, its
- * configuration read from {@code config.json} ({@link org.lora4j.train.ModelConfig}), and hooks on
- * the residual stream for steering, ablation and capture ({@link org.lora4j.train.ResidualHook}).
- * Sub-packages hold tokenizers and chat templates ({@code text}), data, optimizers and training.
+ * lora4j's training side. Sub-packages: the decoder model and its parts ({@code model}), tokenizers
+ * and chat templates ({@code text}), data ({@code data}), optimizers ({@code optim}), the training
+ * loop and its run directory ({@code trainer}), and analysis of finished runs ({@code analysis}).
  */
 package org.lora4j.train;

@@ -61,7 +61,7 @@ put(TEXT, "empty", "")
 put(TEXT, "long-paragraph", "word " * 200)
 
 # ---- config.json ------------------------------------------------------------------------------
-CONFIG = "ModelConfigFuzzTestInputs/configJson"
+CONFIG = "model/ModelConfigFuzzTestInputs/configJson"
 llama = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32, "hidden_size": 8,
          "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
          "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": 64,

@@ -3,7 +3,7 @@ package org.lora4j.train.trainer;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapters;
-import org.lora4j.train.DecoderModel;
+import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.data.Batch;
 import org.lora4j.train.data.Batcher;
 import org.lora4j.train.data.Dataset;

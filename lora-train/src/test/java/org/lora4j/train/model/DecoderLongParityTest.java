@@ -1,4 +1,4 @@
-package org.lora4j.train;
+package org.lora4j.train.model;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;

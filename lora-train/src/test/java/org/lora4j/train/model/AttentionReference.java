@@ -1,4 +1,4 @@
-package org.lora4j.train;
+package org.lora4j.train.model;
 
 /**
  * The naive reference for {@link Attention}: causal scaled dot-product attention of one query head

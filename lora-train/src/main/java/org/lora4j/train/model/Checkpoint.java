@@ -1,4 +1,4 @@
-package org.lora4j.train;
+package org.lora4j.train.model;
 
 import org.lora4j.core.Safetensors;
 import org.lora4j.core.SafetensorsFile;

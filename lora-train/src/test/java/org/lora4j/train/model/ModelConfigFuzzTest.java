@@ -1,5 +1,6 @@
-package org.lora4j.train;
+package org.lora4j.train.model;
 
+import org.lora4j.train.FuzzScratch;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package org.lora4j.train;
+package org.lora4j.train.model;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.bytedeco.javacpp.DoublePointer;
