@@ -14,14 +14,15 @@ import java.util.stream.IntStream;
  * buffers ({@link Host#gemm}), the softmax P of S as a Java loop ({@link Kernels#causalSoftmax}).
  * Query head h reads KV head h / (hq / hkv).
  *
- * <p>A class of its own so that the tests exercise exactly what {@link DecoderModel} runs, beyond
+ * <p>A class of its own so that the tests exercise exactly what {@link SelfAttention} runs, beyond
  * one tile: AttentionTest compares it with a plain-loop reference and gradient-checks it.
  *
  * <p>Layouts: queries [n, hq·hd] 'f', n = batch·tq, row {@code bi·tq + i}, column {@code h·hd + c}
  * (leading dimension n). Keys and values: (position j of sequence bi, feature g·hd + c) at
  * {@code bi·kvSeqStride + (g·hd + c)·kvLd + j}; without a cache that is the queries' layout
- * (kvSeqStride = tq, kvLd = n), with one (batch 1) the cache's [cap, hkv·hd] (kvSeqStride 0,
- * kvLd = cap). lse [hq, n]: query (bi, i) of head h at {@code h·n + bi·tq + i}.
+ * (kvSeqStride = tq, kvLd = n). With a cache ({@link KvCache}) each sequence has its own start
+ * (kvBase) and kvLd is the cache's capacity. lse [hq, n]: query (bi, i) of head h at
+ * {@code h·n + bi·tq + i}.
  *
  * <p>Work is split into (sequence, KV head) tasks, in contiguous ranges per work slot, each slot
  * with its own scratch, so results do not depend on the core count or on which thread runs what.
@@ -130,25 +131,46 @@ final class Attention {
      * @param o    [n, hq·hd] column-major with leading dimension n, overwritten
      * @param lse  [hq, n] the log-sum-exp of each query's scores, written for the backward
      */
-    void forward(int batch, int tq, int past, INDArray qArr, INDArray kArr, INDArray vArr, int kvLd, int kvSeqStride,
+    void forward(int batch, int tq, int past, INDArray q, INDArray k, INDArray v, int kvLd, int kvSeqStride,
+                 INDArray o, double[] lse) {
+        int[] pasts = new int[batch];
+        long[] kvBase = new long[batch];
+        for (int bi = 0; bi < batch; bi++) {
+            pasts[bi] = past;
+            kvBase[bi] = (long) bi * kvSeqStride;
+        }
+        forward(batch, tq, pasts, kvBase, q, k, v, kvLd, o, lse);
+    }
+
+    /**
+     * As {@link #forward(int, int, int, INDArray, INDArray, INDArray, int, int, INDArray, double[])}
+     * with a history of its own per sequence: sequence bi's queries are at positions past[bi]..,
+     * and its keys start at element kvBase[bi] of k and v (its slot in a KV cache of many sequences).
+     */
+    void forward(int batch, int tq, int[] past, long[] kvBase, INDArray qArr, INDArray kArr, INDArray vArr, int kvLd,
                  INDArray oArr, double[] lse) {
         Host.Mem q = new Host.Mem(qArr);
         Host.Mem k = new Host.Mem(kArr);
         Host.Mem v = new Host.Mem(vArr);
         Host.Mem o = new Host.Mem(oArr);
         int n = batch * tq;
-        int tk = past + tq;
         int rep = hq / hkv;
+        int maxTk = 0;
+        for (int bi = 0; bi < batch; bi++) {
+            maxTk = Math.max(maxTk, past[bi] + tq);
+        }
         boolean floatExp = dtype == DataType.FLOAT;
-        parallelTasks(batch * hkv, tq, tk, (s, task) -> {
+        parallelTasks(batch * hkv, tq, maxTk, (s, task) -> {
             int bi = task / hkv;
             int g = task % hkv;
-            long kvOff = (long) bi * kvSeqStride + (long) g * hd * kvLd;
+            int before = past[bi];
+            int tk = before + tq;
+            long kvOff = kvBase[bi] + (long) g * hd * kvLd;
             for (int h = g * rep; h < (g + 1) * rep; h++) {
                 long qOff = (long) bi * tq + (long) h * hd * n;
                 for (int i0 = 0; i0 < tq; i0 += tile) {
                     int i1 = Math.min(tq, i0 + tile);
-                    int visible = Math.min(tk, past + i1);   // keys the tile's last query sees
+                    int visible = Math.min(tk, before + i1);   // keys the tile's last query sees
                     for (int j0 = 0; j0 < visible; j0 += tile) {
                         int j1 = Math.min(visible, j0 + tile);
                         Host.gemm(false, true, i1 - i0, j1 - j0, hd, scale, q, qOff + i0, n,
@@ -161,7 +183,7 @@ final class Attention {
                 s.s.write(s.p, 0, 0, block);
                 for (int i0 = 0; i0 < tq; i0 += tile) {
                     int i1 = Math.min(tq, i0 + tile);
-                    int visible = Math.min(tk, past + i1);
+                    int visible = Math.min(tk, before + i1);
                     for (int j0 = 0; j0 < visible; j0 += tile) {
                         int j1 = Math.min(visible, j0 + tile);
                         Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.s, i0 + (long) j0 * tq, tq,

@@ -8,15 +8,12 @@ import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,7 +21,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.function.ToIntFunction;
-import java.util.stream.IntStream;
 
 /**
  * A Llama/Qwen2-style decoder-only transformer over ND4J: token embedding, per block RMSNorm →
@@ -43,165 +39,39 @@ import java.util.stream.IntStream;
  * {@link #setFullFinetune}(true)). Call backward at most once per loss, and before any other
  * forward or generation: the layers keep only their most recent activations.
  *
- * <p>Matrix products run as ND4J gemm inside the linear layers, and attention's per-head products
- * as BLAS gemm on tiles of the same native buffers ({@link Attention}); norms, RoPE, the attention
- * softmax, SwiGLU and cross-entropy run as fused Java loops in double precision ({@link Kernels}),
- * over copies of the activations (SwiGLU and the softmax chunk by chunk). Attention, SwiGLU and
- * the norms run in parallel on the common fork-join pool, split in ways that do not depend on the
- * core count, so neither do the results. Buffers are allocated once per (batch, seq).
+ * <h2>Parts</h2>
+ * This class is a facade over one class per part, each a forward/backward pair that owns its
+ * weights and what it saves for its backward: {@link Embedding}, {@link DecoderBlock} (RMSNorm →
+ * {@link SelfAttention} → residual, RMSNorm → {@link SwiGluMlp} → residual) per layer, and
+ * {@link LmHead} (final norm, lm_head, cross-entropy); {@link Rope} holds the rotary tables and
+ * {@link Workspace} the scratch the blocks share. Generation with the KV cache, one sequence or
+ * many at once, is {@link Generator}.
+ *
+ * <p>Matrix products run as BLAS gemm (cblas via lora-core) inside the linear layers, and
+ * attention's per-head products as BLAS gemm on tiles of the same native buffers
+ * ({@link Attention}); norms, RoPE, the attention softmax, SwiGLU and cross-entropy run as fused
+ * Java loops in double precision ({@link Kernels}), over copies of the activations (SwiGLU and the
+ * softmax chunk by chunk). Attention, SwiGLU and the norms run in parallel on the common fork-join
+ * pool, split in ways that do not depend on the core count, so neither do the results. Buffers are
+ * allocated once per (batch, seq).
  *
  * <p>Not thread-safe.
  */
 public final class DecoderModel {
-    private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
-
     private final ModelConfig config;
     private final DataType dtype;
     private final int d;
-    private final int hq;
-    private final int hkv;
-    private final int hd;
-    private final int ff;
     private final int vocab;
-    private final Attention attention;
-
-    private final INDArray embedOwn;        // [V, d] 'f', or null when tied (then lm_head's weight)
-    private INDArray embedGradOwn;          // [V, d] 'f' in full fine-tuning, untied only
-    private final Layer[] layers;
-    private final INDArray finalNorm;       // [d]
-    private INDArray finalNormGrad;         // [d] in full fine-tuning
-    private final LoraLinear lmHead;
+    private final Embedding embedding;
+    private final DecoderBlock[] blocks;
+    private final LmHead head;
+    private final Rope rope;
     private final Map<String, LoraLinear> linears = new LinkedHashMap<>();
     private final List<List<ResidualHook>> hooks = new ArrayList<>();
 
-    private final double[] invFreq;         // [hd/2]
-    private double[] cos = new double[0];   // [position·hd/2 + f]
-    private double[] sin = new double[0];
-    private int ropePositions;
-
     private boolean fullFinetune;
-    private Buffers buf;
+    private Workspace work;
     private boolean backwardReady;
-
-    private static final class Layer {
-        final int index;
-        final LoraLinear q;
-        final LoraLinear k;
-        final LoraLinear v;
-        final LoraLinear o;
-        final LoraLinear gate;
-        final LoraLinear up;
-        final LoraLinear down;
-        final INDArray inNorm;          // [d] input_layernorm
-        final INDArray postNorm;        // [d] post_attention_layernorm
-        INDArray inNormGrad;
-        INDArray postNormGrad;
-        // Saved by forward for backward, column-major [n, width] as in Kernels.
-        double[] hIn;                   // [n, d] the block's input
-        double[] rstd1;                 // [n]
-        INDArray qa;                    // [n, hq·hd] 'f' after RoPE (native: attention's gemm reads it)
-        INDArray ka;                    // [n, hkv·hd] 'f' after RoPE
-        INDArray va;                    // [n, hkv·hd] 'f'
-        double[] lse;                   // [hq, n] log-sum-exp of each query's scores
-        double[] hMid;                  // [n, d] after the attention residual
-        double[] rstd2;                 // [n]
-        INDArray g;                     // [n, ff] 'f' gate_proj output
-        INDArray u;                     // [n, ff] 'f' up_proj output
-
-        Layer(int index, LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, LoraLinear gate, LoraLinear up,
-              LoraLinear down, INDArray inNorm, INDArray postNorm) {
-            this.index = index;
-            this.q = q;
-            this.k = k;
-            this.v = v;
-            this.o = o;
-            this.gate = gate;
-            this.up = up;
-            this.down = down;
-            this.inNorm = inNorm;
-            this.postNorm = postNorm;
-        }
-
-        List<LoraLinear> linears() {
-            return List.of(q, k, v, o, gate, up, down);
-        }
-    }
-
-    /** Per-(batch, seq) buffers: native ones for the gemm outputs, Java ones for the fused loops. */
-    private final class Buffers {
-        final int batch;
-        final int seq;
-        final int n;
-        final INDArray qOut;    // [n, hq·hd] 'f'
-        final INDArray kOut;    // [n, hkv·hd]
-        final INDArray vOut;
-        final INDArray dOut;    // [n, d] o_proj / down_proj output, then their output gradient
-        final INDArray gOut;    // [n, ff]
-        final INDArray uOut;
-        final INDArray logits;  // [n, V]
-        final INDArray dX;      // [n, d] input gradient of lm_head, gate+up, q+k+v
-        final INDArray dFf;     // [n, ff] input gradient of down_proj
-        final INDArray dq;      // [n, hq·hd] gradient of the roped queries
-        Scratch[] scratch;      // per work slot of the element-wise loops
-        final INDArray hook;    // [n, d] the hidden state handed to hooks
-        INDArray dLogits;       // [n, V], made by the first loss
-        double[] ceLogits;      // [n, V] the loss's copies, made with dLogits
-        double[] ceDLogits;
-        double[] ceRowMax;      // [n]
-        final double[] h;       // [n, d] the residual stream
-        final double[] dh;
-        final double[] tmpD;    // [n, d]
-        final double[] tmpD2;
-        final double[] tmpQ;    // [n, hq·hd]
-        final double[] tmpK;    // [n, hkv·hd]
-        final double[] rows;    // [n]
-        final double[] hFinal;  // [n, d] input of the final norm
-        final double[] rstdF;   // [n]
-        int[] tokens;
-        boolean[] mask;
-
-        Buffers(int batch, int seq) {
-            this.batch = batch;
-            this.seq = seq;
-            this.n = batch * seq;
-            qOut = nat(n, hq * hd);
-            kOut = nat(n, hkv * hd);
-            vOut = nat(n, hkv * hd);
-            dOut = nat(n, d);
-            gOut = nat(n, ff);
-            uOut = nat(n, ff);
-            logits = nat(n, vocab);
-            dX = nat(n, d);
-            dFf = nat(n, ff);
-            dq = nat(n, hq * hd);
-            hook = nat(n, d);
-            h = new double[n * d];
-            dh = new double[n * d];
-            tmpD = new double[n * d];
-            tmpD2 = new double[n * d];
-            tmpQ = new double[n * hq * hd];
-            tmpK = new double[n * hkv * hd];
-            rows = new double[n];
-            hFinal = new double[n * d];
-            rstdF = new double[n];
-            for (Layer l : layers) {
-                l.hIn = new double[n * d];
-                l.rstd1 = new double[n];
-                l.qa = nat(n, hq * hd);
-                l.ka = nat(n, hkv * hd);
-                l.va = nat(n, hkv * hd);
-                l.lse = new double[hq * n];
-                l.hMid = new double[n * d];
-                l.rstd2 = new double[n];
-                l.g = nat(n, ff);
-                l.u = nat(n, ff);
-            }
-        }
-
-        private INDArray nat(int rows, int cols) {
-            return Nd4j.create(dtype, new long[]{rows, cols}, 'f');
-        }
-    }
 
     /** Supplies a weight by Hugging Face name and expected shape. */
     private interface WeightSource {
@@ -212,43 +82,43 @@ public final class DecoderModel {
         this.config = config;
         this.dtype = dtype;
         this.d = config.hiddenSize();
-        this.hq = config.numHeads();
-        this.hkv = config.numKvHeads();
-        this.hd = config.headDim();
-        this.ff = config.intermediateSize();
         this.vocab = config.vocabSize();
-        this.attention = new Attention(hq, hkv, hd, dtype);
-        INDArray embedding = src.get("model.embed_tokens.weight", new long[]{vocab, d});
-        this.layers = new Layer[config.numLayers()];
-        for (int i = 0; i < layers.length; i++) {
+        this.rope = new Rope(config);
+        Attention core = new Attention(config.numHeads(), config.numKvHeads(), config.headDim(), dtype);
+        INDArray table = src.get("model.embed_tokens.weight", new long[]{vocab, d});
+        this.blocks = new DecoderBlock[config.numLayers()];
+        int ff = config.intermediateSize();
+        int qd = config.qDim();
+        int kvd = config.kvDim();
+        for (int i = 0; i < blocks.length; i++) {
             String p = "model.layers." + i + ".";
-            int qd = config.qDim();
-            int kvd = config.kvDim();
             boolean ab = config.attentionBias();
-            boolean ob = config.outputBias();
             boolean mb = config.mlpBias();
-            layers[i] = new Layer(i,
+            SelfAttention attn = new SelfAttention(
                     linear(src, p + "self_attn.q_proj", qd, d, ab),
                     linear(src, p + "self_attn.k_proj", kvd, d, ab),
                     linear(src, p + "self_attn.v_proj", kvd, d, ab),
-                    linear(src, p + "self_attn.o_proj", d, qd, ob),
+                    linear(src, p + "self_attn.o_proj", d, qd, config.outputBias()),
+                    rope, core, config, dtype);
+            SwiGluMlp mlp = new SwiGluMlp(
                     linear(src, p + "mlp.gate_proj", ff, d, mb),
                     linear(src, p + "mlp.up_proj", ff, d, mb),
-                    linear(src, p + "mlp.down_proj", d, ff, mb),
-                    vector(src, p + "input_layernorm.weight", d),
-                    vector(src, p + "post_attention_layernorm.weight", d));
+                    linear(src, p + "mlp.down_proj", d, ff, mb), dtype);
+            blocks[i] = new DecoderBlock(i, norm(src, p + "input_layernorm.weight"), attn,
+                    norm(src, p + "post_attention_layernorm.weight"), mlp, d);
             hooks.add(new ArrayList<>());
         }
-        this.finalNorm = vector(src, "model.norm.weight", d);
+        RmsNorm finalNorm = norm(src, "model.norm.weight");
+        LoraLinear lmHead;
         if (config.tieWordEmbeddings()) {
-            this.lmHead = new LoraLinear("lm_head", embedding, null);
-            this.embedOwn = null;
+            lmHead = new LoraLinear("lm_head", table, null);
+            this.embedding = new Embedding(lmHead);
         } else {
-            this.lmHead = new LoraLinear("lm_head", src.get("lm_head.weight", new long[]{vocab, d}).castTo(dtype), null);
-            this.embedOwn = embedding.castTo(dtype).dup('f');
+            lmHead = new LoraLinear("lm_head", src.get("lm_head.weight", new long[]{vocab, d}).castTo(dtype), null);
+            this.embedding = new Embedding(table, dtype);
         }
         linears.put("lm_head", lmHead);
-        this.invFreq = inverseFrequencies(config);
+        this.head = new LmHead(finalNorm, lmHead, dtype);
     }
 
     private LoraLinear linear(WeightSource src, String path, int out, int in, boolean bias) throws IOException {
@@ -259,8 +129,8 @@ public final class DecoderModel {
         return l;
     }
 
-    private INDArray vector(WeightSource src, String key, int len) throws IOException {
-        return src.get(key, new long[]{len}).castTo(dtype).dup();
+    private RmsNorm norm(WeightSource src, String key) throws IOException {
+        return new RmsNorm(key, src.get(key, new long[]{d}).castTo(dtype).dup(), config.rmsNormEps());
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -353,22 +223,16 @@ public final class DecoderModel {
      */
     public Map<String, INDArray> parameters() {
         Map<String, INDArray> m = new LinkedHashMap<>();
-        m.put("model.embed_tokens.weight", embedding());
-        for (Layer l : layers) {
-            String p = "model.layers." + l.index + ".";
-            m.put(p + "input_layernorm.weight", l.inNorm);
-            putLinear(m, l.q);
-            putLinear(m, l.k);
-            putLinear(m, l.v);
-            putLinear(m, l.o);
-            m.put(p + "post_attention_layernorm.weight", l.postNorm);
-            putLinear(m, l.gate);
-            putLinear(m, l.up);
-            putLinear(m, l.down);
+        m.put("model.embed_tokens.weight", embedding.table());
+        for (DecoderBlock blk : blocks) {
+            m.put(blk.norm1.name(), blk.norm1.weight());
+            blk.attn.linears().forEach(l -> putLinear(m, l));
+            m.put(blk.norm2.name(), blk.norm2.weight());
+            blk.mlp.linears().forEach(l -> putLinear(m, l));
         }
-        m.put("model.norm.weight", finalNorm);
+        m.put(head.norm.name(), head.norm.weight());
         if (!config.tieWordEmbeddings()) {
-            m.put("lm_head.weight", lmHead.weight());
+            m.put("lm_head.weight", head.linear.weight());
         }
         return m;
     }
@@ -389,21 +253,16 @@ public final class DecoderModel {
     public List<Parameter> trainableParameters() {
         List<Parameter> out = new ArrayList<>();
         if (fullFinetune) {
-            out.add(new Parameter("model.embed_tokens.weight", embedding(), embeddingGrad()));
-            for (Layer l : layers) {
-                String p = "model.layers." + l.index + ".";
-                out.add(new Parameter(p + "input_layernorm.weight", l.inNorm, l.inNormGrad));
-                for (LoraLinear lin : l.linears().subList(0, 4)) {
-                    addLinear(out, lin);
-                }
-                out.add(new Parameter(p + "post_attention_layernorm.weight", l.postNorm, l.postNormGrad));
-                for (LoraLinear lin : l.linears().subList(4, 7)) {
-                    addLinear(out, lin);
-                }
+            out.add(new Parameter("model.embed_tokens.weight", embedding.table(), embedding.grad()));
+            for (DecoderBlock blk : blocks) {
+                addNorm(out, blk.norm1);
+                blk.attn.linears().forEach(l -> addLinear(out, l));
+                addNorm(out, blk.norm2);
+                blk.mlp.linears().forEach(l -> addLinear(out, l));
             }
-            out.add(new Parameter("model.norm.weight", finalNorm, finalNormGrad));
+            addNorm(out, head.norm);
             if (!config.tieWordEmbeddings()) {
-                out.add(new Parameter("lm_head.weight", lmHead.weight(), lmHead.weightGrad()));
+                out.add(new Parameter("lm_head.weight", head.linear.weight(), head.linear.weightGrad()));
             }
         }
         for (LoraLinear lin : linears.values()) {
@@ -416,20 +275,15 @@ public final class DecoderModel {
         return out;
     }
 
+    private static void addNorm(List<Parameter> out, RmsNorm n) {
+        out.add(new Parameter(n.name(), n.weight(), n.grad()));
+    }
+
     private static void addLinear(List<Parameter> out, LoraLinear lin) {
         out.add(new Parameter(lin.name() + ".weight", lin.weight(), lin.weightGrad()));
         if (lin.bias() != null) {
             out.add(new Parameter(lin.name() + ".bias", lin.bias(), lin.biasGrad()));
         }
-    }
-
-    /** [V, d]: the embedding table (lm_head's weight when tied). */
-    private INDArray embedding() {
-        return embedOwn != null ? embedOwn : lmHead.weight();
-    }
-
-    private INDArray embeddingGrad() {
-        return embedOwn != null ? embedGradOwn : lmHead.weightGrad();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -444,12 +298,12 @@ public final class DecoderModel {
         for (LoraLinear l : linears.values()) {
             l.setWeightsTrainable(full);
         }
-        for (Layer l : layers) {
-            l.inNormGrad = full ? Nd4j.zeros(dtype, d) : null;
-            l.postNormGrad = full ? Nd4j.zeros(dtype, d) : null;
+        for (DecoderBlock blk : blocks) {
+            blk.norm1.setTrainable(full);
+            blk.norm2.setTrainable(full);
         }
-        finalNormGrad = full ? Nd4j.zeros(dtype, d) : null;
-        embedGradOwn = full && embedOwn != null ? Nd4j.create(dtype, new long[]{vocab, d}, 'f') : null;
+        head.norm.setTrainable(full);
+        embedding.setTrainable(full);
     }
 
     public boolean isFullFinetune() {
@@ -484,7 +338,7 @@ public final class DecoderModel {
             throw new IllegalArgumentException("target_modules " + loraConfig.targetModules()
                     + (loraConfig.layersToTransform().isEmpty() ? "" : " with layers_to_transform " + loraConfig.layersToTransform())
                     + " match no layer; module names end in q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
-                    + " and layers are 0.." + (layers.length - 1));
+                    + " and layers are 0.." + (blocks.length - 1));
         }
         return adapted;
     }
@@ -494,18 +348,12 @@ public final class DecoderModel {
         for (LoraLinear l : linears.values()) {
             l.zeroGrad();
         }
-        for (Layer l : layers) {
-            if (l.inNormGrad != null) {
-                l.inNormGrad.assign(0);
-                l.postNormGrad.assign(0);
-            }
+        for (DecoderBlock blk : blocks) {
+            blk.norm1.zeroGrad();
+            blk.norm2.zeroGrad();
         }
-        if (finalNormGrad != null) {
-            finalNormGrad.assign(0);
-        }
-        if (embedGradOwn != null) {
-            embedGradOwn.assign(0);
-        }
+        head.norm.zeroGrad();
+        embedding.zeroGrad();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -527,18 +375,13 @@ public final class DecoderModel {
     }
 
     private void checkLayer(int layer) {
-        if (layer < 0 || layer >= layers.length) {
-            throw new IllegalArgumentException("layer must be in [0, " + layers.length + "), got " + layer);
+        if (layer < 0 || layer >= blocks.length) {
+            throw new IllegalArgumentException("layer must be in [0, " + blocks.length + "), got " + layer);
         }
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Forward
-
-    /** {@link #forward(int[], boolean[], int, int)} with no token mask (hooks see all tokens). */
-    public INDArray forward(int[] tokens, int batch, int seq) {
-        return forward(tokens, null, batch, seq);
-    }
+    // Forward, loss, backward
 
     /**
      * Logits for every position.
@@ -549,21 +392,10 @@ public final class DecoderModel {
      */
     public INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq) {
         checkInput(tokens, tokenMask, batch, seq);
-        Buffers b = buffers(batch, seq);
-        b.tokens = tokens.clone();
-        b.mask = tokenMask == null ? null : tokenMask.clone();
-        ensureRope(seq);
-        backwardReady = false;
-        embed(tokens, b.n, b.h);
-        for (Layer l : layers) {
-            layerForward(l, b, 0, null);
-        }
-        System.arraycopy(b.h, 0, b.hFinal, 0, b.n * d);
-        rmsNormForward(b.h, host(finalNorm), b.n, b.tmpD, b.rstdF);
-        INDArray x = lmHead.inputBuffer(b.n);
-        Host.write(b.tmpD, x, b.n * d);
-        lmHead.forward(x, b.logits);
-        return b.logits;
+        Workspace w = workspace(batch, seq);
+        rope.ensure(seq);
+        runBlocks(w, tokens, tokenMask == null ? null : tokenMask.clone(), null, null, null);
+        return head.forward(w);
     }
 
     /**
@@ -573,31 +405,60 @@ public final class DecoderModel {
      */
     public double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
         forward(tokens, lossMask, batch, seq);
-        Buffers b = buf;
-        if (b.dLogits == null) {
-            b.dLogits = Nd4j.create(dtype, new long[]{b.n, vocab}, 'f');
-            b.ceLogits = new double[b.n * vocab];
-            b.ceDLogits = new double[b.n * vocab];
-            b.ceRowMax = new double[b.n];
-        }
-        double[] logits = b.ceLogits;
-        Host.read(b.logits, logits, logits.length);
-        double[] dLogits = b.ceDLogits;
-        double[] rowMax = b.ceRowMax;
-        double[] sc = Kernels.crossEntropy(logits, tokens, lossMask, batch, seq, vocab, dLogits, rowMax, b.rows);
-        if (sc[1] == 0) {
-            throw new IllegalArgumentException("the loss mask selects no target token (a target needs a token before it)");
-        }
-        Host.write(dLogits, b.dLogits, dLogits.length);
+        double l = head.loss(tokens, lossMask, batch, seq);
         backwardReady = true;
-        return sc[0] / sc[1];
+        return l;
     }
 
     /** {@link #loss} then {@link #backward}: the loss, with gradients accumulated. */
     public double lossAndBackward(int[] tokens, boolean[] lossMask, int batch, int seq) {
         double l = loss(tokens, lossMask, batch, seq);
-        backward();
+        backward(1.0);
         return l;
+    }
+
+    /**
+     * Backward through the most recent {@link #loss} for the loss multiplied by {@code lossScale}
+     * (1 for the loss itself; gradient accumulation over micro-batches weights each one's mean loss
+     * by its share of the targets): accumulates the gradients of everything trainable. Blocks
+     * below the lowest trainable part are skipped.
+     */
+    public void backward(double lossScale) {
+        if (!Double.isFinite(lossScale)) {
+            throw new IllegalArgumentException("lossScale must be finite, got " + lossScale);
+        }
+        if (!backwardReady) {
+            throw new IllegalStateException("backward needs a loss(...) first (and at most one backward per loss)");
+        }
+        backwardReady = false;
+        Workspace w = work;
+        int lowest = lowestTrainableLayer();
+        head.backward(w, lossScale, lowest < blocks.length);
+        if (lowest >= blocks.length) {
+            return;
+        }
+        for (int li = blocks.length - 1; li >= Math.max(lowest, 0); li--) {
+            hooksBackward(li, w);
+            blocks[li].backward(w);
+        }
+        if (lowest < 0) {
+            embedding.backward(w.dh);
+        }
+    }
+
+    /** -1 when the embedding trains; numLayers when only lm_head does. */
+    private int lowestTrainableLayer() {
+        if (fullFinetune) {
+            return -1;
+        }
+        for (DecoderBlock blk : blocks) {
+            for (LoraLinear lin : blk.linears()) {
+                if (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged()) {
+                    return blk.index;
+                }
+            }
+        }
+        return blocks.length;
     }
 
     /** The token ids of one forward must lie in the vocabulary; masks match their length. */
@@ -617,104 +478,77 @@ public final class DecoderModel {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_position_embeddings "
                     + config.maxPositionEmbeddings());
         }
-        checkIds(tokens);
+        String bad = badId(tokens);
+        if (bad != null) {
+            throw new IllegalArgumentException(bad);
+        }
     }
 
-    private void checkIds(int[] tokens) {
+    /** Null when every id lies in the vocabulary, else what is wrong with the first that does not. */
+    String badId(int[] tokens) {
         for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocab) {
-                throw new IllegalArgumentException("token id " + tokens[i] + " at position " + i
-                        + " is outside the vocabulary [0, " + vocab + ")");
+                return "token id " + tokens[i] + " at position " + i + " is outside the vocabulary [0, " + vocab + ")";
             }
         }
+        return null;
     }
 
-    private Buffers buffers(int batch, int seq) {
-        if (buf == null || buf.batch != batch || buf.seq != seq) {
-            buf = null;  // let the old buffers go before allocating the new ones
-            buf = new Buffers(batch, seq);
+    // ---------------------------------------------------------------------------------------------
+    // The pass machinery, shared with Generator
+
+    /** The scratch of (batch, seq), made anew when the shape changes; any pending backward is void. */
+    Workspace workspace(int batch, int seq) {
+        backwardReady = false;
+        if (work == null || work.batch != batch || work.seq != seq) {
+            work = null;  // let the old buffers go before allocating the new ones
+            work = new Workspace(config, dtype, batch, seq);
         }
-        return buf;
-    }
-
-    private void embed(int[] tokens, int n, double[] h) {
-        Host.Access e = Host.access(embedding());  // [V, d] 'f': (v, c) at v + c·V
-        for (int c = 0; c < d; c++) {
-            long col = (long) c * vocab;
-            int o = c * n;
-            for (int r = 0; r < n; r++) {
-                h[o + r] = e.get(col + tokens[r]);
-            }
-        }
-    }
-
-    private static double[] host(INDArray v) {
-        double[] out = new double[(int) v.length()];
-        Host.read(v, out, out.length);
-        return out;
-    }
-
-    /** KV cache of one layer for generation, [cap, hkv·hd] 'f': (position j, feature g·hd + c) at (g·hd + c)·cap + j. */
-    private record Cache(INDArray k, INDArray v, int cap) {
+        return work;
     }
 
     /**
-     * One block on b.h in place, for b.batch sequences of b.seq new tokens at positions past...
-     * With a cache (batch 1), the new keys and values are appended to it and attention reads it.
+     * Embeds tokens [w.n] into w.h and runs every block and its hooks; mask (null: all true) goes
+     * to the hooks. With caches (one per layer), sequence bi of the pass continues slot slots[bi]
+     * after past[bi] positions (see {@link SelfAttention#forward}).
      */
-    private void layerForward(Layer l, Buffers b, int past, Cache cache) {
-        int n = b.n;
-        int seq = b.seq;
-        System.arraycopy(b.h, 0, l.hIn, 0, n * d);
-        rmsNormForward(b.h, host(l.inNorm), n, b.tmpD, l.rstd1);
-        INDArray x = l.q.inputBuffer(n);
-        Host.write(b.tmpD, x, n * d);
-        l.q.forward(x, l.qa);
-        l.k.forward(x, l.ka);
-        l.v.forward(x, l.va);
-        Host.read(l.qa, b.tmpQ, n * hq * hd);
-        Kernels.rope(b.tmpQ, n, seq, hq, hd, past, cos, sin, 1.0);
-        Host.write(b.tmpQ, l.qa, n * hq * hd);
-        Host.read(l.ka, b.tmpK, n * hkv * hd);
-        Kernels.rope(b.tmpK, n, seq, hkv, hd, past, cos, sin, 1.0);
-        Host.write(b.tmpK, l.ka, n * hkv * hd);
-        INDArray keys = l.ka;
-        INDArray values = l.va;
-        int kvLd = n;
-        if (cache != null) {
-            for (int col = 0; col < hkv * hd; col++) {
-                Host.copy(l.ka, (long) col * n, cache.k, (long) col * cache.cap + past, n);
-                Host.copy(l.va, (long) col * n, cache.v, (long) col * cache.cap + past, n);
-            }
-            keys = cache.k;
-            values = cache.v;
-            kvLd = cache.cap;
+    void runBlocks(Workspace w, int[] tokens, boolean[] mask, SelfAttention.KvCache[] caches, int[] slots, int[] past) {
+        embedding.forward(tokens, w.n, w.h);
+        for (DecoderBlock blk : blocks) {
+            blk.forward(w, caches == null ? null : caches[blk.index], slots, past);
+            hooksForward(blk.index, w, mask);
         }
-        INDArray xo = l.o.inputBuffer(n);  // [n, hq·hd]: attention writes o_proj's input in place
-        attention.forward(b.batch, seq, past, l.qa, keys, values, kvLd, cache == null ? seq : 0, xo, l.lse);
-        l.o.forward(xo, b.dOut);
-        Host.read(b.dOut, b.tmpD, n * d);
-        addInto(b.h, b.tmpD, n * d);
-        System.arraycopy(b.h, 0, l.hMid, 0, n * d);
-        rmsNormForward(b.h, host(l.postNorm), n, b.tmpD, l.rstd2);
-        INDArray xm = l.gate.inputBuffer(n);
-        Host.write(b.tmpD, xm, n * d);
-        l.gate.forward(xm, l.g);
-        l.up.forward(xm, l.u);
-        INDArray xd = l.down.inputBuffer(n);
-        swigluForward(b, l, xd, n * ff);
-        l.down.forward(xd, b.dOut);
-        Host.read(b.dOut, b.tmpD, n * d);
-        addInto(b.h, b.tmpD, n * d);
-        List<ResidualHook> hs = hooks.get(l.index);
-        if (!hs.isEmpty()) {
-            Host.write(b.h, b.hook, n * d);
-            boolean[] mask = b.mask != null ? b.mask : allTrue(n);
-            for (ResidualHook hook : hs) {
-                hook.forward(l.index, b.hook, mask);
-            }
-            readBackChanged(b.hook, b.h, b.tmpD, n * d);
+    }
+
+    private void hooksForward(int layer, Workspace w, boolean[] mask) {
+        List<ResidualHook> hs = hooks.get(layer);
+        if (hs.isEmpty()) {
+            return;
         }
+        int len = w.n * d;
+        Host.write(w.h, w.hook, len);
+        boolean[] m = mask;
+        if (m == null) {
+            m = new boolean[w.n];
+            java.util.Arrays.fill(m, true);
+        }
+        for (ResidualHook hook : hs) {
+            hook.forward(layer, w.hook, m);
+        }
+        readBackChanged(w.hook, w.h, w.tmpD, len);
+    }
+
+    private void hooksBackward(int layer, Workspace w) {
+        List<ResidualHook> hs = hooks.get(layer);
+        if (hs.isEmpty()) {
+            return;
+        }
+        int len = w.n * d;
+        Host.write(w.dh, w.hook, len);
+        for (int i = hs.size() - 1; i >= 0; i--) {
+            hs.get(i).backward(layer, w.hook);
+        }
+        readBackChanged(w.hook, w.dh, w.tmpD, len);
     }
 
     /**
@@ -736,246 +570,21 @@ public final class DecoderModel {
         }
     }
 
-    private static boolean[] allTrue(int n) {
-        boolean[] m = new boolean[n];
-        Arrays.fill(m, true);
-        return m;
+    /** A KV cache per layer with {@code slots} sequences of up to {@code capacity} positions. */
+    SelfAttention.KvCache[] newCaches(int slots, int capacity) {
+        SelfAttention.KvCache[] c = new SelfAttention.KvCache[blocks.length];
+        for (int i = 0; i < c.length; i++) {
+            c[i] = new SelfAttention.KvCache(dtype, slots, capacity, config.kvDim());
+        }
+        return c;
     }
 
-    private static void addInto(double[] acc, double[] x, int len) {
-        for (int i = 0; i < len; i++) {
-            acc[i] += x[i];
-        }
+    Rope rope() {
+        return rope;
     }
 
-    /**
-     * Rows per block of the parallel RMSNorm. Fixed, not derived from the core count, so the
-     * weight gradient's partial sums (added block by block, in order) are the same on every machine.
-     */
-    private static final int NORM_ROWS = 256;
-
-    /** Kernels.rmsNormForward in parallel over blocks of rows. */
-    private void rmsNormForward(double[] x, double[] w, int n, double[] y, double[] rstd) {
-        int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
-        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormForward(x, w, config.rmsNormEps(), n, d,
-                y, rstd, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
-    }
-
-    /** Kernels.rmsNormBackward in parallel over blocks of rows; dw (when not null) gets the blocks' sums in order. */
-    private void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, double[] dx, double[] dw,
-                                 double[] scratch) {
-        int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
-        double[][] parts = dw == null ? null : new double[blocks][d];
-        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormBackward(x, w, rstd, dy, n, d, dx,
-                parts == null ? null : parts[blk], scratch, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
-        if (dw != null) {
-            for (double[] p : parts) {
-                for (int c = 0; c < d; c++) {
-                    dw[c] += p[c];
-                }
-            }
-        }
-    }
-
-    /** Elements per chunk of the element-wise loops on native buffers: three double chunks stay in L2. */
-    private static final int EW_CHUNK = 1 << 13;
-
-    /** Runs span(scratch, from, to) over [0, len) in chunks, in parallel over contiguous ranges of chunks. */
-    private void parallelChunks(Buffers b, int len, ChunkTask span) {
-        int chunks = (len + EW_CHUNK - 1) / EW_CHUNK;
-        int parts = Attention.slots(chunks);
-        Scratch[] sc = scratch(b, parts);
-        IntStream.range(0, parts).parallel().forEach(part -> {
-            Scratch s = sc[part];
-            s.ensureChunk();
-            for (int c = part * chunks / parts; c < (part + 1) * chunks / parts; c++) {
-                span.run(s, c * EW_CHUNK, Math.min(len, (c + 1) * EW_CHUNK));
-            }
-        });
-    }
-
-    private interface ChunkTask {
-        void run(Scratch s, int from, int to);
-    }
-
-    /** out = silu(l.g) ∘ l.u over len elements, chunk by chunk from and to the native buffers. */
-    private void swigluForward(Buffers b, Layer l, INDArray outArr, int len) {
-        Host.Mem g = new Host.Mem(l.g);
-        Host.Mem u = new Host.Mem(l.u);
-        Host.Mem out = new Host.Mem(outArr);
-        parallelChunks(b, len, (s, from, to) -> {
-            int m = to - from;
-            g.read(from, s.c1, 0, m);
-            u.read(from, s.c2, 0, m);
-            Kernels.swigluForward(s.c1, s.c2, s.c3, 0, m, dtype == DataType.FLOAT);
-            out.write(s.c3, 0, from, m);
-        });
-    }
-
-    /** dg, du (native, overwritten) from da, the gradient of swiglu's output. */
-    private void swigluBackward(Buffers b, Layer l, INDArray daArr, INDArray dgArr, INDArray duArr, int len) {
-        Host.Mem g = new Host.Mem(l.g);
-        Host.Mem u = new Host.Mem(l.u);
-        Host.Mem da = new Host.Mem(daArr);
-        Host.Mem dg = new Host.Mem(dgArr);
-        Host.Mem du = new Host.Mem(duArr);
-        parallelChunks(b, len, (s, from, to) -> {
-            int m = to - from;
-            g.read(from, s.c1, 0, m);
-            u.read(from, s.c2, 0, m);
-            da.read(from, s.c3, 0, m);
-            Kernels.swigluBackward(s.c1, s.c2, s.c3, s.c4, s.c5, 0, m, dtype == DataType.FLOAT);
-            dg.write(s.c4, 0, from, m);
-            du.write(s.c5, 0, from, m);
-        });
-    }
-
-    /** Per-slot scratch of the element-wise loops: EW_CHUNK doubles each. */
-    private static final class Scratch {
-        double[] c1;
-        double[] c2;
-        double[] c3;
-        double[] c4;
-        double[] c5;
-
-        void ensureChunk() {
-            if (c1 == null) {
-                c1 = new double[EW_CHUNK];
-                c2 = new double[EW_CHUNK];
-                c3 = new double[EW_CHUNK];
-                c4 = new double[EW_CHUNK];
-                c5 = new double[EW_CHUNK];
-            }
-        }
-    }
-
-    private Scratch[] scratch(Buffers b, int count) {
-        if (b.scratch == null || b.scratch.length < count) {
-            Scratch[] s = new Scratch[count];
-            for (int i = 0; i < count; i++) {
-                s[i] = b.scratch != null && i < b.scratch.length ? b.scratch[i] : new Scratch();
-            }
-            b.scratch = s;
-        }
-        return b.scratch;
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Backward
-
-    /**
-     * Backward through the most recent {@link #loss}: accumulates the gradients of everything
-     * trainable. Blocks below the lowest trainable part are skipped.
-     */
-    public void backward() {
-        backward(1.0);
-    }
-
-    /**
-     * As {@link #backward()} for the loss multiplied by {@code lossScale}: gradient accumulation over
-     * micro-batches weights each one's mean loss by its share of the targets.
-     */
-    public void backward(double lossScale) {
-        if (!Double.isFinite(lossScale)) {
-            throw new IllegalArgumentException("lossScale must be finite, got " + lossScale);
-        }
-        if (!backwardReady) {
-            throw new IllegalStateException("backward needs a loss(...) first (and at most one backward per loss)");
-        }
-        backwardReady = false;
-        Buffers b = buf;
-        int n = b.n;
-        int lowest = lowestTrainableLayer();
-        if (lossScale != 1.0) {
-            b.dLogits.muli(lossScale);
-        }
-        lmHead.backward(b.dLogits, lowest < layers.length ? b.dX : null);
-        if (lowest >= layers.length) {
-            return;
-        }
-        Host.read(b.dX, b.tmpD, n * d);
-        Arrays.fill(b.dh, 0, n * d, 0.0);
-        double[] dw = finalNormGrad != null ? new double[d] : null;
-        rmsNormBackward(b.hFinal, host(finalNorm), b.rstdF, b.tmpD, n, b.dh, dw, b.rows);
-        if (dw != null) {
-            Host.add(dw, finalNormGrad, d);
-        }
-        for (int li = layers.length - 1; li >= Math.max(lowest, 0); li--) {
-            layerBackward(layers[li], b);
-        }
-        if (lowest < 0) {
-            embedBackward(b);
-        }
-    }
-
-    /** -1 when the embedding trains; numLayers when only lm_head does. */
-    private int lowestTrainableLayer() {
-        if (fullFinetune) {
-            return -1;
-        }
-        for (Layer l : layers) {
-            for (LoraLinear lin : l.linears()) {
-                if (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged()) {
-                    return l.index;
-                }
-            }
-        }
-        return layers.length;
-    }
-
-    private void layerBackward(Layer l, Buffers b) {
-        int n = b.n;
-        int seq = b.seq;
-        List<ResidualHook> hs = hooks.get(l.index);
-        if (!hs.isEmpty()) {
-            Host.write(b.dh, b.hook, n * d);
-            for (int i = hs.size() - 1; i >= 0; i--) {
-                hs.get(i).backward(l.index, b.hook);
-            }
-            readBackChanged(b.hook, b.dh, b.tmpD, n * d);
-        }
-        // MLP: h_out = hMid + down(silu(gate(x)) ∘ up(x)), x = norm2(hMid)
-        Host.write(b.dh, b.dOut, n * d);
-        l.down.backward(b.dOut, b.dFf);
-        swigluBackward(b, l, b.dFf, b.gOut, b.uOut, n * ff);
-        l.gate.backward(b.gOut, b.dX);
-        l.up.backwardAccumulate(b.uOut, b.dX);
-        Host.read(b.dX, b.tmpD, n * d);
-        double[] dw2 = l.postNormGrad != null ? new double[d] : null;
-        rmsNormBackward(l.hMid, host(l.postNorm), l.rstd2, b.tmpD, n, b.dh, dw2, b.rows);
-        // Attention: hMid = hIn + o(attn(rope(q(x)), rope(k(x)), v(x))), x = norm1(hIn)
-        Host.write(b.dh, b.dOut, n * d);
-        l.o.backward(b.dOut, b.qOut);  // [n, hq·hd] gradient of the attention output
-        attention.backward(b.batch, seq, l.qa, l.ka, l.va, l.lse, b.qOut, b.dq, b.kOut, b.vOut);
-        Host.read(b.dq, b.tmpQ, n * hq * hd);
-        Kernels.rope(b.tmpQ, n, seq, hq, hd, 0, cos, sin, -1.0);
-        Host.write(b.tmpQ, b.dq, n * hq * hd);
-        Host.read(b.kOut, b.tmpK, n * hkv * hd);
-        Kernels.rope(b.tmpK, n, seq, hkv, hd, 0, cos, sin, -1.0);
-        Host.write(b.tmpK, b.kOut, n * hkv * hd);
-        l.q.backward(b.dq, b.dX);
-        l.k.backwardAccumulate(b.kOut, b.dX);
-        l.v.backwardAccumulate(b.vOut, b.dX);
-        Host.read(b.dX, b.tmpD, n * d);
-        double[] dw1 = l.inNormGrad != null ? new double[d] : null;
-        rmsNormBackward(l.hIn, host(l.inNorm), l.rstd1, b.tmpD, n, b.dh, dw1, b.rows);
-        if (dw1 != null) {
-            Host.add(dw1, l.inNormGrad, d);
-            Host.add(dw2, l.postNormGrad, d);
-        }
-    }
-
-    private void embedBackward(Buffers b) {
-        Host.Access g = Host.access(embeddingGrad());  // [V, d] 'f'
-        int n = b.n;
-        for (int c = 0; c < d; c++) {
-            long col = (long) c * vocab;
-            int o = c * n;
-            for (int r = 0; r < n; r++) {
-                long at = col + b.tokens[r];
-                g.put(at, g.get(at) + b.dh[o + r]);
-            }
-        }
+    LmHead head() {
+        return head;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -983,19 +592,12 @@ public final class DecoderModel {
 
     /** Picks the highest logit (the first on ties). */
     public static ToIntFunction<float[]> greedy() {
-        return logits -> {
-            int best = 0;
-            for (int i = 1; i < logits.length; i++) {
-                if (logits[i] > logits[best]) {
-                    best = i;
-                }
-            }
-            return best;
-        };
+        return Generator.greedy();
     }
 
     /**
-     * Continues one prompt. Residual hooks apply to the prompt and to every generated token.
+     * Continues one prompt ({@link Generator} continues many at once). Residual hooks apply to the
+     * prompt and to every generated token.
      *
      * @param prompt        token ids, at least one
      * @param maxNewTokens  the length limit on the continuation
@@ -1008,155 +610,14 @@ public final class DecoderModel {
      */
     public int[] generate(int[] prompt, int maxNewTokens, int[] stopTokenIds, ToIntFunction<float[]> next,
                           boolean useKvCache) {
-        Objects.requireNonNull(prompt, "prompt");
-        Objects.requireNonNull(next, "next");
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt must hold at least one token");
-        }
-        if (maxNewTokens < 0) {
-            throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
-        }
-        checkIds(prompt);
-        int total = prompt.length + maxNewTokens;
-        if (total > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("prompt (" + prompt.length + ") + maxNewTokens (" + maxNewTokens
-                    + ") exceeds max_position_embeddings " + config.maxPositionEmbeddings());
-        }
-        int[] stops = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
-        backwardReady = false;
-        ensureRope(total);
-        int[] seqSoFar = Arrays.copyOf(prompt, total);
-        int len = prompt.length;
-        List<Cache> caches = new ArrayList<>();
-        if (useKvCache) {
-            for (int i = 0; i < layers.length; i++) {
-                caches.add(new Cache(Nd4j.create(dtype, new long[]{total, hkv * hd}, 'f'),
-                        Nd4j.create(dtype, new long[]{total, hkv * hd}, 'f'), total));
-            }
-        }
-        float[] logits = useKvCache ? forwardCached(prompt, 0, caches) : lastLogits(seqSoFar, len);
-        int produced = 0;
-        while (produced < maxNewTokens) {
-            int t = next.applyAsInt(logits);
-            if (t < 0 || t >= vocab) {
-                throw new IllegalStateException("token picker returned " + t + ", outside [0, " + vocab + ")");
-            }
-            seqSoFar[len++] = t;
-            produced++;
-            if (contains(stops, t) || produced == maxNewTokens) {
-                break;
-            }
-            logits = useKvCache ? forwardCached(new int[]{t}, len - 1, caches) : lastLogits(seqSoFar, len);
-        }
-        return Arrays.copyOfRange(seqSoFar, prompt.length, len);
-    }
-
-    private static boolean contains(int[] a, int x) {
-        for (int v : a) {
-            if (v == x) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private float[] lastLogits(int[] tokens, int len) {
-        INDArray logits = forward(Arrays.copyOf(tokens, len), 1, len);
-        double[] all = new double[len * vocab];
-        Host.read(logits, all, all.length);
-        float[] out = new float[vocab];
-        for (int v = 0; v < vocab; v++) {
-            out[v] = (float) all[v * len + len - 1];
-        }
-        return out;
-    }
-
-    /** The new tokens through every block with the cache; logits of the last one. */
-    private float[] forwardCached(int[] tokens, int past, List<Cache> caches) {
-        int n = tokens.length;
-        Buffers b = buffers(1, n);
-        b.mask = null;
-        embed(tokens, n, b.h);
-        for (Layer l : layers) {
-            layerForward(l, b, past, caches.get(l.index));
-        }
-        double[] last = new double[d];
-        for (int c = 0; c < d; c++) {
-            last[c] = b.h[c * n + n - 1];
-        }
-        double[] normed = new double[d];
-        Kernels.rmsNormForward(last, host(finalNorm), config.rmsNormEps(), 1, d, normed, new double[1]);
-        INDArray x = lmHead.inputBuffer(1);
-        Host.write(normed, x, d);
-        INDArray out = Nd4j.create(dtype, new long[]{1, vocab}, 'f');
-        lmHead.forward(x, out);
-        double[] l = new double[vocab];
-        Host.read(out, l, vocab);
-        float[] f = new float[vocab];
-        for (int i = 0; i < vocab; i++) {
-            f[i] = (float) l[i];
-        }
-        return f;
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Rotary tables
-
-    /** inv_freq as Hugging Face computes it, with the "linear" or "llama3" rope_scaling applied. */
-    static double[] inverseFrequencies(ModelConfig c) {
-        int half = c.headDim() / 2;
-        double[] inv = new double[half];
-        for (int f = 0; f < half; f++) {
-            inv[f] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * f) / c.headDim());
-        }
-        ModelConfig.RopeScaling s = c.ropeScaling();
-        if (s == null) {
-            return inv;
-        }
-        if (s.type().equals("linear")) {
-            for (int f = 0; f < half; f++) {
-                inv[f] /= s.factor();
-            }
-            return inv;
-        }
-        // llama3: transformers' _compute_llama3_parameters
-        double old = s.originalMaxPositionEmbeddings();
-        double lowWavelen = old / s.lowFreqFactor();
-        double highWavelen = old / s.highFreqFactor();
-        for (int f = 0; f < half; f++) {
-            double wavelen = 2 * Math.PI / inv[f];
-            if (wavelen > lowWavelen) {
-                inv[f] = inv[f] / s.factor();
-            } else if (wavelen >= highWavelen) {
-                double smooth = (old / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
-                inv[f] = (1 - smooth) * inv[f] / s.factor() + smooth * inv[f];
-            }
-        }
-        return inv;
-    }
-
-    private void ensureRope(int positions) {
-        if (positions <= ropePositions) {
-            return;
-        }
-        int half = hd / 2;
-        double[] c = new double[positions * half];
-        double[] s = new double[positions * half];
-        for (int p = 0; p < positions; p++) {
-            for (int f = 0; f < half; f++) {
-                double angle = p * invFreq[f];
-                c[p * half + f] = Math.cos(angle);
-                s[p * half + f] = Math.sin(angle);
-            }
-        }
-        cos = c;
-        sin = s;
-        ropePositions = positions;
+        Generator.Request r = new Generator.Request(prompt, maxNewTokens, stopTokenIds, next);
+        return useKvCache ? new Generator(this).generate(List.of(r)).get(0) : Generator.withoutCache(this, r);
     }
 
     @Override
     public String toString() {
-        return "DecoderModel[" + config.architecture() + ", layers=" + layers.length + ", d=" + d + ", heads=" + hq
-                + "/" + hkv + ", vocab=" + vocab + ", " + dtype + (fullFinetune ? ", full fine-tune" : "") + "]";
+        return "DecoderModel[" + config.architecture() + ", layers=" + blocks.length + ", d=" + d + ", heads="
+                + config.numHeads() + "/" + config.numKvHeads() + ", vocab=" + vocab + ", " + dtype
+                + (fullFinetune ? ", full fine-tune" : "") + "]";
     }
 }

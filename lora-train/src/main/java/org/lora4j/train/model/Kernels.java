@@ -1,7 +1,5 @@
 package org.lora4j.train.model;
 
-import java.util.stream.IntStream;
-
 /**
  * The model's non-matrix-product parts as plain loops over double[] arrays.
  *
@@ -17,12 +15,7 @@ final class Kernels {
     // ---------------------------------------------------------------------------------------------
     // RMSNorm: y = w ∘ x · rstd, rstd = 1 / sqrt(mean(x²) + eps)
 
-    /** x, y [n, d]; w [d]; rstd [n] written. y may not alias x. */
-    static void rmsNormForward(double[] x, double[] w, double eps, int n, int d, double[] y, double[] rstd) {
-        rmsNormForward(x, w, eps, n, d, y, rstd, 0, n);
-    }
-
-    /** {@link #rmsNormForward} for the rows r0 <= r < r1 only. */
+    /** x, y [n, d]; w [d]; rstd [n] written, for the rows r0 <= r < r1 only. y may not alias x. */
     static void rmsNormForward(double[] x, double[] w, double eps, int n, int d, double[] y, double[] rstd,
                                int r0, int r1) {
         java.util.Arrays.fill(rstd, r0, r1, 0.0);
@@ -46,15 +39,10 @@ final class Kernels {
     }
 
     /**
-     * dx += dNorm(dy); dw[c] += Σ_r dy·x̂ when dw is not null. scratch [n].
+     * dx += dNorm(dy); dw[c] += Σ_r dy·x̂ when dw is not null, for the rows r0 <= r < r1 only (dw
+     * gets their part of the sum). scratch [n].
      * dx̂ = dy ∘ w; dx = rstd · (dx̂ − x̂ · mean_c(dx̂ ∘ x̂)).
      */
-    static void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, int d,
-                                double[] dx, double[] dw, double[] scratch) {
-        rmsNormBackward(x, w, rstd, dy, n, d, dx, dw, scratch, 0, n);
-    }
-
-    /** {@link #rmsNormBackward} for the rows r0 <= r < r1 only (dw gets their part of the sum). */
     static void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, int d,
                                 double[] dx, double[] dw, double[] scratch, int r0, int r1) {
         java.util.Arrays.fill(scratch, r0, r1, 0.0);
@@ -78,32 +66,6 @@ final class Kernels {
             for (int r = r0; r < r1; r++) {
                 double rs = rstd[r];
                 dx[o + r] += rs * (dy[o + r] * wc - x[o + r] * rs * scratch[r] / d);
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Rotary embeddings, Hugging Face's rotate_half convention: the pair of feature f is f + half.
-
-    /**
-     * In place on x [n, heads·hd]: rows are {@code b·seq + t} at position {@code past + t}.
-     * cos/sin [position·half + f]. sign +1 applies the rotation, −1 its transpose (the backward).
-     */
-    static void rope(double[] x, int n, int seq, int heads, int hd, int past, double[] cos, double[] sin, double sign) {
-        int half = hd / 2;
-        for (int h = 0; h < heads; h++) {
-            for (int f = 0; f < half; f++) {
-                int o1 = (h * hd + f) * n;
-                int o2 = (h * hd + f + half) * n;
-                for (int r = 0; r < n; r++) {
-                    int p = (past + r % seq) * half + f;
-                    double cs = cos[p];
-                    double sn = sign * sin[p];
-                    double a = x[o1 + r];
-                    double b = x[o2 + r];
-                    x[o1 + r] = a * cs - b * sn;
-                    x[o2 + r] = b * cs + a * sn;
-                }
             }
         }
     }
@@ -262,14 +224,6 @@ final class Kernels {
     // ---------------------------------------------------------------------------------------------
     // SwiGLU: a = silu(g) ∘ u
 
-    /** Elements per parallel chunk of the element-wise loops: big enough to amortise the fork. */
-    private static final int CHUNK = 1 << 15;
-
-    static void swigluForward(double[] g, double[] u, int len, double[] a) {
-        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch ->
-                swigluForward(g, u, a, ch * CHUNK, Math.min(len, (ch + 1) * CHUNK), false));
-    }
-
     /** a[i] = silu(g[i]) · u[i] for from <= i < to; floatExp: {@link #expFloat} suffices. */
     static void swigluForward(double[] g, double[] u, double[] a, int from, int to, boolean floatExp) {
         if (floatExp) {
@@ -283,12 +237,6 @@ final class Kernels {
                 a[i] = x / (1.0 + Math.exp(-x)) * u[i];
             }
         }
-    }
-
-    /** dg, du overwritten. */
-    static void swigluBackward(double[] g, double[] u, double[] da, int len, double[] dg, double[] du) {
-        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch ->
-                swigluBackward(g, u, da, dg, du, ch * CHUNK, Math.min(len, (ch + 1) * CHUNK), false));
     }
 
     /** dg, du overwritten for from <= i < to; floatExp: {@link #expFloat} suffices. */

@@ -82,7 +82,7 @@ class DecoderLongParityTest {
             for (int i = 0; i < m.length; i++) {
                 mask[i] = m[i] != 0;
             }
-            double logitErr = DecoderParityTest.relErr(model.forward(ids, b, t).dup(), exp.get("logits"));
+            double logitErr = DecoderParityTest.relErr(model.forward(ids, null, b, t).dup(), exp.get("logits"));
             model.zeroGrad();
             double loss = model.lossAndBackward(ids, mask, b, t);
             double want = exp.get("loss").getDouble(0);

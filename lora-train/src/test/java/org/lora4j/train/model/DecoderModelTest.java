@@ -130,12 +130,12 @@ class DecoderModelTest {
         for (boolean tied : new boolean[]{false, true}) {
             DecoderModel m = sharp(small().withTiedEmbeddings(tied).withSpecialTokens(1, List.of(2, 3)), 4);
             int[] tokens = {1, 2, 3, 4, 5, 6, 7, 8};
-            INDArray before = m.forward(tokens, 2, 4).dup();
+            INDArray before = m.forward(tokens, null, 2, 4).dup();
             Path dir = tmp.resolve("m" + tied);
             m.save(dir);
             DecoderModel back = DecoderModel.load(dir);
             assertEquals(m.config(), back.config());
-            DecoderParityTest.assertExactlyEqual(before, back.forward(tokens, 2, 4), "logits after save and load (F32, exact)");
+            DecoderParityTest.assertExactlyEqual(before, back.forward(tokens, null, 2, 4), "logits after save and load (F32, exact)");
             try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("model.safetensors"))) {
                 assertEquals(!tied, f.keys().contains("lm_head.weight"));
             }
@@ -146,7 +146,7 @@ class DecoderModelTest {
     void loadsHalfAndBfloat16Weights(@TempDir Path tmp) throws IOException {
         DecoderModel m = DecoderModel.load(QWEN2);  // stored as BF16 by make_parity.py
         int[] tokens = {1, 2, 3, 4, 5};
-        INDArray ref = m.forward(tokens, 1, 5).dup();
+        INDArray ref = m.forward(tokens, null, 1, 5).dup();
         Map<String, INDArray> half = new LinkedHashMap<>();
         m.parameters().forEach((k, v) -> half.put(k, v.dup('c').castTo(DataType.HALF)));
         Files.createDirectories(tmp);
@@ -155,7 +155,7 @@ class DecoderModelTest {
         try (SafetensorsFile f = SafetensorsFile.open(tmp.resolve("model.safetensors"))) {
             assertEquals("F16", f.dtype("model.norm.weight"));
         }
-        INDArray got = DecoderModel.load(tmp).forward(tokens, 1, 5);
+        INDArray got = DecoderModel.load(tmp).forward(tokens, null, 1, 5);
         // BF16 values of this range (8-bit mantissa) are exact in F16 (10 bits), so the logits agree.
         double err = DecoderParityTest.relErr(got, ref);
         assertTrue(err < 1e-6, "F16 logits differ from BF16 by " + err);
@@ -185,16 +185,16 @@ class DecoderModelTest {
 
         m.clearResidualHooks();
         m.addResidualHook(0, new ResidualHook.AddVector(direction, 4.0));
-        assertTrue(DecoderParityTest.relErr(m.forward(tokens, 1, 6), base) > 1e-3);
+        assertTrue(DecoderParityTest.relErr(m.forward(tokens, null, 1, 6), base) > 1e-3);
         m.clearResidualHooks();
-        DecoderParityTest.assertExactlyEqual(base, m.forward(tokens, 1, 6), "logits with the hooks cleared");
+        DecoderParityTest.assertExactlyEqual(base, m.forward(tokens, null, 1, 6), "logits with the hooks cleared");
     }
 
     @Test
     void rejectsBadInputWithAClearMessage(@TempDir Path tmp) throws IOException {
         DecoderModel m = DecoderModel.randomInit(small(), 1);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> m.forward(new int[]{1, 2, 50}, 1, 3));
+                () -> m.forward(new int[]{1, 2, 50}, null, 1, 3));
         assertTrue(e.getMessage().contains("token id 50 at position 2"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> m.generate(new int[]{-1}, 3, null, DecoderModel.greedy(), true));
 
@@ -273,7 +273,7 @@ class DecoderModelTest {
         m.setFullFinetune(true);
         int[] tokens = {1, 2, 3, 4, 5, 6};
         m.loss(tokens, null, 2, 3);
-        m.backward();
+        m.backward(1.0);
         INDArray full = m.trainableParameters().get(3).grad().dup();
         m.zeroGrad();
         m.loss(tokens, null, 2, 3);
@@ -286,7 +286,7 @@ class DecoderModelTest {
     void frozenBaseHoldsNoGradientsAndBackwardNeedsALoss() {
         DecoderModel m = DecoderModel.randomInit(small(), 1);
         assertTrue(m.trainableParameters().isEmpty());
-        assertThrows(IllegalStateException.class, m::backward);
+        assertThrows(IllegalStateException.class, () -> m.backward(1.0));
         m.setFullFinetune(true);
         assertEquals(m.parameters().size(), m.trainableParameters().size());
         m.setFullFinetune(false);

@@ -71,15 +71,15 @@ class KernelsGradientTest {
         double[] wOut = randn(n * d, 1);
         Function<double[], Double> loss = unused -> {
             double[] y = new double[n * d];
-            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, new double[n]);
+            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, new double[n], 0, n);
             return dot(y, wOut);
         };
         double[] y = new double[n * d];
         double[] rstd = new double[n];
-        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, rstd);
+        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, rstd, 0, n);
         double[] dx = new double[n * d];
         double[] dw = new double[d];
-        Kernels.rmsNormBackward(x, w, rstd, wOut, n, d, dx, dw, new double[n]);
+        Kernels.rmsNormBackward(x, w, rstd, wOut, n, d, dx, dw, new double[n], 0, n);
         check("rmsnorm dx", x, dx, loss);
         check("rmsnorm dw", w, dw, loss);
     }
@@ -92,12 +92,12 @@ class KernelsGradientTest {
         double[] wOut = randn(len, 1);
         Function<double[], Double> loss = unused -> {
             double[] a = new double[len];
-            Kernels.swigluForward(g, u, len, a);
+            Kernels.swigluForward(g, u, a, 0, len, false);
             return dot(a, wOut);
         };
         double[] dg = new double[len];
         double[] du = new double[len];
-        Kernels.swigluBackward(g, u, wOut, len, dg, du);
+        Kernels.swigluBackward(g, u, wOut, dg, du, 0, len, false);
         check("swiglu dgate", g, dg, loss);
         check("swiglu dup", u, du, loss);
     }
@@ -125,8 +125,8 @@ class KernelsGradientTest {
             Function<double[], Double> loss = unused -> {
                 double[] qr = q.clone();
                 double[] kr = k.clone();
-                Kernels.rope(qr, tq, tq, 1, hd, past, cos, sin, 1);
-                Kernels.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
+                Rope.rope(qr, tq, tq, 1, hd, past, cos, sin, 1);
+                Rope.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
                 double[] o = new double[tq * hd];
                 AttentionReference.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, null, 0,
                         new double[tq * tk], new double[tq], new double[tq]);
@@ -134,8 +134,8 @@ class KernelsGradientTest {
             };
             double[] qr = q.clone();
             double[] kr = k.clone();
-            Kernels.rope(qr, tq, tq, 1, hd, past, cos, sin, 1);
-            Kernels.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
+            Rope.rope(qr, tq, tq, 1, hd, past, cos, sin, 1);
+            Rope.rope(kr, tk, tk, 1, hd, 0, cos, sin, 1);
             double[] o = new double[tq * hd];
             double[] lse = new double[tq];
             AttentionReference.attentionForward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, o, 0, tq, lse, 0,
@@ -145,8 +145,8 @@ class KernelsGradientTest {
             double[] dv = new double[tk * hd];
             AttentionReference.attentionBackward(qr, 0, tq, kr, 0, tk, v, 0, tk, tq, tk, hd, scale, wOut, 0, tq, lse, 0,
                     dq, dk, dv, new double[tq * tk], new double[tq * tk], new double[tq]);
-            Kernels.rope(dq, tq, tq, 1, hd, past, cos, sin, -1);
-            Kernels.rope(dk, tk, tk, 1, hd, 0, cos, sin, -1);
+            Rope.rope(dq, tq, tq, 1, hd, past, cos, sin, -1);
+            Rope.rope(dk, tk, tk, 1, hd, 0, cos, sin, -1);
             check("rope+attention dq (past " + past + ")", q, dq, loss);
             check("rope+attention dk (past " + past + ")", k, dk, loss);
             check("attention dv (past " + past + ")", v, dv, loss);

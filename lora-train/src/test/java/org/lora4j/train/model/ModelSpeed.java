@@ -29,7 +29,7 @@ public final class ModelSpeed {
         DecoderModel full = DecoderModel.randomInit(c, 1);
         full.setFullFinetune(true);
         double fwd = median(reps, () -> {
-            INDArray l = full.forward(tokens, batch, seq);
+            INDArray l = full.forward(tokens, null, batch, seq);
             l.getFloat(0);
         });
         double fb = median(reps, () -> full.lossAndBackward(tokens, null, batch, seq));

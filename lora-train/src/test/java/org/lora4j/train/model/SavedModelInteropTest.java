@@ -53,7 +53,7 @@ class SavedModelInteropTest {
             for (int i = 0; i < ids.length; i++) {
                 ids[i] = (i * 17 + 3) % cfg.vocabSize();
             }
-            INDArray logits = model.forward(ids, batch, seq).dup('c');
+            INDArray logits = model.forward(ids, null, batch, seq).dup('c');
             Map<String, INDArray> t = new LinkedHashMap<>();
             long[] longIds = new long[ids.length];
             for (int i = 0; i < ids.length; i++) {

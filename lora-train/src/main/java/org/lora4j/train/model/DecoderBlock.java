@@ -1,0 +1,74 @@
+package org.lora4j.train.model;
+
+import org.lora4j.core.LoraLinear;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One decoder block, pre-norm: {@code h += attn(norm1(h)); h += mlp(norm2(h))}, on the residual
+ * stream {@link Workspace#h} in place, and its backward on {@link Workspace#dh}. The norms keep the
+ * block's input and its middle (after the attention residual) for the backward.
+ */
+final class DecoderBlock {
+    final int index;
+    final RmsNorm norm1;          // input_layernorm
+    final SelfAttention attn;
+    final RmsNorm norm2;          // post_attention_layernorm
+    final SwiGluMlp mlp;
+    private final int d;
+
+    DecoderBlock(int index, RmsNorm norm1, SelfAttention attn, RmsNorm norm2, SwiGluMlp mlp, int d) {
+        this.index = index;
+        this.norm1 = norm1;
+        this.attn = attn;
+        this.norm2 = norm2;
+        this.mlp = mlp;
+        this.d = d;
+    }
+
+    /** q, k, v, o, gate, up, down: the block's linear layers in Hugging Face's order. */
+    List<LoraLinear> linears() {
+        List<LoraLinear> l = new ArrayList<>(attn.linears());
+        l.addAll(mlp.linears());
+        return l;
+    }
+
+    /**
+     * The block on w.h [n, d] in place. With a cache, see
+     * {@link SelfAttention#forward(Workspace, org.nd4j.linalg.api.ndarray.INDArray, SelfAttention.KvCache, int[], int[])}.
+     */
+    void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past) {
+        int n = w.n;
+        norm1.forward(w.h, n, w.tmpD);
+        Host.write(w.tmpD, attn.inputBuffer(n), n * d);
+        attn.forward(w, w.out, cache, slots, past);
+        addOutput(w);
+        norm2.forward(w.h, n, w.tmpD);
+        Host.write(w.tmpD, mlp.inputBuffer(n), n * d);
+        mlp.forward(w, w.out);
+        addOutput(w);
+    }
+
+    /** w.dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
+    void backward(Workspace w) {
+        int n = w.n;
+        Host.write(w.dh, w.out, n * d);
+        mlp.backward(w, w.out, w.dX);
+        Host.read(w.dX, w.tmpD, n * d);
+        norm2.backward(w.tmpD, w.dh);
+        Host.write(w.dh, w.out, n * d);
+        attn.backward(w, w.out, w.dX);
+        Host.read(w.dX, w.tmpD, n * d);
+        norm1.backward(w.tmpD, w.dh);
+    }
+
+    /** h += out, the residual. */
+    private void addOutput(Workspace w) {
+        int len = w.n * d;
+        Host.read(w.out, w.tmpD, len);
+        for (int i = 0; i < len; i++) {
+            w.h[i] += w.tmpD[i];
+        }
+    }
+}

@@ -1,0 +1,231 @@
+package org.lora4j.train.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.ToIntFunction;
+
+/**
+ * Continues many prompts at once with a KV cache: each sequence has its own prompt length, stop
+ * tokens, length limit and token picker, and the residual hooks of the model apply to its prompt
+ * and to every generated token, as in {@link DecoderModel#generate}.
+ *
+ * <h2>How</h2>
+ * Prompts of one length are prefilled together into their own cache slots; then every step runs
+ * the live sequences' newest tokens through the model as one pass of [live, d] rows, so each
+ * linear layer makes one product for all of them, with RoPE at each sequence's own position and
+ * attention over each sequence's own cached keys. A sequence that produces a stop token or reaches
+ * its limit leaves the batch. Each sequence's logits are computed as they would be alone, so a
+ * greedy or seeded picker gives the same tokens whatever its batch neighbours (GeneratorTest).
+ *
+ * <p>The pickers are called one sequence after another, in request order, on the calling thread;
+ * give each sequence its own picker when they keep state (a sampler's random stream). Like the
+ * model, not thread-safe, and it voids a pending {@link DecoderModel#backward}.
+ */
+public final class Generator {
+    private final DecoderModel model;
+
+    public Generator(DecoderModel model) {
+        this.model = Objects.requireNonNull(model, "model");
+    }
+
+    /**
+     * One sequence to continue.
+     *
+     * @param prompt        token ids, at least one
+     * @param maxNewTokens  the length limit on the continuation
+     * @param stopTokenIds  generation ends after one of these is produced (it is included in the
+     *                      result); null for none
+     * @param next          picks the next token from the last position's logits, e.g.
+     *                      {@link #greedy()} or a sampler's {@code next}
+     */
+    public record Request(int[] prompt, int maxNewTokens, int[] stopTokenIds, ToIntFunction<float[]> next) {
+        public Request {
+            prompt = Objects.requireNonNull(prompt, "prompt").clone();
+            Objects.requireNonNull(next, "next");
+            if (maxNewTokens < 0) {
+                throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
+            }
+            stopTokenIds = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
+        }
+    }
+
+    /** Picks the highest logit (the first on ties). */
+    public static ToIntFunction<float[]> greedy() {
+        return logits -> {
+            int best = 0;
+            for (int i = 1; i < logits.length; i++) {
+                if (logits[i] > logits[best]) {
+                    best = i;
+                }
+            }
+            return best;
+        };
+    }
+
+    /** Continues every request; result i holds request i's generated tokens, without its prompt. */
+    public List<int[]> generate(List<Request> requests) {
+        Objects.requireNonNull(requests, "requests");
+        int count = requests.size();
+        Seq[] seqs = new Seq[count];
+        int cap = 1;
+        for (int i = 0; i < count; i++) {
+            seqs[i] = new Seq(i, check(i, Objects.requireNonNull(requests.get(i), "request " + i)));
+            cap = Math.max(cap, seqs[i].tokens.length);
+        }
+        if (count == 0) {
+            return List.of();
+        }
+        model.rope().ensure(cap);
+        SelfAttention.KvCache[] caches = model.newCaches(count, cap);
+        float[][] logits = new float[count][];
+        for (List<Seq> group : byPromptLength(seqs)) {
+            int p = group.get(0).len;
+            int[] tokens = new int[group.size() * p];
+            int[] slots = new int[group.size()];
+            int[] last = new int[group.size()];
+            for (int bi = 0; bi < group.size(); bi++) {
+                System.arraycopy(group.get(bi).tokens, 0, tokens, bi * p, p);
+                slots[bi] = group.get(bi).index;
+                last[bi] = bi * p + p - 1;
+            }
+            float[][] l = pass(tokens, group.size(), p, caches, slots, new int[group.size()], last);
+            for (int bi = 0; bi < group.size(); bi++) {
+                logits[slots[bi]] = l[bi];
+            }
+        }
+        List<Seq> live = new ArrayList<>();
+        for (Seq s : seqs) {
+            if (s.request.maxNewTokens() > 0) {
+                live.add(s);
+            }
+        }
+        while (!live.isEmpty()) {
+            List<Seq> next = new ArrayList<>(live.size());
+            for (Seq s : live) {
+                if (s.take(s.request.next().applyAsInt(logits[s.index]), model.config().vocabSize())) {
+                    next.add(s);
+                }
+            }
+            live = next;
+            if (live.isEmpty()) {
+                break;
+            }
+            int m = live.size();
+            int[] tokens = new int[m];
+            int[] slots = new int[m];
+            int[] past = new int[m];
+            int[] rows = new int[m];
+            for (int bi = 0; bi < m; bi++) {
+                Seq s = live.get(bi);
+                tokens[bi] = s.tokens[s.len - 1];
+                slots[bi] = s.index;
+                past[bi] = s.len - 1;
+                rows[bi] = bi;
+            }
+            float[][] l = pass(tokens, m, 1, caches, slots, past, rows);
+            for (int bi = 0; bi < m; bi++) {
+                logits[slots[bi]] = l[bi];
+            }
+        }
+        List<int[]> out = new ArrayList<>(count);
+        for (Seq s : seqs) {
+            out.add(Arrays.copyOfRange(s.tokens, s.request.prompt().length, s.len));
+        }
+        return out;
+    }
+
+    /** One pass of batch sequences of seq new tokens through the cache; the logits of the given rows. */
+    private float[][] pass(int[] tokens, int batch, int seq, SelfAttention.KvCache[] caches, int[] slots, int[] past,
+                           int[] rows) {
+        Workspace w = model.workspace(batch, seq);
+        model.runBlocks(w, tokens, null, caches, slots, past);
+        return model.head().logitsOf(w, rows);
+    }
+
+    /** Sequences grouped by prompt length, each group in request order, groups by first appearance. */
+    private static List<List<Seq>> byPromptLength(Seq[] seqs) {
+        Map<Integer, List<Seq>> groups = new LinkedHashMap<>();
+        for (Seq s : seqs) {
+            groups.computeIfAbsent(s.len, k -> new ArrayList<>()).add(s);
+        }
+        return new ArrayList<>(groups.values());
+    }
+
+    /** The request, checked against the model; messages name the sequence. */
+    private Request check(int i, Request r) {
+        if (r.prompt().length == 0) {
+            throw new IllegalArgumentException("sequence " + i + ": prompt must hold at least one token");
+        }
+        String bad = model.badId(r.prompt());
+        if (bad != null) {
+            throw new IllegalArgumentException("sequence " + i + ": prompt " + bad);
+        }
+        int max = model.config().maxPositionEmbeddings();
+        if ((long) r.prompt().length + r.maxNewTokens() > max) {
+            throw new IllegalArgumentException("sequence " + i + ": prompt (" + r.prompt().length + ") + maxNewTokens ("
+                    + r.maxNewTokens() + ") exceeds max_position_embeddings " + max);
+        }
+        return r;
+    }
+
+    /** A sequence being continued: its prompt and tokens so far. */
+    private static final class Seq {
+        final int index;
+        final Request request;
+        final int[] tokens;     // prompt, then the generated tokens; len of them valid
+        int len;
+
+        Seq(int index, Request request) {
+            this.index = index;
+            this.request = request;
+            this.tokens = Arrays.copyOf(request.prompt(), request.prompt().length + request.maxNewTokens());
+            this.len = request.prompt().length;
+        }
+
+        /** Appends the picked token; false when the sequence is done. */
+        boolean take(int t, int vocab) {
+            if (t < 0 || t >= vocab) {
+                throw new IllegalStateException("sequence " + index + ": token picker returned " + t + ", outside [0, "
+                        + vocab + ")");
+            }
+            tokens[len++] = t;
+            return !contains(request.stopTokenIds(), t) && len < tokens.length;
+        }
+    }
+
+    private static boolean contains(int[] a, int x) {
+        for (int v : a) {
+            if (v == x) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The reference the cache is tested against: continues one request by running the whole
+     * sequence through {@link DecoderModel#forward} at every step.
+     */
+    static int[] withoutCache(DecoderModel model, Request r) {
+        Seq s = new Seq(0, new Generator(model).check(0, r));
+        int vocab = model.config().vocabSize();
+        boolean more;
+        do {  // one pass even for no new tokens: the hooks see the prompt, as with the cache
+            INDArray all = model.forward(Arrays.copyOf(s.tokens, s.len), null, 1, s.len);
+            double[] row = new double[s.len * vocab];
+            Host.read(all, row, row.length);
+            float[] logits = new float[vocab];
+            for (int v = 0; v < vocab; v++) {
+                logits[v] = (float) row[v * s.len + s.len - 1];
+            }
+            more = r.maxNewTokens() > 0 && s.take(r.next().applyAsInt(logits), vocab);
+        } while (more);
+        return Arrays.copyOfRange(s.tokens, r.prompt().length, s.len);
+    }
+}

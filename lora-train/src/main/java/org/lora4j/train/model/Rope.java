@@ -1,0 +1,134 @@
+package org.lora4j.train.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Rotary position embeddings in Hugging Face's rotate_half convention (the pair of feature f is
+ * f + hd/2): the inverse frequencies with {@code rope_scaling} applied, the cos/sin tables, and the
+ * rotation of queries or keys at given positions, forward and backward (its transpose).
+ *
+ * <p>One instance serves every layer: the tables depend only on the configuration and grow to the
+ * longest position used so far.
+ */
+final class Rope {
+    private final int hd;
+    private final double[] invFreq;         // [hd/2]
+    private double[] cos = new double[0];   // [position·hd/2 + f]
+    private double[] sin = new double[0];
+    private int positions;
+
+    Rope(ModelConfig config) {
+        this.hd = config.headDim();
+        this.invFreq = inverseFrequencies(config);
+    }
+
+    /** inv_freq as Hugging Face computes it, with the "linear" or "llama3" rope_scaling applied. */
+    static double[] inverseFrequencies(ModelConfig c) {
+        int half = c.headDim() / 2;
+        double[] inv = new double[half];
+        for (int f = 0; f < half; f++) {
+            inv[f] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * f) / c.headDim());
+        }
+        ModelConfig.RopeScaling s = c.ropeScaling();
+        if (s == null) {
+            return inv;
+        }
+        if (s.type().equals("linear")) {
+            for (int f = 0; f < half; f++) {
+                inv[f] /= s.factor();
+            }
+            return inv;
+        }
+        // llama3: transformers' _compute_llama3_parameters
+        double old = s.originalMaxPositionEmbeddings();
+        double lowWavelen = old / s.lowFreqFactor();
+        double highWavelen = old / s.highFreqFactor();
+        for (int f = 0; f < half; f++) {
+            double wavelen = 2 * Math.PI / inv[f];
+            if (wavelen > lowWavelen) {
+                inv[f] = inv[f] / s.factor();
+            } else if (wavelen >= highWavelen) {
+                double smooth = (old / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                inv[f] = (1 - smooth) * inv[f] / s.factor() + smooth * inv[f];
+            }
+        }
+        return inv;
+    }
+
+    /** Makes the tables cover positions 0..count − 1. */
+    void ensure(int count) {
+        if (count <= positions) {
+            return;
+        }
+        int half = hd / 2;
+        double[] c = new double[count * half];
+        double[] s = new double[count * half];
+        for (int p = 0; p < count; p++) {
+            for (int f = 0; f < half; f++) {
+                double angle = p * invFreq[f];
+                c[p * half + f] = Math.cos(angle);
+                s[p * half + f] = Math.sin(angle);
+            }
+        }
+        cos = c;
+        sin = s;
+        positions = count;
+    }
+
+    /**
+     * Rotates x [n, heads·hd] (native, 'f') in place, staged through tmp [n·heads·hd]: row
+     * {@code b·seq + t} is at position {@code past + t} (training and prefill), or, when
+     * {@code rowPositions} is not null, row r at {@code rowPositions[r]} (a decode step of many
+     * sequences). sign +1 applies the rotation, −1 its transpose (the backward).
+     */
+    void apply(INDArray x, double[] tmp, int n, int seq, int heads, int past, int[] rowPositions, double sign) {
+        int len = n * heads * hd;
+        Host.read(x, tmp, len);
+        if (rowPositions == null) {
+            rope(tmp, n, seq, heads, hd, past, cos, sin, sign);
+        } else {
+            rope(tmp, n, heads, hd, rowPositions, cos, sin, sign);
+        }
+        Host.write(tmp, x, len);
+    }
+
+    /**
+     * In place on x [n, heads·hd]: rows are {@code b·seq + t} at position {@code past + t}.
+     * cos/sin [position·half + f]. sign +1 applies the rotation, −1 its transpose (the backward).
+     */
+    static void rope(double[] x, int n, int seq, int heads, int hd, int past, double[] cos, double[] sin, double sign) {
+        int half = hd / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int f = 0; f < half; f++) {
+                int o1 = (h * hd + f) * n;
+                int o2 = (h * hd + f + half) * n;
+                for (int r = 0; r < n; r++) {
+                    int p = (past + r % seq) * half + f;
+                    rotate(x, o1 + r, o2 + r, cos[p], sign * sin[p]);
+                }
+            }
+        }
+    }
+
+    /** As {@link #rope(double[], int, int, int, int, int, double[], double[], double)} with row r at position[r]. */
+    static void rope(double[] x, int n, int heads, int hd, int[] position, double[] cos, double[] sin, double sign) {
+        int half = hd / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int f = 0; f < half; f++) {
+                int o1 = (h * hd + f) * n;
+                int o2 = (h * hd + f + half) * n;
+                for (int r = 0; r < n; r++) {
+                    int p = position[r] * half + f;
+                    rotate(x, o1 + r, o2 + r, cos[p], sign * sin[p]);
+                }
+            }
+        }
+    }
+
+    private static void rotate(double[] x, int i1, int i2, double cs, double sn) {
+        double a = x[i1];
+        double b = x[i2];
+        x[i1] = a * cs - b * sn;
+        x[i2] = b * cs + a * sn;
+    }
+}

@@ -1,0 +1,180 @@
+package org.lora4j.train.model;
+
+import org.lora4j.core.LoraLinear;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+
+/**
+ * Grouped-query causal self-attention of one block: q/k/v projections, RoPE on queries and keys,
+ * the attention core ({@link Attention}) and o_proj; in generation, the keys and values of earlier
+ * positions come from a {@link KvCache}.
+ *
+ * <p>Saves for the backward the roped queries and keys, the values and each query's log-sum-exp;
+ * the backward recomputes the scores from them.
+ */
+final class SelfAttention {
+    final LoraLinear q;
+    final LoraLinear k;
+    final LoraLinear v;
+    final LoraLinear o;
+    private final Rope rope;
+    private final Attention core;   // shared by the blocks: its scratch serves one call at a time
+    private final DataType dtype;
+    private final int hq;
+    private final int hkv;
+    private final int hd;
+    // Saved by forward for backward.
+    private INDArray qa;            // [n, hq·hd] 'f' after RoPE (native: attention's gemm reads it)
+    private INDArray ka;            // [n, hkv·hd] 'f' after RoPE
+    private INDArray va;            // [n, hkv·hd] 'f'
+    private double[] lse;           // [hq, n] log-sum-exp of each query's scores
+    private int n = -1;
+
+    SelfAttention(LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, Rope rope, Attention core, ModelConfig c,
+                  DataType dtype) {
+        this.q = q;
+        this.k = k;
+        this.v = v;
+        this.o = o;
+        this.rope = rope;
+        this.core = core;
+        this.dtype = dtype;
+        this.hq = c.numHeads();
+        this.hkv = c.numKvHeads();
+        this.hd = c.headDim();
+    }
+
+    List<LoraLinear> linears() {
+        return List.of(q, k, v, o);
+    }
+
+    /** Where the caller writes the normalised input [n, d]: q_proj's input buffer, which k and v read too. */
+    INDArray inputBuffer(int rows) {
+        return q.inputBuffer(rows);
+    }
+
+    /**
+     * out [n, d] = o_proj(attention(rope(q(x)), rope(k(x)), v(x))) for x = {@link #inputBuffer}(n).
+     * Without a cache the keys are the pass's own (training, and the no-cache reference of
+     * generation). With one, the new keys and values go into the cache first and attention reads
+     * each sequence's slot there: sequence bi (rows bi·seq..) sits in slot {@code slots[bi]} with
+     * {@code past[bi]} positions before it.
+     */
+    void forward(Workspace w, INDArray out, KvCache cache, int[] slots, int[] past) {
+        int rows = w.n;
+        ensure(rows);
+        INDArray x = q.inputBuffer(rows);
+        q.forward(x, qa);
+        k.forward(x, ka);
+        v.forward(x, va);
+        INDArray xo = o.inputBuffer(rows);  // [n, hq·hd]: attention writes o_proj's input in place
+        if (cache == null) {
+            rope.apply(qa, w.tmpQ, rows, w.seq, hq, 0, null, 1.0);
+            rope.apply(ka, w.tmpK, rows, w.seq, hkv, 0, null, 1.0);
+            core.forward(w.batch, w.seq, 0, qa, ka, va, rows, w.seq, xo, lse);
+        } else {
+            int[] pos = w.seq == 1 ? past : null;   // a decode step: every row at its own position
+            int p0 = pos == null ? past[0] : 0;     // a prefill: sequences of one length, same past
+            rope.apply(qa, w.tmpQ, rows, w.seq, hq, p0, pos, 1.0);
+            rope.apply(ka, w.tmpK, rows, w.seq, hkv, p0, pos, 1.0);
+            cache.append(w.tmpK, va, w.batch, w.seq, slots, past);
+            core.forward(w.batch, w.seq, past, cache.bases(slots), qa, cache.keys(), cache.values(), cache.capacity(),
+                    xo, lse);
+        }
+        o.forward(xo, out);
+    }
+
+    /**
+     * Backward of the last forward (without a cache): dOut [n, d] is the gradient of its output;
+     * dX [n, d] is overwritten with the gradient of its input. Weight and adapter gradients accumulate.
+     */
+    void backward(Workspace w, INDArray dOut, INDArray dX) {
+        int rows = w.n;
+        o.backward(dOut, w.dAttn);
+        core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
+        rope.apply(w.dq, w.tmpQ, rows, w.seq, hq, 0, null, -1.0);
+        rope.apply(w.dk, w.tmpK, rows, w.seq, hkv, 0, null, -1.0);
+        q.backward(w.dq, dX);
+        k.backwardAccumulate(w.dk, dX);
+        v.backwardAccumulate(w.dv, dX);
+    }
+
+    private void ensure(int rows) {
+        if (rows != n) {
+            qa = null;   // let the old buffers go before allocating the new ones
+            ka = null;
+            va = null;
+            qa = Workspace.nat(dtype, rows, hq * hd);
+            ka = Workspace.nat(dtype, rows, hkv * hd);
+            va = Workspace.nat(dtype, rows, hkv * hd);
+            lse = new double[hq * rows];
+            n = rows;
+        }
+    }
+
+    /**
+     * Keys and values of earlier positions for generation, one slot per sequence, for one layer.
+     * Slot s, position j, feature f (= g·hd + c) at {@code s·cap·width + f·cap + j}: per slot the
+     * column-major [cap, hkv·hd] layout attention reads with leading dimension cap.
+     */
+    static final class KvCache {
+        private final INDArray keys;    // [slots·cap·width] flat
+        private final INDArray values;
+        private final int cap;
+        private final int width;
+
+        KvCache(DataType dtype, int slots, int cap, int width) {
+            this.keys = Nd4j.create(dtype, (long) slots * cap * width);
+            this.values = Nd4j.create(dtype, (long) slots * cap * width);
+            this.cap = cap;
+            this.width = width;
+        }
+
+        INDArray keys() {
+            return keys;
+        }
+
+        INDArray values() {
+            return values;
+        }
+
+        int capacity() {
+            return cap;
+        }
+
+        long[] bases(int[] slots) {
+            long[] b = new long[slots.length];
+            for (int i = 0; i < slots.length; i++) {
+                b[i] = (long) slots[i] * cap * width;
+            }
+            return b;
+        }
+
+        /**
+         * Stores the new positions: k [n, width] as doubles (roped, rows {@code bi·seq + t}), v the
+         * native values; sequence bi's row t goes to position past[bi] + t of slot slots[bi].
+         * Element by element: a decode step writes one position per sequence and feature, too
+         * few for a bulk copy each.
+         */
+        void append(double[] k, INDArray v, int batch, int seq, int[] slots, int[] past) {
+            int n = batch * seq;
+            Host.Access kc = Host.access(keys);
+            Host.Access vc = Host.access(values);
+            Host.Access vs = Host.access(v);
+            for (int bi = 0; bi < batch; bi++) {
+                long base = (long) slots[bi] * cap * width + past[bi];
+                for (int f = 0; f < width; f++) {
+                    long at = base + (long) f * cap;
+                    int from = f * n + bi * seq;
+                    for (int t = 0; t < seq; t++) {
+                        kc.put(at + t, k[from + t]);
+                        vc.put(at + t, vs.get(from + t));
+                    }
+                }
+            }
+        }
+    }
+}
