@@ -1,9 +1,12 @@
 package org.lora4j.train.model;
 
 import org.lora4j.core.LoraLinear;
+import org.lora4j.train.optim.Parameter;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One decoder block, pre-norm: {@code h += attn(norm1(h)); h += mlp(norm2(h))}, on the residual
@@ -32,6 +35,46 @@ final class DecoderBlock {
         List<LoraLinear> l = new ArrayList<>(attn.linears());
         l.addAll(mlp.linears());
         return l;
+    }
+
+    /** Every base weight by Hugging Face name, in Hugging Face's order. */
+    void putParameters(Map<String, INDArray> m) {
+        m.put(norm1.name(), norm1.weight());
+        attn.linears().forEach(l -> putLinear(m, l));
+        m.put(norm2.name(), norm2.weight());
+        mlp.linears().forEach(l -> putLinear(m, l));
+    }
+
+    private static void putLinear(Map<String, INDArray> m, LoraLinear l) {
+        m.put(l.name() + ".weight", l.weight());
+        if (l.bias() != null) {
+            m.put(l.name() + ".bias", l.bias());
+        }
+    }
+
+    /** The base weights with their gradients, in the order of {@link #putParameters} (full fine-tuning). */
+    void addWeightParameters(List<Parameter> out) {
+        out.add(norm1.parameter());
+        attn.linears().forEach(l -> addLinear(out, l));
+        out.add(norm2.parameter());
+        mlp.linears().forEach(l -> addLinear(out, l));
+    }
+
+    static void addLinear(List<Parameter> out, LoraLinear lin) {
+        out.add(new Parameter(lin.name() + ".weight", lin.weight(), lin.weightGrad()));
+        if (lin.bias() != null) {
+            out.add(new Parameter(lin.name() + ".bias", lin.bias(), lin.biasGrad()));
+        }
+    }
+
+    void setNormsTrainable(boolean trainable) {
+        norm1.setTrainable(trainable);
+        norm2.setTrainable(trainable);
+    }
+
+    void zeroNormGrads() {
+        norm1.zeroGrad();
+        norm2.zeroGrad();
     }
 
     /**

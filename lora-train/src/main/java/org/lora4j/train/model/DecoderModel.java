@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,71 +65,25 @@ public final class DecoderModel {
     private final DecoderBlock[] blocks;
     private final LmHead head;
     private final Rope rope;
-    private final Map<String, LoraLinear> linears = new LinkedHashMap<>();
-    private final List<List<ResidualHook>> hooks = new ArrayList<>();
+    private final Map<String, LoraLinear> linears;  // by module path, in model order, ending with lm_head
+    private final ResidualHooks hooks;
 
     private boolean fullFinetune;
     private Workspace work;
     private boolean backwardReady;
 
-    /** Supplies a weight by Hugging Face name and expected shape. */
-    private interface WeightSource {
-        INDArray get(String key, long[] shape) throws IOException;
-    }
-
-    private DecoderModel(ModelConfig config, DataType dtype, WeightSource src) throws IOException {
+    private DecoderModel(ModelConfig config, DataType dtype, ModelParts.WeightSource src) throws IOException {
+        ModelParts parts = new ModelParts(config, dtype, src);
         this.config = config;
         this.dtype = dtype;
         this.d = config.hiddenSize();
         this.vocab = config.vocabSize();
-        this.rope = new Rope(config);
-        Attention core = new Attention(config.numHeads(), config.numKvHeads(), config.headDim(), dtype);
-        INDArray table = src.get("model.embed_tokens.weight", new long[]{vocab, d});
-        this.blocks = new DecoderBlock[config.numLayers()];
-        int ff = config.intermediateSize();
-        int qd = config.qDim();
-        int kvd = config.kvDim();
-        for (int i = 0; i < blocks.length; i++) {
-            String p = "model.layers." + i + ".";
-            boolean ab = config.attentionBias();
-            boolean mb = config.mlpBias();
-            SelfAttention attn = new SelfAttention(
-                    linear(src, p + "self_attn.q_proj", qd, d, ab),
-                    linear(src, p + "self_attn.k_proj", kvd, d, ab),
-                    linear(src, p + "self_attn.v_proj", kvd, d, ab),
-                    linear(src, p + "self_attn.o_proj", d, qd, config.outputBias()),
-                    rope, core, config, dtype);
-            SwiGluMlp mlp = new SwiGluMlp(
-                    linear(src, p + "mlp.gate_proj", ff, d, mb),
-                    linear(src, p + "mlp.up_proj", ff, d, mb),
-                    linear(src, p + "mlp.down_proj", d, ff, mb), dtype);
-            blocks[i] = new DecoderBlock(i, norm(src, p + "input_layernorm.weight"), attn,
-                    norm(src, p + "post_attention_layernorm.weight"), mlp, d);
-            hooks.add(new ArrayList<>());
-        }
-        RmsNorm finalNorm = norm(src, "model.norm.weight");
-        LoraLinear lmHead;
-        if (config.tieWordEmbeddings()) {
-            lmHead = new LoraLinear("lm_head", table, null);
-            this.embedding = new Embedding(lmHead);
-        } else {
-            lmHead = new LoraLinear("lm_head", src.get("lm_head.weight", new long[]{vocab, d}).castTo(dtype), null);
-            this.embedding = new Embedding(table, dtype);
-        }
-        linears.put("lm_head", lmHead);
-        this.head = new LmHead(finalNorm, lmHead, dtype);
-    }
-
-    private LoraLinear linear(WeightSource src, String path, int out, int in, boolean bias) throws IOException {
-        INDArray w = src.get(path + ".weight", new long[]{out, in}).castTo(dtype);
-        INDArray b = bias ? src.get(path + ".bias", new long[]{out}).castTo(dtype) : null;
-        LoraLinear l = new LoraLinear(path, w, b);
-        linears.put(path, l);
-        return l;
-    }
-
-    private RmsNorm norm(WeightSource src, String key) throws IOException {
-        return new RmsNorm(key, src.get(key, new long[]{d}).castTo(dtype).dup(), config.rmsNormEps());
+        this.rope = parts.rope;
+        this.embedding = parts.embedding;
+        this.blocks = parts.blocks;
+        this.head = parts.head;
+        this.linears = parts.linears;
+        this.hooks = new ResidualHooks(blocks.length, d, dtype);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -213,7 +166,7 @@ public final class DecoderModel {
 
     /** Every linear layer by module path, in model order, ending with {@code lm_head}. */
     public Map<String, LoraLinear> linearLayers() {
-        return Collections.unmodifiableMap(linears);
+        return linears;
     }
 
     /**
@@ -225,23 +178,13 @@ public final class DecoderModel {
         Map<String, INDArray> m = new LinkedHashMap<>();
         m.put("model.embed_tokens.weight", embedding.table());
         for (DecoderBlock blk : blocks) {
-            m.put(blk.norm1.name(), blk.norm1.weight());
-            blk.attn.linears().forEach(l -> putLinear(m, l));
-            m.put(blk.norm2.name(), blk.norm2.weight());
-            blk.mlp.linears().forEach(l -> putLinear(m, l));
+            blk.putParameters(m);
         }
         m.put(head.norm.name(), head.norm.weight());
         if (!config.tieWordEmbeddings()) {
             m.put("lm_head.weight", head.linear.weight());
         }
         return m;
-    }
-
-    private static void putLinear(Map<String, INDArray> m, LoraLinear l) {
-        m.put(l.name() + ".weight", l.weight());
-        if (l.bias() != null) {
-            m.put(l.name() + ".bias", l.bias());
-        }
     }
 
     /**
@@ -255,12 +198,9 @@ public final class DecoderModel {
         if (fullFinetune) {
             out.add(new Parameter("model.embed_tokens.weight", embedding.table(), embedding.grad()));
             for (DecoderBlock blk : blocks) {
-                addNorm(out, blk.norm1);
-                blk.attn.linears().forEach(l -> addLinear(out, l));
-                addNorm(out, blk.norm2);
-                blk.mlp.linears().forEach(l -> addLinear(out, l));
+                blk.addWeightParameters(out);
             }
-            addNorm(out, head.norm);
+            out.add(head.norm.parameter());
             if (!config.tieWordEmbeddings()) {
                 out.add(new Parameter("lm_head.weight", head.linear.weight(), head.linear.weightGrad()));
             }
@@ -273,17 +213,6 @@ public final class DecoderModel {
             }
         }
         return out;
-    }
-
-    private static void addNorm(List<Parameter> out, RmsNorm n) {
-        out.add(new Parameter(n.name(), n.weight(), n.grad()));
-    }
-
-    private static void addLinear(List<Parameter> out, LoraLinear lin) {
-        out.add(new Parameter(lin.name() + ".weight", lin.weight(), lin.weightGrad()));
-        if (lin.bias() != null) {
-            out.add(new Parameter(lin.name() + ".bias", lin.bias(), lin.biasGrad()));
-        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -299,8 +228,7 @@ public final class DecoderModel {
             l.setWeightsTrainable(full);
         }
         for (DecoderBlock blk : blocks) {
-            blk.norm1.setTrainable(full);
-            blk.norm2.setTrainable(full);
+            blk.setNormsTrainable(full);
         }
         head.norm.setTrainable(full);
         embedding.setTrainable(full);
@@ -349,8 +277,7 @@ public final class DecoderModel {
             l.zeroGrad();
         }
         for (DecoderBlock blk : blocks) {
-            blk.norm1.zeroGrad();
-            blk.norm2.zeroGrad();
+            blk.zeroNormGrads();
         }
         head.norm.zeroGrad();
         embedding.zeroGrad();
@@ -361,23 +288,15 @@ public final class DecoderModel {
 
     /** Adds a hook after block {@code layer} (0-based); hooks of one layer run in the order added. */
     public void addResidualHook(int layer, ResidualHook hook) {
-        checkLayer(layer);
-        hooks.get(layer).add(Objects.requireNonNull(hook, "hook"));
+        hooks.add(layer, hook);
     }
 
     public boolean removeResidualHook(int layer, ResidualHook hook) {
-        checkLayer(layer);
-        return hooks.get(layer).remove(hook);
+        return hooks.remove(layer, hook);
     }
 
     public void clearResidualHooks() {
-        hooks.forEach(List::clear);
-    }
-
-    private void checkLayer(int layer) {
-        if (layer < 0 || layer >= blocks.length) {
-            throw new IllegalArgumentException("layer must be in [0, " + blocks.length + "), got " + layer);
-        }
+        hooks.clear();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -438,7 +357,7 @@ public final class DecoderModel {
             return;
         }
         for (int li = blocks.length - 1; li >= Math.max(lowest, 0); li--) {
-            hooksBackward(li, w);
+            hooks.backward(li, w);
             blocks[li].backward(w);
         }
         if (lowest < 0) {
@@ -516,57 +435,7 @@ public final class DecoderModel {
         embedding.forward(tokens, w.n, w.h);
         for (DecoderBlock blk : blocks) {
             blk.forward(w, caches == null ? null : caches[blk.index], slots, past);
-            hooksForward(blk.index, w, mask);
-        }
-    }
-
-    private void hooksForward(int layer, Workspace w, boolean[] mask) {
-        List<ResidualHook> hs = hooks.get(layer);
-        if (hs.isEmpty()) {
-            return;
-        }
-        int len = w.n * d;
-        Host.write(w.h, w.hook, len);
-        boolean[] m = mask;
-        if (m == null) {
-            m = new boolean[w.n];
-            java.util.Arrays.fill(m, true);
-        }
-        for (ResidualHook hook : hs) {
-            hook.forward(layer, w.hook, m);
-        }
-        readBackChanged(w.hook, w.h, w.tmpD, len);
-    }
-
-    private void hooksBackward(int layer, Workspace w) {
-        List<ResidualHook> hs = hooks.get(layer);
-        if (hs.isEmpty()) {
-            return;
-        }
-        int len = w.n * d;
-        Host.write(w.dh, w.hook, len);
-        for (int i = hs.size() - 1; i >= 0; i--) {
-            hs.get(i).backward(layer, w.hook);
-        }
-        readBackChanged(w.hook, w.dh, w.tmpD, len);
-    }
-
-    /**
-     * x = the hooks' result, except where a hook left an element as it was handed over: the
-     * stream is kept in double and the hook sees it rounded to the model's type, so a plain read
-     * back would round a FLOAT model's whole stream at every hook and a hook that only reads
-     * ({@link ResidualHook.Capture}) would change the logits. tmp [len] is scratch.
-     */
-    private void readBackChanged(INDArray hook, double[] x, double[] tmp, int len) {
-        Host.read(hook, tmp, len);
-        if (dtype == DataType.DOUBLE) {
-            System.arraycopy(tmp, 0, x, 0, len);
-            return;
-        }
-        for (int i = 0; i < len; i++) {
-            if (tmp[i] != (double) (float) x[i]) {
-                x[i] = tmp[i];
-            }
+            hooks.forward(blk.index, w, mask);
         }
     }
 

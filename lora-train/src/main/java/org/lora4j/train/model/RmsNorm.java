@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -47,6 +48,11 @@ final class RmsNorm {
     /** The weight's gradient, null while the weight is frozen. */
     INDArray grad() {
         return grad;
+    }
+
+    /** The weight with its gradient, for an optimizer (full fine-tuning). */
+    Parameter parameter() {
+        return new Parameter(name, weight, grad);
     }
 
     void setTrainable(boolean trainable) {
