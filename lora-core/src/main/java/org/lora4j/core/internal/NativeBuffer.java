@@ -145,8 +145,10 @@ public final class NativeBuffer {
     }
 
     /**
-     * A FloatPointer or DoublePointer (by {@link #type}) at element {@code at}, for BLAS. Allocates
-     * a small Java object; the pointer does not keep the memory alive, this buffer does.
+     * A FloatPointer or DoublePointer (by {@link #type}) at element {@code at}, for BLAS: its address
+     * is that element and its position 0 (callers must not move it; at 0 it is shared). Allocates a
+     * small Java object unless {@code at} is 0; the pointer does not keep the memory alive, this
+     * buffer does.
      */
     public Pointer pointer(long at) {
         if (at < 0 || at > length) {
@@ -156,7 +158,7 @@ public final class NativeBuffer {
                 : ((DoublePointer) first).getPointer(at);
     }
 
-    void checkRange(long from, long count, String what) {
+    private void checkRange(long from, long count, String what) {
         if (from < 0 || count < 0 || from > length - count) {
             throw new IndexOutOfBoundsException(what + " of " + count + " elements at element " + from
                     + " overruns a buffer of " + length + " " + type + " elements");
