@@ -6,6 +6,7 @@ import org.bytedeco.openblas.global.openblas_nolapack;
 import org.bytedeco.javacpp.Pointer;
 import org.lora4j.core.LoraConfig;
 import org.lora4j.core.LoraLinear;
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
@@ -88,11 +89,16 @@ public final class AllocationProbe {
         report("data().addressPointer()", () -> t.data().addressPointer());
         report("new BytePointer(addressPointer()).position(..)", () ->
                 new BytePointer(t.data().addressPointer()).position(8));
-        report("NativeCopy.copy equivalent (2 BytePointer + memcpy)", () -> {
+        report("one-shot copy (2 BytePointer + memcpy)", () -> {
             Pointer from = new BytePointer(t.data().addressPointer()).position(0);
             Pointer to = new BytePointer(wide.data().addressPointer()).position((long) n * d * 4);
             Pointer.memcpy(to, from, (long) n * rank * 4);
         });
+        NativeBuffer tBuf = NativeBuffer.of(t);
+        NativeBuffer wideBuf = NativeBuffer.of(wide);
+        report("NativeBuffer.copyTo, buffers looked up once (LoraLinear's copies)", () ->
+                tBuf.copyTo(0, wideBuf, (long) n * d, (long) n * rank));
+        report("NativeBuffer.of(array)", () -> NativeBuffer.of(t));
         report("INDArray.shape() (checkRows/checkOutput use size(), not shape())", x::shape);
         report("isView() + offset() + ordering()", () -> {
             out.isView();

@@ -24,7 +24,7 @@ public final class GemmProbe {
         INDArray out = LayerBenchmark.outputF(n, d);
         INDArray dX = LayerBenchmark.outputF(n, d);
         double gflop = 2.0 * n * d * d / 1e9;
-        // OpenBLAS directly, the way lora-core's Gemm calls it; pointers made once.
+        // OpenBLAS directly, the way lora-core's internal Blas calls it; pointers made once.
         FloatPointer px = new FloatPointer(x.data().addressPointer());
         FloatPointer pw = new FloatPointer(w.data().addressPointer());
         FloatPointer pout = new FloatPointer(out.data().addressPointer());

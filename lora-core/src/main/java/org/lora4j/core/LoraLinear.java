@@ -1,6 +1,8 @@
 package org.lora4j.core;
 
 import org.bytedeco.openblas.global.openblas;
+import org.lora4j.core.internal.Blas;
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.rng.Random;
@@ -75,27 +77,27 @@ public final class LoraLinear {
     private INDArray mask;             // [n, in] 'f': 0 or 1/(1-p)
     private INDArray dxTmp;            // [n, in] 'f': adapter part of dX under dropout
     // BLAS descriptions of the buffers above, built when a buffer is (re)allocated, so the hot path
-    // allocates nothing (Gemm explains why not Nd4j.gemm).
-    private Gemm.Operand wBaseOp;      // wcat's first in + biasCols columns
-    private Gemm.Operand wFullOp;      // wcat's first in + biasCols + wFullRank columns
+    // allocates nothing (Blas explains why not Nd4j.gemm).
+    private Blas.Operand wBaseOp;      // wcat's first in + biasCols columns
+    private Blas.Operand wFullOp;      // wcat's first in + biasCols + wFullRank columns
     private long wFullRank = -1;
-    private Gemm.Operand weightOp;     // W
-    private Gemm.Operand gradWcatOp;
-    private Gemm.Operand xBaseOp;      // xcat's first in + biasCols columns
-    private Gemm.Operand xFullOp;      // xcat's first in + biasCols + xFullRank columns
+    private Blas.Operand weightOp;     // W
+    private Blas.Operand gradWcatOp;
+    private Blas.Operand xBaseOp;      // xcat's first in + biasCols columns
+    private Blas.Operand xFullOp;      // xcat's first in + biasCols + xFullRank columns
     private long xFullRank = -1;
-    private Gemm.Operand xPrefixOp;
-    private Gemm.Operand tOp;
-    private Gemm.Operand uOp;
-    private Gemm.Operand droppedOp;
-    private NativeCopy.Plan copyT;     // t into xcat's t columns
+    private Blas.Operand xPrefixOp;
+    private Blas.Operand tOp;
+    private Blas.Operand uOp;
+    private Blas.Operand droppedOp;
+    private Runnable copyT;            // t into xcat's t columns
     private INDArray lastX;            // the caller's input of the last forward, and its copy into xcat
-    private NativeCopy.Plan copyLastX;
-    private Gemm.Operand dxTmpOp;
-    private final java.util.IdentityHashMap<LoraAdapter, Gemm.Operand[]> adapterOps = new java.util.IdentityHashMap<>();
-    private final java.util.IdentityHashMap<LoraAdapter, NativeCopy.Plan> copyB = new java.util.IdentityHashMap<>();
+    private Runnable copyLastX;
+    private Blas.Operand dxTmpOp;
+    private final java.util.IdentityHashMap<LoraAdapter, Blas.Operand[]> adapterOps = new java.util.IdentityHashMap<>();
+    private final java.util.IdentityHashMap<LoraAdapter, Runnable> copyB = new java.util.IdentityHashMap<>();
     private final INDArray[] seen = new INDArray[4];              // caller arrays seen lately (out, dOut, dX)
-    private final Gemm.Operand[] seenOps = new Gemm.Operand[4];
+    private final Blas.Operand[] seenOps = new Blas.Operand[4];
     private int seenNext;
     private boolean lastForwardUsedAdapter;
     private boolean lastForwardDropped;
@@ -148,13 +150,13 @@ public final class LoraLinear {
         this.bias = bView;
         this.slotRank = rank;
         this.n = -1;  // xcat's width follows slotRank
-        this.wBaseOp = Gemm.of(columns(cat, in + biasCols));
-        this.weightOp = Gemm.of(wView);
+        this.wBaseOp = Blas.operand(columns(cat, in + biasCols));
+        this.weightOp = Blas.operand(wView);
         this.wFullRank = -1;
         copyB.clear();   // they point into the old wcat
         if (weightsTrainable && gradWcat == null) {
             gradWcat = Nd4j.zeros(dtype, out, in + biasCols).dup('f');
-            gradWcatOp = Gemm.of(gradWcat);
+            gradWcatOp = Blas.operand(gradWcat);
         }
     }
 
@@ -382,7 +384,7 @@ public final class LoraLinear {
         this.weightsTrainable = trainable;
         if (trainable && gradWcat == null) {
             gradWcat = Nd4j.zeros(dtype, out, in + biasCols).dup('f');
-            gradWcatOp = Gemm.of(gradWcat);
+            gradWcatOp = Blas.operand(gradWcat);
         } else if (!trainable) {
             gradWcat = null;
             gradWcatOp = null;
@@ -416,7 +418,7 @@ public final class LoraLinear {
         checkOutput(dst, rows, out, "out");
         ensureBuffers(rows);
         if (x != xPrefix) {
-            if (NativeCopy.isContiguousF(x) && x.dataType() == dtype) {
+            if (NativeBuffer.isContiguousF(x) && x.dataType() == dtype) {
                 copyX(x).run();
             } else {
                 xPrefix.assign(x);
@@ -425,9 +427,9 @@ public final class LoraLinear {
         LoraAdapter adapter = usableAdapter();
         lastForwardUsedAdapter = adapter != null;
         lastForwardDropped = false;
-        Gemm.Operand dstOp = operand(dst);
+        Blas.Operand dstOp = operand(dst);
         if (adapter == null) {
-            Gemm.gemm(xBaseOp, false, wBaseOp, true, dstOp, 1.0, 0.0);
+            Blas.gemm(xBaseOp, false, wBaseOp, true, dstOp, 1.0, 0.0);
             return;
         }
         long r = adapter.rank();
@@ -438,11 +440,11 @@ public final class LoraLinear {
         }
         double s = adapter.scaling() * adapter.multiplier();
         ensureRankBuffers(r);
-        Gemm.Operand[] ab = adapterOperands(adapter);
-        Gemm.gemm(xd == xPrefix ? xPrefixOp : droppedOp, false, ab[0], true, tOp, s, 0.0);   // t = s·m·xd·Aᵀ [n, r]
+        Blas.Operand[] ab = adapterOperands(adapter);
+        Blas.gemm(xd == xPrefix ? xPrefixOp : droppedOp, false, ab[0], true, tOp, s, 0.0);   // t = s·m·xd·Aᵀ [n, r]
         copyT.run();                                                     // t into xcat's t columns
         copyB(adapter).run();                                            // active B into wcat's slot
-        Gemm.gemm(xFullOp, false, wFull(r), true, dstOp, 1.0, 0.0);
+        Blas.gemm(xFullOp, false, wFull(r), true, dstOp, 1.0, 0.0);
     }
 
     /**
@@ -477,31 +479,31 @@ public final class LoraLinear {
         if (lastForwardUsedAdapter && (adapter == null || adapter.rank() != t.size(1))) {
             throw new IllegalStateException(name + ": the adapter changed between forward and backward");
         }
-        Gemm.Operand dOutOp = operand(dOut);
-        Gemm.Operand dXOp = dX == null ? null : operand(dX);
+        Blas.Operand dOutOp = operand(dOut);
+        Blas.Operand dXOp = dX == null ? null : operand(dX);
         if (weightsTrainable) {
             // dW | dbias in one product: the ones column of xcat turns the bias gradient into a column sum.
-            Gemm.gemm(dOutOp, true, xBaseOp, false, gradWcatOp, 1.0, 1.0);
+            Blas.gemm(dOutOp, true, xBaseOp, false, gradWcatOp, 1.0, 1.0);
         }
         if (dX != null) {
-            Gemm.gemm(dOutOp, false, weightOp, false, dXOp, 1.0, dxBeta);   // dOut · W
+            Blas.gemm(dOutOp, false, weightOp, false, dXOp, 1.0, dxBeta);   // dOut · W
         }
         if (adapter == null) {
             return;
         }
         double s = adapter.scaling() * adapter.multiplier();
-        Gemm.Operand xdOp = lastForwardDropped ? droppedOp : xPrefixOp;
-        Gemm.Operand[] ab = adapterOperands(adapter);   // a, b, gradA, gradB
-        Gemm.gemm(dOutOp, true, tOp, false, ab[3], 1.0, 1.0);          // dB += dOutᵀ · (s·m·xd Aᵀ)
-        Gemm.gemm(dOutOp, false, ab[1], false, uOp, 1.0, 0.0);         // u = dOut · B   [n, r]
-        Gemm.gemm(uOp, true, xdOp, false, ab[2], s, 1.0);              // dA += s·m · uᵀ · xd
+        Blas.Operand xdOp = lastForwardDropped ? droppedOp : xPrefixOp;
+        Blas.Operand[] ab = adapterOperands(adapter);   // a, b, gradA, gradB
+        Blas.gemm(dOutOp, true, tOp, false, ab[3], 1.0, 1.0);          // dB += dOutᵀ · (s·m·xd Aᵀ)
+        Blas.gemm(dOutOp, false, ab[1], false, uOp, 1.0, 0.0);         // u = dOut · B   [n, r]
+        Blas.gemm(uOp, true, xdOp, false, ab[2], s, 1.0);              // dA += s·m · uᵀ · xd
         if (dX != null) {
             if (lastForwardDropped) {
-                Gemm.gemm(uOp, false, ab[0], false, dxTmpOp, s, 0.0);
+                Blas.gemm(uOp, false, ab[0], false, dxTmpOp, s, 0.0);
                 dxTmp.muli(mask);
                 dX.addi(dxTmp);
             } else {
-                Gemm.gemm(uOp, false, ab[0], false, dXOp, s, 1.0);     // dX += s·m · u · A
+                Blas.gemm(uOp, false, ab[0], false, dXOp, s, 1.0);     // dX += s·m · u · A
             }
         }
     }
@@ -514,8 +516,8 @@ public final class LoraLinear {
             dropped = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
             mask = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
             dxTmp = Nd4j.createUninitialized(dtype, new long[]{n, in}, 'f');
-            droppedOp = Gemm.of(dropped);
-            dxTmpOp = Gemm.of(dxTmp);
+            droppedOp = Blas.operand(dropped);
+            dxTmpOp = Blas.operand(dxTmp);
         }
         // mask = Bernoulli(1 - p) / (1 - p), inverted dropout as in torch.nn.Dropout.
         Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, 1.0 - p), dropoutRng);
@@ -541,9 +543,9 @@ public final class LoraLinear {
             xcat.get(NDArrayIndex.all(), NDArrayIndex.point(in)).assign(1.0);
         }
         xPrefix = xcat.get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
-        xPrefixOp = Gemm.of(xPrefix);
+        xPrefixOp = Blas.operand(xPrefix);
         copyLastX = null;   // it points into the old xcat
-        xBaseOp = Gemm.of(columns(xcat, in + biasCols));
+        xBaseOp = Blas.operand(columns(xcat, in + biasCols));
         xFullRank = -1;
         t = null;
         u = null;
@@ -558,65 +560,78 @@ public final class LoraLinear {
         if (t == null || t.size(1) != r) {
             t = Nd4j.createUninitialized(dtype, new long[]{n, r}, 'f');
             u = Nd4j.createUninitialized(dtype, new long[]{n, r}, 'f');
-            tOp = Gemm.of(t);
-            uOp = Gemm.of(u);
-            copyT = new NativeCopy.Plan(t, xcat, n * (in + biasCols));
+            tOp = Blas.operand(t);
+            uOp = Blas.operand(u);
+            copyT = copyAll(t, xcat, n * (in + biasCols));
         }
         if (xFullRank != r) {
-            xFullOp = Gemm.of(columns(xcat, in + biasCols + r));
+            xFullOp = Blas.operand(columns(xcat, in + biasCols + r));
             xFullRank = r;
         }
     }
 
     /** The copy of a caller's input into xcat; callers pass the same array step after step. */
-    private NativeCopy.Plan copyX(INDArray x) {
+    private Runnable copyX(INDArray x) {
         if (x != lastX || copyLastX == null) {
-            copyLastX = new NativeCopy.Plan(x, xcat, 0);
+            copyLastX = copyAll(x, xcat, 0);
             lastX = x;
         }
         return copyLastX;
     }
 
-    private NativeCopy.Plan copyB(LoraAdapter adapter) {
-        NativeCopy.Plan plan = copyB.get(adapter);
+    private Runnable copyB(LoraAdapter adapter) {
+        Runnable plan = copyB.get(adapter);
         if (plan == null) {
-            plan = new NativeCopy.Plan(adapter.b(), wcat, out * (in + biasCols));
+            plan = copyAll(adapter.b(), wcat, out * (in + biasCols));
             copyB.put(adapter, plan);
         }
         return plan;
     }
 
-    private Gemm.Operand wFull(long r) {
+    private Blas.Operand wFull(long r) {
         if (wFullRank != r) {
-            wFullOp = Gemm.of(columns(wcat, in + biasCols + r));
+            wFullOp = Blas.operand(columns(wcat, in + biasCols + r));
             wFullRank = r;
         }
         return wFullOp;
     }
 
     /** a, b, gradA, gradB of an adapter; its arrays are never reassigned, so these stay valid. */
-    private Gemm.Operand[] adapterOperands(LoraAdapter adapter) {
-        Gemm.Operand[] ops = adapterOps.get(adapter);
+    private Blas.Operand[] adapterOperands(LoraAdapter adapter) {
+        Blas.Operand[] ops = adapterOps.get(adapter);
         if (ops == null) {
-            ops = new Gemm.Operand[]{Gemm.of(adapter.a()), Gemm.of(adapter.b()), Gemm.of(adapter.gradA()),
-                    Gemm.of(adapter.gradB())};
+            ops = new Blas.Operand[]{Blas.operand(adapter.a()), Blas.operand(adapter.b()), Blas.operand(adapter.gradA()),
+                    Blas.operand(adapter.gradB())};
             adapterOps.put(adapter, ops);
         }
         return ops;
     }
 
     /** The operand of a caller's array: the same few arrays come back every step, so remember them. */
-    private Gemm.Operand operand(INDArray a) {
+    private Blas.Operand operand(INDArray a) {
         for (int i = 0; i < seen.length; i++) {
             if (seen[i] == a) {
                 return seenOps[i];
             }
         }
-        Gemm.Operand op = Gemm.of(a);
+        Blas.Operand op = Blas.operand(a);
         seen[seenNext] = a;
         seenOps[seenNext] = op;
         seenNext = (seenNext + 1) % seen.length;
         return op;
+    }
+
+    /**
+     * A copy of all of {@code src} (contiguous) into {@code dst}'s buffer from {@code dstFrom} elements
+     * past dst's first element, with the buffers looked up once: running it checks types and bounds,
+     * allocates nothing and, unlike ND4J's {@code assign}, wakes no OpenMP pool (an element-wise op between two gemm calls
+     * left the pool spinning, and on two cores the next gemm ran 2x slower; docs/performance.md).
+     */
+    private static Runnable copyAll(INDArray src, INDArray dst, long dstFrom) {
+        NativeBuffer from = NativeBuffer.of(src);
+        NativeBuffer to = NativeBuffer.of(dst);
+        long count = src.length();
+        return () -> from.copyTo(0, to, dstFrom, count);
     }
 
     /** The first k columns of an 'f'-order matrix: a zero-offset view that gemm reads in place. */

@@ -1,6 +1,7 @@
 package org.lora4j.core;
 
 import org.bytedeco.javacpp.BytePointer;
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -48,7 +49,7 @@ final class TensorBytes {
         if (a.isEmpty()) {
             return a;
         }
-        boolean inBuffer = a.data().length() >= NativeCopy.elementsToFirst(a) + a.length();
+        boolean inBuffer = a.data().length() >= NativeBuffer.elementsToFirst(a) + a.length();
         boolean cStrides = a.rank() == 0
                 || (a.ordering() == 'c' && Arrays.equals(a.stride(), Nd4j.getStrides(a.shape(), 'c')));
         return inBuffer && cStrides ? a : a.dup('c');
@@ -84,7 +85,7 @@ final class TensorBytes {
         if (length == 0) {
             return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);   // JavaCPP reads limit 0 as "no limit"
         }
-        long start = NativeCopy.elementsToFirst(contiguous) * contiguous.dataType().width() + byteOffset;
+        long start = NativeBuffer.elementsToFirst(contiguous) * contiguous.dataType().width() + byteOffset;
         // A pointer whose address is the window's first byte. JavaCPP's asByteBuffer() does not start
         // the buffer at the pointer's position: it maps [address, address + limit) and sets the
         // buffer's position to the pointer's position. A window made by position(start) had capacity
