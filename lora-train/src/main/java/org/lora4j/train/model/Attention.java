@@ -1,5 +1,7 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.Blas;
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -11,7 +13,7 @@ import java.util.stream.IntStream;
 /**
  * Causal grouped-query scaled dot-product attention as the model runs it: per (sequence, query
  * head) S = scale · Q Kᵀ, O = P V and their backward as tiled BLAS products straight on the native
- * buffers ({@link Host#gemm}), the softmax P of S as a Java loop ({@link Kernels#causalSoftmax}).
+ * buffers ({@link Blas#gemm}), the softmax P of S as a Java loop ({@link Kernels#causalSoftmax}).
  * Query head h reads KV head h / (hq / hkv).
  *
  * <p>A class of its own so that the tests exercise exactly what {@link SelfAttention} runs, beyond
@@ -76,8 +78,8 @@ final class Attention {
     private static final class Slot {
         INDArray sArr;    // [tq, tk] column-major: scores, then probabilities
         INDArray dsArr;   // [tq, tk]: dO·Vᵀ, then the score gradient
-        Host.Mem s;
-        Host.Mem ds;
+        NativeBuffer s;
+        NativeBuffer ds;
         double[] p = new double[0];
         double[] dp = new double[0];
         double[] rowA = new double[0];
@@ -88,8 +90,8 @@ final class Attention {
             if (sArr == null || sArr.length() < len) {
                 sArr = Nd4j.create(dtype, len);
                 dsArr = Nd4j.create(dtype, len);
-                s = new Host.Mem(sArr);
-                ds = new Host.Mem(dsArr);
+                s = NativeBuffer.of(sArr);
+                ds = NativeBuffer.of(dsArr);
                 p = new double[len];
                 dp = new double[len];
             }
@@ -149,10 +151,10 @@ final class Attention {
      */
     void forward(int batch, int tq, int[] past, long[] kvBase, INDArray qArr, INDArray kArr, INDArray vArr, int kvLd,
                  INDArray oArr, double[] lse) {
-        Host.Mem q = new Host.Mem(qArr);
-        Host.Mem k = new Host.Mem(kArr);
-        Host.Mem v = new Host.Mem(vArr);
-        Host.Mem o = new Host.Mem(oArr);
+        NativeBuffer q = NativeBuffer.of(qArr);
+        NativeBuffer k = NativeBuffer.of(kArr);
+        NativeBuffer v = NativeBuffer.of(vArr);
+        NativeBuffer o = NativeBuffer.of(oArr);
         int n = batch * tq;
         int rep = hq / hkv;
         int maxTk = 0;
@@ -173,7 +175,7 @@ final class Attention {
                     int visible = Math.min(tk, before + i1);   // keys the tile's last query sees
                     for (int j0 = 0; j0 < visible; j0 += tile) {
                         int j1 = Math.min(visible, j0 + tile);
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, scale, q, qOff + i0, n,
+                        Blas.gemm(false, true, i1 - i0, j1 - j0, hd, scale, q, qOff + i0, n,
                                 k, kvOff + j0, kvLd, 0.0, s.s, i0 + (long) j0 * tq, tq);       // S block
                     }
                 }
@@ -186,7 +188,7 @@ final class Attention {
                     int visible = Math.min(tk, before + i1);
                     for (int j0 = 0; j0 < visible; j0 += tile) {
                         int j1 = Math.min(visible, j0 + tile);
-                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.s, i0 + (long) j0 * tq, tq,
+                        Blas.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.s, i0 + (long) j0 * tq, tq,
                                 v, kvOff + j0, kvLd, j0 == 0 ? 0.0 : 1.0, o, qOff + i0, n);    // O += P V
                     }
                 }
@@ -205,13 +207,13 @@ final class Attention {
      */
     void backward(int batch, int tq, INDArray qArr, INDArray kArr, INDArray vArr, double[] lse, INDArray dOArr,
                   INDArray dqArr, INDArray dkArr, INDArray dvArr) {
-        Host.Mem q = new Host.Mem(qArr);
-        Host.Mem k = new Host.Mem(kArr);
-        Host.Mem v = new Host.Mem(vArr);
-        Host.Mem dO = new Host.Mem(dOArr);
-        Host.Mem dq = new Host.Mem(dqArr);
-        Host.Mem dk = new Host.Mem(dkArr);
-        Host.Mem dv = new Host.Mem(dvArr);
+        NativeBuffer q = NativeBuffer.of(qArr);
+        NativeBuffer k = NativeBuffer.of(kArr);
+        NativeBuffer v = NativeBuffer.of(vArr);
+        NativeBuffer dO = NativeBuffer.of(dOArr);
+        NativeBuffer dq = NativeBuffer.of(dqArr);
+        NativeBuffer dk = NativeBuffer.of(dkArr);
+        NativeBuffer dv = NativeBuffer.of(dvArr);
         int n = batch * tq;
         int rep = hq / hkv;
         boolean floatExp = dtype == DataType.FLOAT;
@@ -227,9 +229,9 @@ final class Attention {
                     for (int j0 = 0; j0 < i1; j0 += tile) {
                         int j1 = Math.min(i1, j0 + tile);
                         long at = i0 + (long) j0 * tq;
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, scale, q, qOff + i0, n,
+                        Blas.gemm(false, true, i1 - i0, j1 - j0, hd, scale, q, qOff + i0, n,
                                 k, kvOff + j0, n, 0.0, s.s, at, tq);                            // S block
-                        Host.gemm(false, true, i1 - i0, j1 - j0, hd, 1.0, dO, qOff + i0, n,
+                        Blas.gemm(false, true, i1 - i0, j1 - j0, hd, 1.0, dO, qOff + i0, n,
                                 v, kvOff + j0, n, 0.0, s.ds, at, tq);                           // dO Vᵀ block
                     }
                 }
@@ -246,9 +248,9 @@ final class Attention {
                         int i1 = Math.min(tq, i0 + tile);
                         long at = i0 + (long) j0 * tq;
                         double beta = firstHead && i0 == j0 ? 0.0 : 1.0;
-                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.s, at, tq, dO, qOff + i0, n,
+                        Blas.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.s, at, tq, dO, qOff + i0, n,
                                 beta, dv, kvOff + j0, n);                                           // dV += Pᵀ dO
-                        Host.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.ds, at, tq, q, qOff + i0, n,
+                        Blas.gemm(true, false, j1 - j0, hd, i1 - i0, 1.0, s.ds, at, tq, q, qOff + i0, n,
                                 beta, dk, kvOff + j0, n);                                           // dK += dSᵀ Q
                     }
                 }
@@ -256,7 +258,7 @@ final class Attention {
                     int i1 = Math.min(tq, i0 + tile);
                     for (int j0 = 0; j0 < i1; j0 += tile) {
                         int j1 = Math.min(i1, j0 + tile);
-                        Host.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.ds, i0 + (long) j0 * tq, tq,
+                        Blas.gemm(false, false, i1 - i0, hd, j1 - j0, 1.0, s.ds, i0 + (long) j0 * tq, tq,
                                 k, kvOff + j0, n, j0 == 0 ? 0.0 : 1.0, dq, qOff + i0, n);        // dQ += dS K
                     }
                 }

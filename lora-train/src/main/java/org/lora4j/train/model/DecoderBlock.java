@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -84,11 +85,11 @@ final class DecoderBlock {
     void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past) {
         int n = w.n;
         norm1.forward(w.h, n, w.tmpD);
-        Host.write(w.tmpD, attn.inputBuffer(n), n * d);
+        NativeBuffer.write(w.tmpD, attn.inputBuffer(n), n * d);
         attn.forward(w, w.out, cache, slots, past);
         addOutput(w);
         norm2.forward(w.h, n, w.tmpD);
-        Host.write(w.tmpD, mlp.inputBuffer(n), n * d);
+        NativeBuffer.write(w.tmpD, mlp.inputBuffer(n), n * d);
         mlp.forward(w, w.out);
         addOutput(w);
     }
@@ -96,20 +97,20 @@ final class DecoderBlock {
     /** w.dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
     void backward(Workspace w) {
         int n = w.n;
-        Host.write(w.dh, w.out, n * d);
+        NativeBuffer.write(w.dh, w.out, n * d);
         mlp.backward(w, w.out, w.dX);
-        Host.read(w.dX, w.tmpD, n * d);
+        NativeBuffer.read(w.dX, w.tmpD, n * d);
         norm2.backward(w.tmpD, w.dh);
-        Host.write(w.dh, w.out, n * d);
+        NativeBuffer.write(w.dh, w.out, n * d);
         attn.backward(w, w.out, w.dX);
-        Host.read(w.dX, w.tmpD, n * d);
+        NativeBuffer.read(w.dX, w.tmpD, n * d);
         norm1.backward(w.tmpD, w.dh);
     }
 
     /** h += out, the residual. */
     private void addOutput(Workspace w) {
         int len = w.n * d;
-        Host.read(w.out, w.tmpD, len);
+        NativeBuffer.read(w.out, w.tmpD, len);
         for (int i = 0; i < len; i++) {
             w.h[i] += w.tmpD[i];
         }

@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -58,7 +59,7 @@ final class Embedding {
     /** h [n, d] (column-major doubles) = the rows of the first n tokens; keeps the tokens for the backward. */
     void forward(int[] ids, int n, double[] h) {
         tokens = java.util.Arrays.copyOf(ids, n);
-        Host.Access e = Host.access(table());  // [V, d] 'f': (v, c) at v + c·V
+        NativeBuffer e = NativeBuffer.of(table());  // [V, d] 'f': (v, c) at v + c·V
         for (int c = 0; c < d; c++) {
             long col = (long) c * vocab;
             int o = c * n;
@@ -70,7 +71,7 @@ final class Embedding {
 
     /** Adds dh [n, d] into the gradient rows of the last forward's tokens (a token seen twice gets both). */
     void backward(double[] dh) {
-        Host.Access g = Host.access(grad());  // [V, d] 'f'
+        NativeBuffer g = NativeBuffer.of(grad());  // [V, d] 'f'
         int n = tokens.length;
         for (int c = 0; c < d; c++) {
             long col = (long) c * vocab;

@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
@@ -219,7 +220,7 @@ public final class Generator {
         do {  // one pass even for no new tokens: the hooks see the prompt, as with the cache
             INDArray all = model.forward(Arrays.copyOf(s.tokens, s.len), null, 1, s.len);
             double[] row = new double[s.len * vocab];
-            Host.read(all, row, row.length);
+            NativeBuffer.read(all, row, row.length);
             float[] logits = new float[vocab];
             for (int v = 0; v < vocab; v++) {
                 logits[v] = (float) row[v * s.len + s.len - 1];

@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -45,7 +46,7 @@ final class LmHead {
         }
         norm.forward(w.h, rows, w.tmpD);
         INDArray x = linear.inputBuffer(rows);
-        Host.write(w.tmpD, x, rows * d);
+        NativeBuffer.write(w.tmpD, x, rows * d);
         linear.forward(x, logits);
         return logits;
     }
@@ -62,12 +63,12 @@ final class LmHead {
             ceRowMax = new double[n];
             ceRowSum = new double[n];
         }
-        Host.read(logits, ceLogits, ceLogits.length);
+        NativeBuffer.read(logits, ceLogits, ceLogits.length);
         double[] sc = Kernels.crossEntropy(ceLogits, tokens, lossMask, batch, seq, vocab, ceDLogits, ceRowMax, ceRowSum);
         if (sc[1] == 0) {
             throw new IllegalArgumentException("the loss mask selects no target token (a target needs a token before it)");
         }
-        Host.write(ceDLogits, dLogits, ceDLogits.length);
+        NativeBuffer.write(ceDLogits, dLogits, ceDLogits.length);
         return sc[0] / sc[1];
     }
 
@@ -81,7 +82,7 @@ final class LmHead {
         }
         linear.backward(dLogits, inputGradient ? w.dX : null);
         if (inputGradient) {
-            Host.read(w.dX, w.tmpD, w.n * d);
+            NativeBuffer.read(w.dX, w.tmpD, w.n * d);
             Arrays.fill(w.dh, 0, w.n * d, 0.0);
             norm.backward(w.tmpD, w.dh);
         }
@@ -102,14 +103,14 @@ final class LmHead {
         double[] normed = new double[m * d];
         norm.forward(x, m, normed);
         INDArray in = linear.inputBuffer(m);
-        Host.write(normed, in, m * d);
+        NativeBuffer.write(normed, in, m * d);
         if (picked == null || picked.size(0) != m) {
             picked = null;
             picked = Workspace.nat(dtype, m, vocab);
         }
         linear.forward(in, picked);
         double[] all = new double[m * vocab];
-        Host.read(picked, all, all.length);
+        NativeBuffer.read(picked, all, all.length);
         float[][] out = new float[m][vocab];
         for (int v = 0; v < vocab; v++) {
             for (int i = 0; i < m; i++) {

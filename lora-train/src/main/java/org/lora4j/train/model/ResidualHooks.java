@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -53,7 +54,7 @@ final class ResidualHooks {
             return;
         }
         int len = w.n * d;
-        Host.write(w.h, w.hook, len);
+        NativeBuffer.write(w.h, w.hook, len);
         boolean[] m = mask;
         if (m == null) {
             m = new boolean[w.n];
@@ -72,7 +73,7 @@ final class ResidualHooks {
             return;
         }
         int len = w.n * d;
-        Host.write(w.dh, w.hook, len);
+        NativeBuffer.write(w.dh, w.hook, len);
         for (int i = hs.size() - 1; i >= 0; i--) {
             hs.get(i).backward(layer, w.hook);
         }
@@ -86,7 +87,7 @@ final class ResidualHooks {
      * ({@link ResidualHook.Capture}) would change the logits. tmp [len] is scratch.
      */
     private void readBackChanged(INDArray hook, double[] x, double[] tmp, int len) {
-        Host.read(hook, tmp, len);
+        NativeBuffer.read(hook, tmp, len);
         if (dtype == DataType.DOUBLE) {
             System.arraycopy(tmp, 0, x, 0, len);
             return;

@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -89,7 +90,7 @@ final class RmsNorm {
                     dw[c] += p[c];
                 }
             }
-            Host.add(dw, grad, d);
+            NativeBuffer.add(dw, grad, d);
         }
     }
 
@@ -109,7 +110,7 @@ final class RmsNorm {
     /** The weight as doubles, read at every pass: the optimizer updates it in place between passes. */
     private double[] weightOnHost() {
         double[] w = new double[d];
-        Host.read(weight, w, d);
+        NativeBuffer.read(weight, w, d);
         return w;
     }
 }

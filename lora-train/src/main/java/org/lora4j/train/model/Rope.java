@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -83,13 +84,13 @@ final class Rope {
      */
     void apply(INDArray x, double[] tmp, int n, int seq, int heads, int past, int[] rowPositions, double sign) {
         int len = n * heads * hd;
-        Host.read(x, tmp, len);
+        NativeBuffer.read(x, tmp, len);
         if (rowPositions == null) {
             rope(tmp, n, seq, heads, hd, past, cos, sin, sign);
         } else {
             rope(tmp, n, heads, hd, rowPositions, cos, sin, sign);
         }
-        Host.write(tmp, x, len);
+        NativeBuffer.write(tmp, x, len);
     }
 
     /**

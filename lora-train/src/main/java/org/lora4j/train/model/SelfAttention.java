@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -161,9 +162,9 @@ final class SelfAttention {
          */
         void append(double[] k, INDArray v, int batch, int seq, int[] slots, int[] past) {
             int n = batch * seq;
-            Host.Access kc = Host.access(keys);
-            Host.Access vc = Host.access(values);
-            Host.Access vs = Host.access(v);
+            NativeBuffer kc = NativeBuffer.of(keys);
+            NativeBuffer vc = NativeBuffer.of(values);
+            NativeBuffer vs = NativeBuffer.of(v);
             for (int bi = 0; bi < batch; bi++) {
                 long base = (long) slots[bi] * cap * width + past[bi];
                 for (int f = 0; f < width; f++) {

@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -50,9 +51,9 @@ final class SwiGluMlp {
         gate.forward(x, g);
         up.forward(x, u);
         INDArray a = down.inputBuffer(rows);  // SwiGLU writes down_proj's input in place
-        Host.Mem gm = new Host.Mem(g);
-        Host.Mem um = new Host.Mem(u);
-        Host.Mem am = new Host.Mem(a);
+        NativeBuffer gm = NativeBuffer.of(g);
+        NativeBuffer um = NativeBuffer.of(u);
+        NativeBuffer am = NativeBuffer.of(a);
         boolean floatExp = dtype == DataType.FLOAT;
         parallelChunks(w, rows * ff, (s, from, to) -> {
             int m = to - from;
@@ -67,11 +68,11 @@ final class SwiGluMlp {
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
         down.backward(dOut, w.dFf);
-        Host.Mem gm = new Host.Mem(g);
-        Host.Mem um = new Host.Mem(u);
-        Host.Mem da = new Host.Mem(w.dFf);
-        Host.Mem dg = new Host.Mem(w.dGate);
-        Host.Mem du = new Host.Mem(w.dUp);
+        NativeBuffer gm = NativeBuffer.of(g);
+        NativeBuffer um = NativeBuffer.of(u);
+        NativeBuffer da = NativeBuffer.of(w.dFf);
+        NativeBuffer dg = NativeBuffer.of(w.dGate);
+        NativeBuffer du = NativeBuffer.of(w.dUp);
         boolean floatExp = dtype == DataType.FLOAT;
         parallelChunks(w, w.n * ff, (s, from, to) -> {
             int m = to - from;

@@ -10,7 +10,7 @@
  * weights and what it saves for its backward: {@code Embedding}, {@code DecoderBlock} ({@code RmsNorm},
  * {@code SelfAttention} with {@code Rope} and the tiled attention core {@code Attention},
  * {@code SwiGluMlp}) and {@code LmHead} (final norm, lm_head, cross-entropy). {@code Kernels} holds
- * their loops over double arrays, {@code Host} the copies between those and native buffers, and
+ * their loops over double arrays ({@code org.lora4j.core.internal.NativeBuffer} copies between those and native buffers), and
  * {@code Workspace} the scratch the blocks share.
  */
 package org.lora4j.train.model;

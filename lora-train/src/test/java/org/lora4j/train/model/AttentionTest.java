@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -41,15 +42,15 @@ class AttentionTest {
             v[i] = r.nextGaussian() * scale;
         }
         INDArray a = Nd4j.create(dtype, new long[]{rows, cols}, 'f');
-        Host.write(v, a, v.length);
-        Host.read(a, v, v.length);  // the values as stored (float32-rounded for FLOAT)
+        NativeBuffer.write(v, a, v.length);
+        NativeBuffer.read(a, v, v.length);  // the values as stored (float32-rounded for FLOAT)
         flat[0] = v;
         return a;
     }
 
     static double[] host(INDArray a) {
         double[] v = new double[(int) a.length()];
-        Host.read(a, v, v.length);
+        NativeBuffer.read(a, v, v.length);
         return v;
     }
 
@@ -211,8 +212,8 @@ class AttentionTest {
         INDArray[] gs = {dq, dk, dv};
         String[] names = {"q", "k", "v"};
         for (int t = 0; t < 3; t++) {
-            Host.Access x = Host.access(xs[t]);
-            Host.Access g = Host.access(gs[t]);
+            NativeBuffer x = NativeBuffer.of(xs[t]);
+            NativeBuffer g = NativeBuffer.of(gs[t]);
             for (int s = 0; s < 40; s++) {
                 // rows from the last tile half the time, where every earlier tile contributes
                 int row = s % 2 == 0 ? r.nextInt(n) : (r.nextInt(BATCH) * T + 128 + r.nextInt(T - 128));

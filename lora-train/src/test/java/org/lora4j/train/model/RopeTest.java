@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -37,16 +38,16 @@ class RopeTest {
         double[] wOut = RmsNormTest.randn(r, n * HEADS * HD);
         INDArray buf = Workspace.nat(DataType.DOUBLE, n, HEADS * HD);
         double[] tmp = new double[n * HEADS * HD];
-        Host.write(wOut, buf, wOut.length);
+        NativeBuffer.write(wOut, buf, wOut.length);
         rope.apply(buf, tmp, n, seq, HEADS, past, null, -1.0);
         double[] grad = AttentionTest.host(buf);
         KernelsGradientTest.check("rope dx", x, grad, unused -> {
-            Host.write(x, buf, x.length);
+            NativeBuffer.write(x, buf, x.length);
             rope.apply(buf, tmp, n, seq, HEADS, past, null, 1.0);
             return KernelsGradientTest.dot(AttentionTest.host(buf), wOut);
         });
         // Forward then backward is the identity (a rotation).
-        Host.write(x, buf, x.length);
+        NativeBuffer.write(x, buf, x.length);
         rope.apply(buf, tmp, n, seq, HEADS, past, null, 1.0);
         assertTrue(AttentionTest.relErr(AttentionTest.host(buf), x) > 0.1);
         rope.apply(buf, tmp, n, seq, HEADS, past, null, -1.0);
@@ -68,8 +69,8 @@ class RopeTest {
         }
         INDArray a = Workspace.nat(DataType.DOUBLE, n, HEADS * HD);
         INDArray b = Workspace.nat(DataType.DOUBLE, n, HEADS * HD);
-        Host.write(x, a, x.length);
-        Host.write(x, b, x.length);
+        NativeBuffer.write(x, a, x.length);
+        NativeBuffer.write(x, b, x.length);
         double[] tmp = new double[x.length];
         rope.apply(a, tmp, n, seq, HEADS, past, null, 1.0);
         rope.apply(b, tmp, n, 1, HEADS, 0, positions, 1.0);
