@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapters;
@@ -22,7 +23,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -628,31 +628,12 @@ public final class Trainer {
         }
     }
 
-    /**
-     * Writes through a temporary sibling renamed into place. The sibling is created as any new file
-     * (mode 0666 less the umask, so 0644 as every other output), not by createTempFile's 0600.
-     */
+    /** Replaces the file atomically ({@link AtomicFiles}), naming it in any error. */
     private static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = null;
         try {
-            for (int attempt = 0; tmp == null; attempt++) {
-                try {
-                    tmp = Files.createFile(file.resolveSibling("." + file.getFileName() + "."
-                            + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()) + ".tmp"));
-                } catch (java.nio.file.FileAlreadyExistsException e) {
-                    if (attempt > 100) {
-                        throw e;
-                    }
-                }
-            }
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.writeString(file, text);
         } catch (IOException e) {
             throw naming(file, e);
-        } finally {
-            if (tmp != null) {
-                Files.deleteIfExists(tmp);
-            }
         }
     }
 

@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -338,8 +339,8 @@ class TrainerTest {
     @Test
     void aCorruptStateFileIsNamed(@TempDir Path dir) throws IOException {
         trainer(config(lora(), 1e-2, 3, 4, 1), dir, 1).run();
-        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000001"));
-        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000002"));
+        AtomicFiles.deleteTree(dir.resolve("checkpoints/step-000001"));
+        AtomicFiles.deleteTree(dir.resolve("checkpoints/step-000002"));
         Path state = dir.resolve("checkpoints/step-000003/trainer_state.json");
         Files.writeString(state, "{\"magic\": \"lora4j-checkpoint\", \"format_version\": 2, \"step\": \"two\"");
         IOException e = assertThrows(IOException.class, () -> CheckpointStore.read(state.getParent()));
