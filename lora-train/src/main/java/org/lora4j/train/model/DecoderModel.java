@@ -463,32 +463,6 @@ public final class DecoderModel {
         }
     }
 
-    /**
-     * Adds an adapter named {@code adapterName} to every linear layer {@code config.matches} (PEFT's
-     * target_modules / layers_to_transform rule), each with its own seed split from {@code seed}.
-     *
-     * @return the module paths adapted, in model order
-     * @throws IllegalArgumentException when no layer matches
-     */
-    public List<String> attachAdapters(String adapterName, LoraConfig loraConfig, long seed) {
-        SplittableRandom root = new SplittableRandom(seed);
-        List<String> adapted = new ArrayList<>();
-        for (LoraLinear l : linears.values()) {
-            long layerSeed = root.split().nextLong();  // split for every layer, so seeds do not depend on the targets
-            if (loraConfig.matches(l.name())) {
-                l.addAdapter(adapterName, loraConfig, layerSeed);
-                adapted.add(l.name());
-            }
-        }
-        if (adapted.isEmpty()) {
-            throw new IllegalArgumentException("target_modules " + loraConfig.targetModules()
-                    + (loraConfig.layersToTransform().isEmpty() ? "" : " with layers_to_transform " + loraConfig.layersToTransform())
-                    + " match no layer; module names end in q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
-                    + " and layers are 0.." + (layers.length - 1));
-        }
-        return adapted;
-    }
-
     /** Zeroes every gradient: base weights (when trainable) and all adapters. */
     public void zeroGrad() {
         for (LoraLinear l : linears.values()) {
