@@ -1,5 +1,6 @@
 package org.lora4j.examples;
 
+import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraConfig;
 import org.lora4j.core.PeftAdapter;
 import org.lora4j.core.PeftAdapters;
@@ -542,7 +543,7 @@ final class Commands {
         o.put("base_model", modelDir.toString());
         Path record = out.resolve("lora4j_merge.json");
         try {
-            Files.writeString(record, o.toPrettyString());   // last: the merge is complete
+            AtomicFiles.writeString(record, o.toPrettyString());   // last, and whole: the merge is complete
         } catch (IOException e) {
             throw new IOException(record + ": " + Main.message(e), e);
         }

@@ -340,6 +340,7 @@ public final class Trainer {
             refuseAnotherRunsFiles();
         }
         writeRunJson(null);
+        log.info("{}", peft.trainableParameters());   // PEFT's print_trainable_parameters line
         model.setTraining(true);
         if (step == 0) {
             for (TrainerCallback c : callbacks) {
