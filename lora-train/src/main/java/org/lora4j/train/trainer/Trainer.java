@@ -68,7 +68,6 @@ import java.util.Objects;
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
-    static final String ADAPTER_NAME = "default";
 
     private final DecoderModel model;
     private final PeftModel peft;     // the adapter verbs over model
