@@ -1,11 +1,12 @@
 package org.lora4j.examples;
 
+import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraConfig;
-import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapter;
 import org.lora4j.core.PeftAdapters;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.ModelConfig;
+import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.data.Batch;
 import org.lora4j.train.data.Batcher;
 import org.lora4j.train.data.Dataset;
@@ -73,28 +74,31 @@ final class Commands {
 
     static TrainConfig trainConfig(Args a, LoraConfig lora, double defaultLr, int defaultEpochs,
                                    double defaultEvalFraction, boolean packedByDefault) {
-        return new TrainConfig(lora,
-                Optimizer.Kind.parse(a.value("--optimizer", "adamw")),
-                a.doubleValue("--lr", defaultLr),
-                LrSchedule.Kind.parse(a.value("--schedule", "linear")),
-                a.intValue("--warmup-steps", 0, 0),
-                a.doubleValue("--weight-decay", 0.0),
-                a.doubleValue("--max-grad-norm", 1.0),
-                a.intValue("--batch-size", 8, 1),
-                a.intValue("--grad-accum", 1, 1),
-                a.intValue("--max-steps", 0, 0),
-                a.intValue("--epochs", defaultEpochs, 1),
-                a.longValue("--seed", 0),
-                a.intValue("--max-length", 256, 2),
-                Dataset.Overflow.parse(a.value("--overflow", "truncate")),
-                a.flag("--packed") || packedByDefault,
-                a.doubleValue("--eval-fraction", defaultEvalFraction),
-                a.intValue("--eval-every", 50, 0),
-                a.intValue("--snapshot-every", 0, 0),
-                a.intValue("--checkpoint-every", 50, 0),
-                a.intValue("--keep-checkpoints", 2, 1),
-                a.doubleValue("--early-stop-loss", 0.0),
-                a.intValue("--early-stop-steps", 0, 0));
+        TrainConfig d = TrainConfig.defaults();   // each flag's default is the library's
+        return TrainConfig.builder()
+                .lora(lora)
+                .optimizer(Optimizer.Kind.parse(a.value("--optimizer", d.optimizer().name().toLowerCase(java.util.Locale.ROOT))))
+                .lr(a.doubleValue("--lr", defaultLr))
+                .schedule(LrSchedule.Kind.parse(a.value("--schedule", d.schedule().name().toLowerCase(java.util.Locale.ROOT))))
+                .warmupSteps(a.intValue("--warmup-steps", d.warmupSteps(), 0))
+                .weightDecay(a.doubleValue("--weight-decay", d.weightDecay()))
+                .maxGradNorm(a.doubleValue("--max-grad-norm", d.maxGradNorm()))
+                .batchSize(a.intValue("--batch-size", d.batchSize(), 1))
+                .gradAccum(a.intValue("--grad-accum", d.gradAccum(), 1))
+                .maxSteps(a.intValue("--max-steps", d.maxSteps(), 0))
+                .epochs(a.intValue("--epochs", defaultEpochs, 1))
+                .seed(a.longValue("--seed", d.seed()))
+                .maxLength(a.intValue("--max-length", d.maxLength(), 2))
+                .overflow(Dataset.Overflow.parse(a.value("--overflow", d.overflow().name().toLowerCase(java.util.Locale.ROOT))))
+                .packed(a.flag("--packed") || packedByDefault)
+                .evalFraction(a.doubleValue("--eval-fraction", defaultEvalFraction))
+                .evalEvery(a.intValue("--eval-every", d.evalEvery(), 0))
+                .snapshotEvery(a.intValue("--snapshot-every", d.snapshotEvery(), 0))
+                .checkpointEvery(a.intValue("--checkpoint-every", d.checkpointEvery(), 0))
+                .keepCheckpoints(a.intValue("--keep-checkpoints", d.keepCheckpoints(), 1))
+                .earlyStopLoss(a.doubleValue("--early-stop-loss", d.earlyStopLoss()))
+                .earlyStopSteps(a.intValue("--early-stop-steps", d.earlyStopSteps(), 0))
+                .build();
     }
 
     static final java.util.Set<String> TRAIN_FLAGS = java.util.Set.of("--packed", "--full", "--rslora", "--quiet",
@@ -242,11 +246,11 @@ final class Commands {
               --lora-alpha X          (default 16)
               --lora-dropout X        (default 0)
               --rslora                scale by alpha/sqrt(rank)
-              --target-modules a,b    (default q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)
+              --target-modules a,b    (default %s)
               --layers 2,24           layers_to_transform (default all)
               --init default|gaussian|pissa|random   (default default: A Kaiming-uniform, B zero)
               --init-adapter DIR      start from this PEFT adapter (its own r, alpha, targets) instead
-            """ + TRAIN_OPTIONS.formatted("2e-4", 1, 256, "0.1");
+            """.formatted(String.join(",", LoraConfig.DEFAULT_TARGET_MODULES)) + TRAIN_OPTIONS.formatted("2e-4", 1, 256, "0.1");
 
     static int sft(Args a) throws IOException {
         Path modelDir = Path.of(a.required("--model"));
@@ -271,7 +275,7 @@ final class Commands {
                 : new LoraConfig(
                 a.intValue("--lora-rank", 8), a.doubleValue("--lora-alpha", 16), a.doubleValue("--lora-dropout", 0),
                 a.flag("--rslora"), parseInit(a.value("--init", "default")),
-                List.of(a.nonBlank("--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                List.of(a.nonBlank("--target-modules", String.join(",", LoraConfig.DEFAULT_TARGET_MODULES),
                         "module names like q_proj,v_proj").split(",")),
                 parseInts(a.nonBlank("--layers", "", "layer numbers like 0,3")));
         TrainConfig config = trainConfig(a, lora, full ? 1e-5 : 2e-4, 1, 0.1, false);
@@ -295,9 +299,9 @@ final class Commands {
             model.setFullFinetune(true);
         } else if (start != null) {
             PeftAdapter withDropout = new PeftAdapter(lora, start.baseModelNameOrPath(), start.loraA(), start.loraB());
-            PeftAdapters.apply(withDropout, model.linearLayers(), "default");
+            new PeftModel(model).loadAdapter(withDropout, PeftModel.DEFAULT_ADAPTER);
         } else {
-            model.attachAdapters("default", lora, config.seed());
+            new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, lora, config.seed());
         }
         Map<String, Object> prov = provenance("sft", data.toString(), modelDir.toString());
         if (initAdapter != null) {
@@ -402,8 +406,7 @@ final class Commands {
     static DecoderModel loadWithAdapter(Path modelDir, String adapterDir) throws IOException {
         DecoderModel model = DecoderModel.load(modelDir);
         if (adapterDir != null) {
-            PeftAdapter adapter = PeftAdapters.load(Path.of(adapterDir));
-            PeftAdapters.apply(adapter, model.linearLayers(), "default");
+            new PeftModel(model).loadAdapter(Path.of(adapterDir), PeftModel.DEFAULT_ADAPTER);
         }
         model.setTraining(false);
         return model;
@@ -442,10 +445,8 @@ final class Commands {
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
-        for (LoraLinear l : model.linearLayers().values()) {
-            if (l.activeAdapter() != null) {
-                l.activeAdapter().setMultiplier(scale);
-            }
+        if (adapter != null) {
+            new PeftModel(model).setMultiplier(scale);
         }
         int[] ids;
         if (raw) {
@@ -522,25 +523,12 @@ final class Commands {
 
     private static int merge(Path modelDir, String adapterDir, Path out) throws IOException {
         DecoderModel model = loadWithAdapter(modelDir, adapterDir);
-        // A NaN or infinite adapter value would spread through its whole weight: refuse before writing anything.
-        for (Map.Entry<String, LoraLinear> e : model.linearLayers().entrySet()) {
-            var adapter = e.getValue().activeAdapter();
-            if (adapter != null) {
-                for (var m : List.of(Map.entry("lora_A", adapter.a()), Map.entry("lora_B", adapter.b()))) {
-                    if (!Double.isFinite(m.getValue().sumNumber().doubleValue())) {
-                        throw new IllegalArgumentException(Path.of(adapterDir).resolve("adapter_model.safetensors") + ": "
-                                + e.getKey() + "." + m.getKey() + " holds values that are not finite (NaN or infinity);"
-                                + " nothing was merged");
-                    }
-                }
-            }
-        }
-        int merged = 0;
-        for (LoraLinear l : model.linearLayers().values()) {
-            if (l.activeAdapter() != null) {
-                l.merge();
-                merged++;
-            }
+        int merged;
+        try {
+            merged = new PeftModel(model).mergeAdapter();   // all or nothing: a non-finite adapter changes no weight
+        } catch (IllegalStateException e) {
+            throw new IllegalArgumentException(Path.of(adapterDir).resolve(PeftAdapters.WEIGHTS_FILE) + ": "
+                    + e.getMessage() + "; nothing was merged", e);
         }
         try {
             model.save(out);   // writes the base weights, which now hold the adapter; adapters themselves are not saved
@@ -555,7 +543,7 @@ final class Commands {
         o.put("base_model", modelDir.toString());
         Path record = out.resolve("lora4j_merge.json");
         try {
-            Files.writeString(record, o.toPrettyString());   // last: the merge is complete
+            AtomicFiles.writeString(record, o.toPrettyString());   // last, and whole: the merge is complete
         } catch (IOException e) {
             throw new IOException(record + ": " + Main.message(e), e);
         }

@@ -4,6 +4,7 @@ import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraConfig;
 import org.lora4j.core.LoraLinear;
 import org.lora4j.core.PeftAdapters;
+import org.lora4j.core.PeftKeys;
 import org.lora4j.train.optim.Optimizer;
 import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -68,8 +69,8 @@ final class Quickstart {
 
         // The library's AdamW (ND4J's Adam underneath), with no weight decay.
         Optimizer adam = Optimizer.adamw(List.of(
-                new Parameter("lora_A", adapter.a(), adapter.gradA()),
-                new Parameter("lora_B", adapter.b(), adapter.gradB())), 0.0);
+                new Parameter(PeftKeys.inMemory(MODULE, PeftKeys.Factor.A, adapter.name()), adapter.a(), adapter.gradA()),
+                new Parameter(PeftKeys.inMemory(MODULE, PeftKeys.Factor.B, adapter.name()), adapter.b(), adapter.gradB())), 0.0);
 
         INDArray y = Nd4j.create(DataType.FLOAT, new long[]{n, out}, 'f');
         INDArray dy = Nd4j.create(DataType.FLOAT, new long[]{n, out}, 'f');

@@ -61,6 +61,14 @@ public record LoraConfig(int rank, double alpha, double dropout, boolean useRslo
         }
     }
 
+    /**
+     * The target modules lora4j adapts when none are given: every linear layer of a Llama or Qwen2
+     * block (attention q, k, v, o and the MLP's gate, up, down), the common LoRA recipe. The LM head
+     * is left out, as PEFT's "all-linear" leaves it out.
+     */
+    public static final List<String> DEFAULT_TARGET_MODULES =
+            List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
     /** PEFT's default patterns for the layer-index part of a module path ({@code layers_pattern}). */
     private static final Pattern LAYER_INDEX =
             Pattern.compile(".*\\.(?:layers|h|block|blocks|layer)\\.(\\d+)\\..*");

@@ -26,8 +26,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.IntConsumer;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Reads and writes LoRA adapters in the layout of PEFT's {@code save_pretrained}, so adapters move
@@ -51,9 +49,6 @@ public final class PeftAdapters {
     /** PEFT's weights file name (safetensors; the older pickle {@code adapter_model.bin} is not read). */
     public static final String WEIGHTS_FILE = "adapter_model.safetensors";
 
-    static final String KEY_PREFIX = "base_model.model.";
-    /** Saved form {@code <prefix><module>.lora_A.weight}; in-memory form {@code ...lora_A.<adapter>.weight}. */
-    private static final Pattern KEY = Pattern.compile("base_model\\.model\\.(.+)\\.lora_([AB])(?:\\.([^.]+))?\\.weight");
     /** The layer-name patterns {@link LoraConfig#matches} knows; a layers_pattern outside them is refused. */
     private static final Set<String> LAYER_PATTERNS = Set.of("layers", "h", "block", "blocks", "layer");
 
@@ -345,23 +340,23 @@ public final class PeftAdapters {
             String firstKey = null;
             String adapterName = null;
             for (String key : file.keys()) {
-                Matcher m = KEY.matcher(key);
-                if (!m.matches()) {
+                PeftKeys.Parsed m = PeftKeys.parseSaved(key);
+                if (m == null) {
                     throw new FileFormatException(weightsFile, "key '" + key + "' is not a LoRA weight; expected "
-                            + KEY_PREFIX + "<module>.lora_A.weight or .lora_B.weight");
+                            + PeftKeys.SAVED_PREFIX + "<module>.lora_A.weight or .lora_B.weight");
                 }
                 if (firstKey == null) {
                     firstKey = key;
-                    adapterName = m.group(3);
-                } else if (!Objects.equals(adapterName, m.group(3))) {
+                    adapterName = m.adapterName();
+                } else if (!Objects.equals(adapterName, m.adapterName())) {
                     throw new FileFormatException(weightsFile, "key '" + key + "' names a different adapter than key '"
                             + firstKey + "'; one adapter per file");
                 }
-                String module = m.group(1);
+                String module = m.module();
                 if (module.isBlank()) {
                     throw new FileFormatException(weightsFile, "key '" + key + "' has a blank module path");
                 }
-                boolean isA = m.group(2).equals("A");
+                boolean isA = m.factor() == PeftKeys.Factor.A;
                 String dtype = file.dtype(key);
                 if (!SafetensorsDtype.parse(dtype).isFloatingPoint()) {
                     throw new FileFormatException(weightsFile, "key '" + key + "' has dtype " + dtype
@@ -401,17 +396,15 @@ public final class PeftAdapters {
     }
 
     private static String key(String module, String ab, String adapterName) {
-        return KEY_PREFIX + module + ".lora_" + ab + (adapterName == null ? "" : "." + adapterName) + ".weight";
+        return PeftKeys.saved(module, PeftKeys.Factor.valueOf(ab), adapterName);
     }
 
-    /** PEFT's saved key of a module's lora_A: {@code base_model.model.<module>.lora_A.weight}. */
-    static String loraAKey(String module) {
-        return key(module, "A", null);
+    private static String loraAKey(String module) {
+        return PeftKeys.saved(module, PeftKeys.Factor.A);
     }
 
-    /** PEFT's saved key of a module's lora_B: {@code base_model.model.<module>.lora_B.weight}. */
-    static String loraBKey(String module) {
-        return key(module, "B", null);
+    private static String loraBKey(String module) {
+        return PeftKeys.saved(module, PeftKeys.Factor.B);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -574,18 +567,18 @@ public final class PeftAdapters {
         Path weightsTemp = Safetensors.writeTemp(weightsFile, tensors, meta, DataType.FLOAT, afterTensor);
         Path configTemp;
         try {
-            configTemp = Safetensors.writeTemp(configFile, configJson);
+            configTemp = AtomicFiles.writeTemp(configFile, configJson);
         } catch (IOException | RuntimeException | Error e) {
-            Safetensors.deleteQuietly(weightsTemp, e);
+            AtomicFiles.deleteQuietly(weightsTemp, e);
             throw e;
         }
         try {
-            Safetensors.commit(weightsTemp, weightsFile);
+            AtomicFiles.commit(weightsTemp, weightsFile);
         } catch (IOException | RuntimeException e) {
-            Safetensors.deleteQuietly(configTemp, e);
+            AtomicFiles.deleteQuietly(configTemp, e);
             throw e;
         }
-        Safetensors.commit(configTemp, configFile);
+        AtomicFiles.commit(configTemp, configFile);
         LOG.debug("saved {} LoRA modules to {}", adapter.loraA().size(), dir);
     }
 

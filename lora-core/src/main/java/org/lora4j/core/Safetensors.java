@@ -14,18 +14,14 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.IntConsumer;
 
 /**
@@ -37,10 +33,8 @@ import java.util.function.IntConsumer;
  * FLOAT F32, DOUBLE F64, HALF F16, BFLOAT16 BF16, LONG I64, INT I32, SHORT I16, BYTE I8, UBYTE U8,
  * BOOL BOOL.
  *
- * <p>A file is written to a hidden temporary sibling, forced to disk and renamed over the target in
- * one atomic step, so a save that fails (full disk, exception, crash) leaves the previous file as it
- * was, and readers never see half a file. A failed save deletes its temporary file; only a killed
- * process can leave one ({@code .<name>.<random>.tmp}) behind.
+ * <p>A file is written through {@link AtomicFiles}: a save that fails (full disk, exception, crash)
+ * leaves the previous file as it was, and readers never see half a file.
  */
 public final class Safetensors {
     private static final Logger LOG = LoggerFactory.getLogger(Safetensors.class);
@@ -86,91 +80,29 @@ public final class Safetensors {
     /** The write, with a hook run after each tensor's bytes so tests can make a save fail midway. */
     static void write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata,
                       DataType floatType, IntConsumer afterTensor) throws IOException {
-        Path temp = writeTemp(file, tensors, metadata, floatType, afterTensor);
-        commit(temp, file);
+        AtomicFiles.commit(writeTemp(file, tensors, metadata, floatType, afterTensor), file);
     }
 
     /**
      * Writes the complete file to a new temporary sibling of {@code file}, forced to disk, and returns
-     * its path; {@link #commit} then puts it in place. On failure the temporary file is deleted.
+     * its path; {@link AtomicFiles#commit} then puts it in place. On failure the temporary file is deleted.
      */
     static Path writeTemp(Path file, Map<String, INDArray> tensors, Map<String, String> metadata,
                           DataType floatType, IntConsumer afterTensor) throws IOException {
         TensorBytes.checkLittleEndian();
         List<Planned> plan = plan(file, tensors, floatType);
         byte[] header = header(file, plan, metadata);
-        Path temp = createTempSibling(file);
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+        Path temp = AtomicFiles.writeTemp(file, channel -> {
             ByteBuffer head = ByteBuffer.allocate(8 + header.length).order(ByteOrder.LITTLE_ENDIAN);
             head.putLong(header.length).put(header).flip();
-            writeFully(channel, head);
+            AtomicFiles.writeFully(channel, head);
             for (int i = 0; i < plan.size(); i++) {
                 writeTensor(channel, plan.get(i));
                 afterTensor.accept(i);
             }
-            channel.force(true);   // the data must be on disk before the rename makes it the file
-        } catch (IOException | RuntimeException | Error e) {
-            deleteQuietly(temp, e);
-            throw e;
-        }
+        });
         LOG.debug("wrote {} tensors, header {} bytes, to {}", plan.size(), header.length, temp);
         return temp;
-    }
-
-    /** Writes bytes to a new temporary sibling of {@code file}, forced to disk; see {@link #commit}. */
-    static Path writeTemp(Path file, byte[] bytes) throws IOException {
-        Path temp = createTempSibling(file);
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-            writeFully(channel, ByteBuffer.wrap(bytes));
-            channel.force(true);
-        } catch (IOException | RuntimeException | Error e) {
-            deleteQuietly(temp, e);
-            throw e;
-        }
-        return temp;
-    }
-
-    /** Renames a finished temporary file over {@code file} atomically; deletes it if that fails. */
-    static void commit(Path temp, Path file) throws IOException {
-        Path target = file.toAbsolutePath();
-        try {
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException | RuntimeException e) {
-            deleteQuietly(temp, e);
-            throw e;
-        }
-        // Persist the rename itself. Best effort: some platforms (Windows) cannot open a directory.
-        try (FileChannel dir = FileChannel.open(target.getParent(), StandardOpenOption.READ)) {
-            dir.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            LOG.debug("could not fsync directory {}", target.getParent());
-        }
-    }
-
-    /**
-     * Creates an empty hidden sibling of {@code file} with a random name. Same directory, so the
-     * final rename stays on one file system and can be atomic; created with the default permissions
-     * (not {@code createTempFile}'s owner-only ones), so the saved file is as readable as any other.
-     */
-    static Path createTempSibling(Path file) throws IOException {
-        Path target = file.toAbsolutePath();
-        Path dir = target.getParent();
-        while (true) {
-            String name = "." + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp";
-            try {
-                return Files.createFile(dir.resolve(name));
-            } catch (FileAlreadyExistsException collision) {
-                // another random name
-            }
-        }
-    }
-
-    static void deleteQuietly(Path temp, Throwable cause) {
-        try {
-            Files.deleteIfExists(temp);
-        } catch (IOException e) {
-            cause.addSuppressed(e);
-        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -256,7 +188,7 @@ public final class Safetensors {
     private static void writeTensor(FileChannel channel, Planned p) throws IOException {
         INDArray t = p.tensor;
         if (p.dtype.nd4j == t.dataType()) {
-            TensorBytes.forEachWindow(TensorBytes.contiguousC(t), window -> writeFully(channel, window));
+            TensorBytes.forEachWindow(TensorBytes.contiguousC(t), window -> AtomicFiles.writeFully(channel, window));
         } else if (p.dtype == SafetensorsDtype.F16 || p.dtype == SafetensorsDtype.BF16) {
             INDArray floats = TensorBytes.contiguousC(t.dataType() == DataType.FLOAT ? t : t.castTo(DataType.FLOAT));
             boolean half = p.dtype == SafetensorsDtype.F16;
@@ -270,12 +202,12 @@ public final class Safetensors {
                         scratch.putShort(half ? HalfFloats.floatToHalf(f) : HalfFloats.floatToBfloat16(f));
                     }
                     scratch.flip();
-                    writeFully(channel, scratch);
+                    AtomicFiles.writeFully(channel, scratch);
                 }
             });
         } else {
             INDArray cast = t.castTo(p.dtype.nd4j);   // widening, or DOUBLE to FLOAT
-            TensorBytes.forEachWindow(TensorBytes.contiguousC(cast), window -> writeFully(channel, window));
+            TensorBytes.forEachWindow(TensorBytes.contiguousC(cast), window -> AtomicFiles.writeFully(channel, window));
         }
     }
 
@@ -298,11 +230,5 @@ public final class Safetensors {
             element[0] += n;
         });
         return out;
-    }
-
-    private static void writeFully(FileChannel channel, ByteBuffer src) throws IOException {
-        while (src.hasRemaining()) {
-            channel.write(src);
-        }
     }
 }

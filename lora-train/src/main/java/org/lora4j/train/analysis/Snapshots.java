@@ -1,5 +1,6 @@
 package org.lora4j.train.analysis;
 
+import org.lora4j.core.PeftKeys;
 import org.lora4j.core.SafetensorsFile;
 import org.lora4j.train.trainer.AdapterSnapshots;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -59,10 +60,13 @@ public final class Snapshots {
      * @param which  "lora_A" or "lora_B"
      */
     public static Trajectory trajectory(Path dir, String module, String which) throws IOException {
-        if (!which.equals("lora_A") && !which.equals("lora_B")) {
+        PeftKeys.Factor factor;
+        try {
+            factor = PeftKeys.Factor.fromPeft(which);
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("which must be lora_A or lora_B, got '" + which + "'");
         }
-        String key = "base_model.model." + module + "." + which + ".weight";
+        String key = PeftKeys.saved(module, factor);
         List<Path> files = files(dir);
         int[] steps = new int[files.size()];
         List<double[]> vectors = new ArrayList<>();

@@ -1,5 +1,7 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.AtomicFiles;
+import org.lora4j.core.PeftKeys;
 import org.lora4j.train.optim.Parameter;
 
 import org.lora4j.core.LoraAdapter;
@@ -10,7 +12,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -149,7 +150,7 @@ public final class DecoderModel {
      */
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("config.json"), config.toHfJson(), StandardCharsets.UTF_8);
+        AtomicFiles.writeString(dir.resolve("config.json"), config.toHfJson());
         Checkpoint.write(dir, parameters());
     }
 
@@ -208,8 +209,8 @@ public final class DecoderModel {
         for (LoraLinear lin : linears.values()) {
             LoraAdapter a = lin.activeAdapter();
             if (a != null && lin.adaptersEnabled() && !lin.isMerged()) {
-                out.add(new Parameter(lin.name() + ".lora_A." + a.name() + ".weight", a.a(), a.gradA()));
-                out.add(new Parameter(lin.name() + ".lora_B." + a.name() + ".weight", a.b(), a.gradB()));
+                out.add(new Parameter(PeftKeys.inMemory(lin.name(), PeftKeys.Factor.A, a.name()), a.a(), a.gradA()));
+                out.add(new Parameter(PeftKeys.inMemory(lin.name(), PeftKeys.Factor.B, a.name()), a.b(), a.gradB()));
             }
         }
         return out;
@@ -243,32 +244,6 @@ public final class DecoderModel {
         for (LoraLinear l : linears.values()) {
             l.setTraining(training);
         }
-    }
-
-    /**
-     * Adds an adapter named {@code adapterName} to every linear layer {@code config.matches} (PEFT's
-     * target_modules / layers_to_transform rule), each with its own seed split from {@code seed}.
-     *
-     * @return the module paths adapted, in model order
-     * @throws IllegalArgumentException when no layer matches
-     */
-    public List<String> attachAdapters(String adapterName, LoraConfig loraConfig, long seed) {
-        SplittableRandom root = new SplittableRandom(seed);
-        List<String> adapted = new ArrayList<>();
-        for (LoraLinear l : linears.values()) {
-            long layerSeed = root.split().nextLong();  // split for every layer, so seeds do not depend on the targets
-            if (loraConfig.matches(l.name())) {
-                l.addAdapter(adapterName, loraConfig, layerSeed);
-                adapted.add(l.name());
-            }
-        }
-        if (adapted.isEmpty()) {
-            throw new IllegalArgumentException("target_modules " + loraConfig.targetModules()
-                    + (loraConfig.layersToTransform().isEmpty() ? "" : " with layers_to_transform " + loraConfig.layersToTransform())
-                    + " match no layer; module names end in q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
-                    + " and layers are 0.." + (blocks.length - 1));
-        }
-        return adapted;
     }
 
     /** Zeroes every gradient: base weights (when trainable) and all adapters. */

@@ -5,6 +5,8 @@
  * weights from safetensors checkpoints ({@link org.lora4j.train.model.Checkpoint}), generation of
  * one or many sequences with a KV cache ({@link org.lora4j.train.model.Generator}), and hooks on the
  * residual stream for steering, ablation and capture ({@link org.lora4j.train.model.ResidualHook}).
+ * {@link org.lora4j.train.model.PeftModel} holds the adapter verbs of a whole model (attach, load,
+ * merge, unmerge, multiplier, trainable parameters, save), named as PEFT names them.
  *
  * <p>Inside, one package-private class per part, each a forward/backward pair that owns its
  * weights and what it saves for its backward: {@code Embedding}, {@code DecoderBlock} ({@code RmsNorm},

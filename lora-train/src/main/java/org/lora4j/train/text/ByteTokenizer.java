@@ -4,6 +4,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import org.lora4j.core.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -122,7 +123,7 @@ public final class ByteTokenizer implements Tokenizer {
         Objects.requireNonNull(modelDir, "modelDir must not be null");
         Files.createDirectories(modelDir);
         Path file = modelDir.resolve(HfTokenizer.TOKENIZER_FILE);
-        Files.writeString(file, new GsonBuilder()
+        AtomicFiles.writeString(file, new GsonBuilder()
                 .setPrettyPrinting()
                 .serializeNulls()
                 .disableHtmlEscaping()

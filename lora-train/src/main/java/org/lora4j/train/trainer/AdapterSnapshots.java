@@ -1,6 +1,7 @@
 package org.lora4j.train.trainer;
 
 import org.lora4j.core.LoraAdapter;
+import org.lora4j.core.PeftKeys;
 import org.lora4j.core.Safetensors;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -50,8 +51,8 @@ public final class AdapterSnapshots implements TrainerCallback {
     void save(int step, Map<String, LoraAdapter> adapters) throws IOException {
         Map<String, INDArray> t = new LinkedHashMap<>();
         for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
-            t.put("base_model.model." + e.getKey() + ".lora_A.weight", e.getValue().a());
-            t.put("base_model.model." + e.getKey() + ".lora_B.weight", e.getValue().b());
+            t.put(PeftKeys.saved(e.getKey(), PeftKeys.Factor.A), e.getValue().a());
+            t.put(PeftKeys.saved(e.getKey(), PeftKeys.Factor.B), e.getValue().b());
         }
         Path file = dir.resolve(String.format("step-%06d.safetensors", step));
         try {

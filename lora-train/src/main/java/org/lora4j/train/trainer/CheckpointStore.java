@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.Safetensors;
 import org.lora4j.core.SafetensorsFile;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,7 +15,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -70,39 +70,27 @@ final class CheckpointStore {
     Path write(int step, ObjectNode state, Map<String, INDArray> weights, Map<String, INDArray> optimizer)
             throws IOException {
         String name = String.format("step-%06d", step);
-        Path tmp;
+        Path target = dir.resolve(name);
+        ObjectNode s = state.deepCopy();
+        s.put("magic", MAGIC);
+        s.put("format_version", FORMAT_VERSION);
+        s.put("library_version", Version.get());
+        s.put("step", step);
+        Map<String, String> meta = Map.of("lora4j_step", Integer.toString(step),
+                "lora4j_run_id", state.path("run_id").asText());
         try {
-            Files.createDirectories(dir);
-            tmp = Files.createTempDirectory(dir, TMP_PREFIX + name + "-");
-        } catch (IOException e) {
-            throw Trainer.naming(dir.resolve(name), e);
-        }
-        try {
-            ObjectNode s = state.deepCopy();
-            s.put("magic", MAGIC);
-            s.put("format_version", FORMAT_VERSION);
-            s.put("library_version", Version.get());
-            s.put("step", step);
-            Map<String, String> meta = Map.of("lora4j_step", Integer.toString(step),
-                    "lora4j_run_id", state.path("run_id").asText());
-            Safetensors.write(tmp.resolve(WEIGHTS), weights, meta);
-            Safetensors.write(tmp.resolve(OPTIMIZER), optimizer, meta);
-            // The state file last: a directory with a state file has its tensors.
-            Files.writeString(tmp.resolve(STATE), new ObjectMapper().writerWithDefaultPrettyPrinter()
-                    .writeValueAsString(s), StandardCharsets.UTF_8);
-            Path target = dir.resolve(name);
-            if (Files.exists(target)) {
-                deleteTree(target);   // the same step again (a resumed run re-reaching it): same content
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            // An existing step-N is replaced: the same step again (a resumed run re-reaching it), same content.
+            AtomicFiles.writeDirectory(target, TMP_PREFIX + name + "-", tmp -> {
+                Safetensors.write(tmp.resolve(WEIGHTS), weights, meta);
+                Safetensors.write(tmp.resolve(OPTIMIZER), optimizer, meta);
+                // The state file last: a directory with a state file has its tensors.
+                Files.writeString(tmp.resolve(STATE), new ObjectMapper().writerWithDefaultPrettyPrinter()
+                        .writeValueAsString(s), StandardCharsets.UTF_8);
+            });
             prune();
             return target;
         } catch (IOException e) {
-            deleteTree(tmp);
-            throw Trainer.naming(dir.resolve(name), e);
-        } catch (RuntimeException e) {
-            deleteTree(tmp);
-            throw e;
+            throw Trainer.naming(target, e);
         }
     }
 
@@ -126,7 +114,7 @@ final class CheckpointStore {
     private void prune() throws IOException {
         List<Path> all = list();
         for (int i = 0; i < all.size() - keep; i++) {
-            deleteTree(all.get(i));
+            AtomicFiles.deleteTree(all.get(i));
         }
     }
 
@@ -265,16 +253,5 @@ final class CheckpointStore {
             }
         }
         return m;
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var walk = Files.walk(p)) {
-            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(q);
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
@@ -321,7 +322,7 @@ public final class RunDirectory implements AutoCloseable {
         }
         String what = describe(dir, entries);
         for (Path p : entries) {
-            CheckpointStore.deleteTree(p);
+            AtomicFiles.deleteTree(p);
         }
         log.info("--overwrite: deleted what {} held: {}", dir, what);
     }
@@ -341,7 +342,7 @@ public final class RunDirectory implements AutoCloseable {
         List<Path> removed = new ArrayList<>();
         for (Path p : found) {
             if (removed.stream().noneMatch(p::startsWith)) {
-                CheckpointStore.deleteTree(p);
+                AtomicFiles.deleteTree(p);
                 removed.add(p);
             }
         }

@@ -134,25 +134,193 @@ public record TrainConfig(LoraConfig lora, Optimizer.Kind optimizer, double lr, 
         return o;
     }
 
-    /**
-     * Defaults for an adapter fine-tune, each with its reason: the common LoRA recipe (r 8, alpha 16
-     * on every linear layer of the blocks, AdamW at 2e-4, linear decay), batch 8 and one epoch.
-     */
+    /** The defaults of {@link Builder}, as a config. */
     public static TrainConfig defaults() {
-        return new TrainConfig(
-                new LoraConfig(8, 16, 0.0, false, LoraConfig.Init.DEFAULT,
-                        List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), List.of()),
-                Optimizer.Kind.ADAMW, 2e-4, LrSchedule.Kind.LINEAR,
-                0,      // warm-up: none unless asked (the EM recipe uses 5)
-                0.0,    // weight decay: PEFT's LoRA recipes mostly use none
-                1.0,    // clip at 1.0, Hugging Face Trainer's default
-                8, 1,
-                0, 1,   // one epoch
-                0L,
-                256, Dataset.Overflow.TRUNCATE, false,
-                0.1,    // 10% held out, as in the EM runs
-                50, 0, 50, 2,
-                0.0, 0);
+        return builder().build();
+    }
+
+    /** A builder holding the defaults (see {@link Builder}). */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this config's values, to make a variation of it. */
+    public Builder toBuilder() {
+        return new Builder()
+                .lora(lora).optimizer(optimizer).lr(lr).schedule(schedule).warmupSteps(warmupSteps)
+                .weightDecay(weightDecay).maxGradNorm(maxGradNorm).batchSize(batchSize).gradAccum(gradAccum)
+                .maxSteps(maxSteps).epochs(epochs).seed(seed).maxLength(maxLength).overflow(overflow)
+                .packed(packed).evalFraction(evalFraction).evalEvery(evalEvery).snapshotEvery(snapshotEvery)
+                .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).earlyStopLoss(earlyStopLoss)
+                .earlyStopSteps(earlyStopSteps);
+    }
+
+    /**
+     * Builds a {@link TrainConfig} by name. Every field starts at its default, each with its reason
+     * below; {@link #build()} validates as the record's constructor does. The defaults are an adapter
+     * fine-tune: the common LoRA recipe, batch 8 and one epoch.
+     */
+    public static final class Builder {
+        /** r 8, alpha 16 on every linear layer of the blocks: the common LoRA recipe. */
+        private LoraConfig lora = new LoraConfig(8, 16, 0.0, false, LoraConfig.Init.DEFAULT,
+                LoraConfig.DEFAULT_TARGET_MODULES, List.of());
+        /** AdamW at 2e-4 with linear decay: PEFT's LoRA examples. */
+        private Optimizer.Kind optimizer = Optimizer.Kind.ADAMW;
+        private double lr = 2e-4;
+        private LrSchedule.Kind schedule = LrSchedule.Kind.LINEAR;
+        /** No warm-up unless asked (the EM recipe uses 5). */
+        private int warmupSteps = 0;
+        /** PEFT's LoRA recipes mostly use no weight decay. */
+        private double weightDecay = 0.0;
+        /** Clip at 1.0, Hugging Face Trainer's default. */
+        private double maxGradNorm = 1.0;
+        /** Batch 8, no accumulation: fits the small models lora4j trains on a CPU. */
+        private int batchSize = 8;
+        private int gradAccum = 1;
+        /** One epoch, counted in epochs rather than steps. */
+        private int maxSteps = 0;
+        private int epochs = 1;
+        private long seed = 0L;
+        /** 256 tokens, truncating longer examples: the chat examples of the EM datasets fit. */
+        private int maxLength = 256;
+        private Dataset.Overflow overflow = Dataset.Overflow.TRUNCATE;
+        private boolean packed = false;
+        /** 10% held out, as in the EM runs. */
+        private double evalFraction = 0.1;
+        /** Evaluate and checkpoint every 50 steps, keep two checkpoints, no snapshots. */
+        private int evalEvery = 50;
+        private int snapshotEvery = 0;
+        private int checkpointEvery = 50;
+        private int keepCheckpoints = 2;
+        /** No early stopping. */
+        private double earlyStopLoss = 0.0;
+        private int earlyStopSteps = 0;
+
+        private Builder() {
+        }
+
+        /** The adapter to train, or null for full-parameter fine-tuning. */
+        public Builder lora(LoraConfig v) {
+            lora = v;
+            return this;
+        }
+
+        /** Full-parameter fine-tuning: no adapter. */
+        public Builder full() {
+            return lora(null);
+        }
+
+        public Builder optimizer(Optimizer.Kind v) {
+            optimizer = v;
+            return this;
+        }
+
+        public Builder lr(double v) {
+            lr = v;
+            return this;
+        }
+
+        public Builder schedule(LrSchedule.Kind v) {
+            schedule = v;
+            return this;
+        }
+
+        public Builder warmupSteps(int v) {
+            warmupSteps = v;
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            weightDecay = v;
+            return this;
+        }
+
+        public Builder maxGradNorm(double v) {
+            maxGradNorm = v;
+            return this;
+        }
+
+        public Builder batchSize(int v) {
+            batchSize = v;
+            return this;
+        }
+
+        public Builder gradAccum(int v) {
+            gradAccum = v;
+            return this;
+        }
+
+        public Builder maxSteps(int v) {
+            maxSteps = v;
+            return this;
+        }
+
+        public Builder epochs(int v) {
+            epochs = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public Builder maxLength(int v) {
+            maxLength = v;
+            return this;
+        }
+
+        public Builder overflow(Dataset.Overflow v) {
+            overflow = v;
+            return this;
+        }
+
+        public Builder packed(boolean v) {
+            packed = v;
+            return this;
+        }
+
+        public Builder evalFraction(double v) {
+            evalFraction = v;
+            return this;
+        }
+
+        public Builder evalEvery(int v) {
+            evalEvery = v;
+            return this;
+        }
+
+        public Builder snapshotEvery(int v) {
+            snapshotEvery = v;
+            return this;
+        }
+
+        public Builder checkpointEvery(int v) {
+            checkpointEvery = v;
+            return this;
+        }
+
+        public Builder keepCheckpoints(int v) {
+            keepCheckpoints = v;
+            return this;
+        }
+
+        public Builder earlyStopLoss(double v) {
+            earlyStopLoss = v;
+            return this;
+        }
+
+        public Builder earlyStopSteps(int v) {
+            earlyStopSteps = v;
+            return this;
+        }
+
+        /** The config; refused with the record's messages when a value is out of range. */
+        public TrainConfig build() {
+            return new TrainConfig(lora, optimizer, lr, schedule, warmupSteps, weightDecay, maxGradNorm, batchSize,
+                    gradAccum, maxSteps, epochs, seed, maxLength, overflow, packed, evalFraction, evalEvery,
+                    snapshotEvery, checkpointEvery, keepCheckpoints, earlyStopLoss, earlyStopSteps);
+        }
     }
 
     public boolean isFull() {
@@ -233,15 +401,29 @@ public record TrainConfig(LoraConfig lora, Optimizer.Kind optimizer, double lr, 
                     bool(l, "lora.use_rslora"), LoraConfig.Init.fromPeft(text(l, "lora.init_lora_weights")),
                     targets, layers);
         }
-        return new TrainConfig(lora, Optimizer.Kind.parse(text(o, "optimizer")), number(o, "lr"),
-                LrSchedule.Kind.parse(text(o, "schedule")), integer(o, "warmup_steps"),
-                number(o, "weight_decay"), number(o, "max_grad_norm"), integer(o, "batch_size"),
-                integer(o, "grad_accum"), integer(o, "max_steps"), integer(o, "epochs"),
-                req(o, "seed", JsonNode::isIntegralNumber, "an integer").asLong(), integer(o, "max_length"),
-                Dataset.Overflow.parse(text(o, "overflow")), bool(o, "packed"),
-                number(o, "eval_fraction"), integer(o, "eval_every"), integer(o, "snapshot_every"),
-                integer(o, "checkpoint_every"), integer(o, "keep_checkpoints"),
-                number(o, "early_stop_loss"), integer(o, "early_stop_steps"));
+        return builder().lora(lora)
+                .optimizer(Optimizer.Kind.parse(text(o, "optimizer")))
+                .lr(number(o, "lr"))
+                .schedule(LrSchedule.Kind.parse(text(o, "schedule")))
+                .warmupSteps(integer(o, "warmup_steps"))
+                .weightDecay(number(o, "weight_decay"))
+                .maxGradNorm(number(o, "max_grad_norm"))
+                .batchSize(integer(o, "batch_size"))
+                .gradAccum(integer(o, "grad_accum"))
+                .maxSteps(integer(o, "max_steps"))
+                .epochs(integer(o, "epochs"))
+                .seed(req(o, "seed", JsonNode::isIntegralNumber, "an integer").asLong())
+                .maxLength(integer(o, "max_length"))
+                .overflow(Dataset.Overflow.parse(text(o, "overflow")))
+                .packed(bool(o, "packed"))
+                .evalFraction(number(o, "eval_fraction"))
+                .evalEvery(integer(o, "eval_every"))
+                .snapshotEvery(integer(o, "snapshot_every"))
+                .checkpointEvery(integer(o, "checkpoint_every"))
+                .keepCheckpoints(integer(o, "keep_checkpoints"))
+                .earlyStopLoss(number(o, "early_stop_loss"))
+                .earlyStopSteps(integer(o, "early_stop_steps"))
+                .build();
     }
 
     private static JsonNode req(JsonNode o, String path, java.util.function.Predicate<JsonNode> ok, String what) {

@@ -1,9 +1,9 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
-import org.lora4j.core.LoraLinear;
-import org.lora4j.core.PeftAdapters;
 import org.lora4j.train.model.DecoderModel;
+import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.data.Batch;
 import org.lora4j.train.data.Batcher;
 import org.lora4j.train.data.Dataset;
@@ -22,7 +22,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -69,9 +68,9 @@ import java.util.Objects;
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
-    static final String ADAPTER_NAME = "default";
 
     private final DecoderModel model;
+    private final PeftModel peft;     // the adapter verbs over model
     private final TrainConfig config;
     private final Dataset train;
     private final Dataset eval;
@@ -111,6 +110,7 @@ public final class Trainer {
     public Trainer(DecoderModel model, TrainConfig config, Dataset train, Dataset eval, int padId, Path out,
                    Map<String, Object> provenance) {
         this.model = Objects.requireNonNull(model, "model");
+        this.peft = new PeftModel(model);
         this.config = Objects.requireNonNull(config, "config");
         this.train = Objects.requireNonNull(train, "train");
         this.eval = eval == null || eval.size() == 0 ? null : eval;
@@ -138,7 +138,7 @@ public final class Trainer {
         Map<String, INDArray> start = new LinkedHashMap<>();
         params.forEach(p -> start.put(p.name(), p.value()));
         this.runId = runId(config, train, this.eval, baseFingerprint, fingerprint(start));
-        this.adapters = activeAdapters(model);
+        this.adapters = peft.activeAdapters();   // callbacks see it; they must not change it
         this.snapshots = config.snapshotEvery() > 0
                 ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed(), runId) : null;
         if (snapshots != null) {
@@ -339,6 +339,7 @@ public final class Trainer {
             refuseAnotherRunsFiles();
         }
         writeRunJson(null);
+        log.info("{}", peft.trainableParameters());   // PEFT's print_trainable_parameters line
         model.setTraining(true);
         if (step == 0) {
             for (TrainerCallback c : callbacks) {
@@ -454,11 +455,7 @@ public final class Trainer {
 
     /** Each layer's dropout stream depends only on (seed, step, micro-batch, layer): resumable without RNG state. */
     private void seedDropout(int atStep, int micro) {
-        int i = 0;
-        for (LoraLinear l : model.linearLayers().values()) {
-            long s = config.seed() * 0x9E3779B97F4A7C15L + atStep * 1_000_003L + micro * 10_007L + i++;
-            l.setDropoutSeed(s);
-        }
+        peft.setDropoutSeeds(layer -> config.seed() * 0x9E3779B97F4A7C15L + atStep * 1_000_003L + micro * 10_007L + layer);
     }
 
     /** Mean next-token loss over every target of the held-out set, without dropout. */
@@ -482,17 +479,6 @@ public final class Trainer {
 
     // ---------------------------------------------------------------------------------------------
     // Outputs
-
-    private static Map<String, LoraAdapter> activeAdapters(DecoderModel model) {
-        Map<String, LoraAdapter> m = new LinkedHashMap<>();
-        for (Map.Entry<String, LoraLinear> e : model.linearLayers().entrySet()) {
-            LoraAdapter a = e.getValue().activeAdapter();
-            if (a != null) {
-                m.put(e.getKey(), a);
-            }
-        }
-        return java.util.Collections.unmodifiableMap(m);   // callbacks see it; they must not change it
-    }
 
     private ObjectNode runInfo() {
         ObjectMapper mapper = new ObjectMapper();
@@ -543,7 +529,7 @@ public final class Trainer {
                 model.save(out);
             } else {
                 Object base = provenance.getOrDefault("base_model", "");
-                PeftAdapters.save(out, config.lora(), adapters, String.valueOf(base), meta);
+                peft.savePretrained(out, String.valueOf(base), meta);
             }
         } catch (IOException e) {
             throw naming(out, e);
@@ -628,31 +614,12 @@ public final class Trainer {
         }
     }
 
-    /**
-     * Writes through a temporary sibling renamed into place. The sibling is created as any new file
-     * (mode 0666 less the umask, so 0644 as every other output), not by createTempFile's 0600.
-     */
+    /** Replaces the file atomically ({@link AtomicFiles}), naming it in any error. */
     private static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = null;
         try {
-            for (int attempt = 0; tmp == null; attempt++) {
-                try {
-                    tmp = Files.createFile(file.resolveSibling("." + file.getFileName() + "."
-                            + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()) + ".tmp"));
-                } catch (java.nio.file.FileAlreadyExistsException e) {
-                    if (attempt > 100) {
-                        throw e;
-                    }
-                }
-            }
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.writeString(file, text);
         } catch (IOException e) {
             throw naming(file, e);
-        } finally {
-            if (tmp != null) {
-                Files.deleteIfExists(tmp);
-            }
         }
     }
 

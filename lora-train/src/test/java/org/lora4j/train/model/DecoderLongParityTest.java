@@ -55,7 +55,7 @@ class DecoderLongParityTest {
             int r = Integer.parseInt(ad.metadata().get("r"));
             double alpha = Double.parseDouble(ad.metadata().get("lora_alpha"));
             String[] targets = ad.metadata().get("target_modules").split(",");
-            List<String> adapted = m.attachAdapters("default", LoraConfig.of(r, alpha, targets)
+            List<String> adapted = new PeftModel(m).addAdapter("default", LoraConfig.of(r, alpha, targets)
                     .withInit(LoraConfig.Init.RANDOM), 1);
             assertEquals(ad.keys().size() / 2, adapted.size());
             for (String mod : adapted) {

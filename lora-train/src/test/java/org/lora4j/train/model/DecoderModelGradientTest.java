@@ -135,7 +135,7 @@ class DecoderModelGradientTest {
         int seq = 150;
         ModelConfig c = ModelConfig.llama(11, 8, 12, 2, 4, 2).withRope(10000, null).withMaxPositionEmbeddings(256);
         DecoderModel m = tiny(c, 12);
-        m.attachAdapters("default", LoraConfig.of(2, 4, "q_proj", "v_proj").withInit(LoraConfig.Init.RANDOM), 13);
+        new PeftModel(m).addAdapter("default", LoraConfig.of(2, 4, "q_proj", "v_proj").withInit(LoraConfig.Init.RANDOM), 13);
         m.setFullFinetune(true);
         Random r = new Random(14);
         int[] tokens = new int[seq];
@@ -154,7 +154,7 @@ class DecoderModelGradientTest {
         // B non-zero (RANDOM init), or the check of A would pass vacuously
         LoraConfig lc = LoraConfig.of(2, 4, "down_proj", "q_proj", "v_proj").withInit(LoraConfig.Init.RANDOM)
                 .withLayersToTransform(List.of(1));
-        List<String> adapted = m.attachAdapters("default", lc, 9);
+        List<String> adapted = new PeftModel(m).addAdapter("default", lc, 9);
         assertTrue(adapted.equals(List.of("model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj",
                 "model.layers.1.mlp.down_proj")), adapted.toString());
         assertTrue(m.trainableParameters().size() == 6);

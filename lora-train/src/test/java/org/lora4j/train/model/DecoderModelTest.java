@@ -62,10 +62,10 @@ class DecoderModelTest {
         assertArrayEquals(new long[]{16, 32}, p.get("model.layers.1.self_attn.k_proj.weight").shape());
         // 1 embedding + 3 x (2 norms + 7 weights + 3 biases) + final norm + lm_head
         assertEquals(1 + 3 * 12 + 2, p.size());
-        List<String> adapted = m.attachAdapters("a", LoraConfig.of(1, 1, "down_proj").withLayersToTransform(List.of(2)), 3);
+        List<String> adapted = new PeftModel(m).addAdapter("a", LoraConfig.of(1, 1, "down_proj").withLayersToTransform(List.of(2)), 3);
         assertEquals(List.of("model.layers.2.mlp.down_proj"), adapted);
         assertThrows(IllegalArgumentException.class,
-                () -> m.attachAdapters("b", LoraConfig.of(1, 1, "dense_h_to_4h"), 3));
+                () -> new PeftModel(m).addAdapter("b", LoraConfig.of(1, 1, "dense_h_to_4h"), 3));
     }
 
     @Test

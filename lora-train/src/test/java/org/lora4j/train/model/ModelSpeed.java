@@ -34,7 +34,7 @@ public final class ModelSpeed {
         });
         double fb = median(reps, () -> full.lossAndBackward(tokens, null, batch, seq));
         DecoderModel lora = DecoderModel.randomInit(c, 1);
-        lora.attachAdapters("default", org.lora4j.core.LoraConfig.of(8, 16, "q_proj", "k_proj", "v_proj", "o_proj",
+        new PeftModel(lora).addAdapter("default", org.lora4j.core.LoraConfig.of(8, 16, "q_proj", "k_proj", "v_proj", "o_proj",
                 "gate_proj", "up_proj", "down_proj"), 2);
         double fbLora = median(reps, () -> lora.lossAndBackward(tokens, null, batch, seq));
         int n = batch * seq;

@@ -13,9 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class TrainConfigTest {
 
     private static TrainConfig with(int maxSteps, int epochs, int warmup, int batch) {
-        TrainConfig d = TrainConfig.defaults();
-        return new TrainConfig(d.lora(), Optimizer.Kind.ADAMW, 2e-4, LrSchedule.Kind.LINEAR, warmup, 0, 1.0, batch, 1,
-                maxSteps, epochs, 0L, 256, Dataset.Overflow.TRUNCATE, false, 0.1, 50, 0, 50, 2, 0.0, 0);
+        return TrainConfig.builder().maxSteps(maxSteps).epochs(epochs).warmupSteps(warmup).batchSize(batch).build();
     }
 
     private static String refused(Runnable r) {
@@ -35,19 +33,58 @@ class TrainConfigTest {
     }
 
     @Test
+    void builderDefaultsAreTheDocumentedRecipeAndToBuilderRoundTrips() {
+        TrainConfig d = TrainConfig.defaults();
+        assertEquals(8, d.lora().rank());
+        assertEquals(16.0, d.lora().alpha());
+        assertEquals(org.lora4j.core.LoraConfig.DEFAULT_TARGET_MODULES, d.lora().targetModules());
+        assertEquals(Optimizer.Kind.ADAMW, d.optimizer());
+        assertEquals(2e-4, d.lr());
+        assertEquals(LrSchedule.Kind.LINEAR, d.schedule());
+        assertEquals(1.0, d.maxGradNorm());
+        assertEquals(8, d.batchSize());
+        assertEquals(1, d.epochs());
+        assertEquals(256, d.maxLength());
+        assertEquals(Dataset.Overflow.TRUNCATE, d.overflow());
+        assertEquals(0.1, d.evalFraction());
+        assertEquals(2, d.keepCheckpoints());
+        assertEquals(d, d.toBuilder().build());
+        TrainConfig odd = TrainConfig.builder().full().optimizer(Optimizer.Kind.SGD).lr(0.5).schedule(LrSchedule.Kind.COSINE)
+                .warmupSteps(3).weightDecay(0.2).maxGradNorm(0).batchSize(2).gradAccum(4).maxSteps(7).epochs(2).seed(-9L)
+                .maxLength(33).overflow(Dataset.Overflow.REFUSE).packed(true).evalFraction(0).evalEvery(1).snapshotEvery(2)
+                .checkpointEvery(5).keepCheckpoints(9).earlyStopLoss(0.25).earlyStopSteps(6).build();
+        assertEquals(odd, odd.toBuilder().build(), "toBuilder carries every field");
+        assertEquals(odd, TrainConfig.fromJson(odd.toJson()));
+        assertEquals(d, TrainConfig.fromJson(d.toJson()));
+    }
+
+    @Test
+    void builderValidatesAsTheConstructorDoes() {
+        assertEquals("lr must be finite and >= 0, got NaN", refused(() -> TrainConfig.builder().lr(Double.NaN).build()));
+        assertEquals("keep_checkpoints must be >= 1, got 0", refused(() -> TrainConfig.builder().keepCheckpoints(0).build()));
+    }
+
+    @Test
+    void jsonIsByteCompatibleWithEarlierRuns() {
+        // The exact run.json form written before the builder existed (field order and number forms).
+        assertEquals("{\"lora\":{\"r\":8,\"lora_alpha\":16.0,\"lora_dropout\":0.0,\"use_rslora\":false,"
+                + "\"init_lora_weights\":\"true\",\"target_modules\":[\"q_proj\",\"k_proj\",\"v_proj\",\"o_proj\","
+                + "\"gate_proj\",\"up_proj\",\"down_proj\"],\"layers_to_transform\":[]},\"optimizer\":\"adamw\","
+                + "\"lr\":2.0E-4,\"schedule\":\"linear\",\"warmup_steps\":0,\"weight_decay\":0.0,\"max_grad_norm\":1.0,"
+                + "\"batch_size\":8,\"grad_accum\":1,\"max_steps\":0,\"epochs\":1,\"seed\":0,\"max_length\":256,"
+                + "\"overflow\":\"truncate\",\"packed\":false,\"eval_fraction\":0.1,\"eval_every\":50,"
+                + "\"snapshot_every\":0,\"checkpoint_every\":50,\"keep_checkpoints\":2,\"early_stop_loss\":0.0,"
+                + "\"early_stop_steps\":0}", TrainConfig.defaults().toJson().toString());
+    }
+
+    @Test
     void differencesNameEachFieldWithBothValues() {
         TrainConfig a = TrainConfig.defaults();
-        TrainConfig b = new TrainConfig(a.lora().withDropout(0.05), a.optimizer(), 1e-3, a.schedule(), a.warmupSteps(),
-                a.weightDecay(), a.maxGradNorm(), a.batchSize(), a.gradAccum(), 100, a.epochs(), a.seed(), a.maxLength(),
-                a.overflow(), a.packed(), a.evalFraction(), a.evalEvery(), a.snapshotEvery(), a.checkpointEvery(),
-                a.keepCheckpoints(), a.earlyStopLoss(), a.earlyStopSteps());
+        TrainConfig b = a.toBuilder().lora(a.lora().withDropout(0.05)).lr(1e-3).maxSteps(100).build();
         assertEquals(List.of("lora.lora_dropout: 0.0 -> 0.05", "lr: 2.0E-4 -> 0.001", "max_steps: 0 -> 100"), a.differences(b));
         assertEquals(List.of(), a.differences(a));
         assertEquals(List.of("lora: " + a.toJson().get("lora") + " -> null"),
-                a.differences(new TrainConfig(null, a.optimizer(), a.lr(), a.schedule(), a.warmupSteps(), a.weightDecay(),
-                        a.maxGradNorm(), a.batchSize(), a.gradAccum(), a.maxSteps(), a.epochs(), a.seed(), a.maxLength(),
-                        a.overflow(), a.packed(), a.evalFraction(), a.evalEvery(), a.snapshotEvery(), a.checkpointEvery(),
-                        a.keepCheckpoints(), a.earlyStopLoss(), a.earlyStopSteps())));
+                a.differences(a.toBuilder().full().build()));
     }
 
     @Test

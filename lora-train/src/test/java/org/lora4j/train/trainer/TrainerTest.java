@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.AtomicFiles;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -7,6 +8,7 @@ import org.lora4j.core.LoraConfig;
 import org.lora4j.core.PeftAdapter;
 import org.lora4j.core.PeftAdapters;
 import org.lora4j.train.model.DecoderModel;
+import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.analysis.Snapshots;
 import org.lora4j.train.analysis.Trajectory;
@@ -56,8 +58,13 @@ class TrainerTest {
     }
 
     private static TrainConfig config(LoraConfig lora, double lr, int maxSteps, int batch, int accum) {
-        return new TrainConfig(lora, Optimizer.Kind.ADAMW, lr, LrSchedule.Kind.LINEAR, 2, 0.01, 1.0, batch, accum,
-                maxSteps, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1, 1, 100, 0.0, 0);
+        return base().lora(lora).lr(lr).maxSteps(maxSteps).batchSize(batch).gradAccum(accum).build();
+    }
+
+    /** The tests' run: small rows, a quarter held out, evaluation every 4 steps, every step snapshot and checkpointed. */
+    private static TrainConfig.Builder base() {
+        return TrainConfig.builder().lora(lora()).warmupSteps(2).weightDecay(0.01).batchSize(4).seed(5L).maxLength(64)
+                .evalFraction(0.25).evalEvery(4).snapshotEvery(1).checkpointEvery(1).keepCheckpoints(100);
     }
 
     private static LoraConfig lora() {
@@ -69,7 +76,7 @@ class TrainerTest {
         if (c.isFull()) {
             model.setFullFinetune(true);
         } else {
-            model.attachAdapters("default", c.lora(), c.seed());
+            new PeftModel(model).addAdapter("default", c.lora(), c.seed());
         }
         Dataset all = Dataset.load(dataFile, TOK, c.maxLength(), c.overflow());
         Dataset[] split = all.split(c.evalFraction(), c.seed());
@@ -219,8 +226,8 @@ class TrainerTest {
     @Test
     void divergenceStopsWithTheLastGoodCheckpointIntact(@TempDir Path out) throws IOException {
         // SGD at an absurd rate without clipping: finite for a step or two, then Inf/NaN.
-        TrainConfig c = new TrainConfig(null, Optimizer.Kind.SGD, 1e12, LrSchedule.Kind.CONSTANT, 0, 0, 0, 4, 1,
-                20, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 1, 100, 0.0, 0);
+        TrainConfig c = base().full().optimizer(Optimizer.Kind.SGD).lr(1e12).schedule(LrSchedule.Kind.CONSTANT)
+                .warmupSteps(0).weightDecay(0).maxGradNorm(0).maxSteps(20).evalEvery(0).snapshotEvery(0).build();
         Trainer t = trainer(c, out, 3);
         TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
         assertTrue(e.getMessage().contains("step " + e.step()), e.getMessage());
@@ -238,8 +245,8 @@ class TrainerTest {
 
     @Test
     void earlyStoppingEndsTheRunAndSavesTheAdapter(@TempDir Path out) throws IOException {
-        TrainConfig c = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.CONSTANT, 0, 0, 1.0, 4, 1,
-                50, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 0, 2, 100.0, 3);
+        TrainConfig c = base().lr(1e-2).schedule(LrSchedule.Kind.CONSTANT).warmupSteps(0).weightDecay(0).maxSteps(50)
+                .evalEvery(0).snapshotEvery(0).checkpointEvery(0).keepCheckpoints(2).earlyStopLoss(100.0).earlyStopSteps(3).build();
         Trainer.Result r = trainer(c, out, 1).run();
         assertTrue(r.stoppedEarly());
         assertEquals(3, r.steps(), "every loss is under 100, so three steps in a row end the run");
@@ -283,9 +290,8 @@ class TrainerTest {
     @Test
     void aFinishedRunMadeLongerEndsAsTheLongerRunWould(@TempDir Path dir) throws IOException {
         // A constant schedule: the learning rate of a step does not depend on the run's length.
-        java.util.function.IntFunction<TrainConfig> steps = n -> new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2,
-                LrSchedule.Kind.CONSTANT, 0, 0.01, 1.0, 4, 1, n, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1,
-                3, 100, 0.0, 0);
+        java.util.function.IntFunction<TrainConfig> steps = n -> base().lr(1e-2).schedule(LrSchedule.Kind.CONSTANT).warmupSteps(0)
+                .maxSteps(n).checkpointEvery(3).build();
         Path straight = dir.resolve("straight");
         trainer(steps.apply(10), straight, 1).run();
         Path extended = dir.resolve("extended");
@@ -338,8 +344,8 @@ class TrainerTest {
     @Test
     void aCorruptStateFileIsNamed(@TempDir Path dir) throws IOException {
         trainer(config(lora(), 1e-2, 3, 4, 1), dir, 1).run();
-        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000001"));
-        CheckpointStore.deleteTree(dir.resolve("checkpoints/step-000002"));
+        AtomicFiles.deleteTree(dir.resolve("checkpoints/step-000001"));
+        AtomicFiles.deleteTree(dir.resolve("checkpoints/step-000002"));
         Path state = dir.resolve("checkpoints/step-000003/trainer_state.json");
         Files.writeString(state, "{\"magic\": \"lora4j-checkpoint\", \"format_version\": 2, \"step\": \"two\"");
         IOException e = assertThrows(IOException.class, () -> CheckpointStore.read(state.getParent()));
@@ -373,8 +379,7 @@ class TrainerTest {
         }
         // Another seed is another run: its metrics line in a's file is refused, naming the file and line.
         Path b = dir.resolve("b");
-        TrainConfig otherSeed = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.LINEAR, 2, 0.01, 1.0,
-                4, 1, 3, 1, 6L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 4, 1, 1, 100, 0.0, 0);
+        TrainConfig otherSeed = base().lr(1e-2).maxSteps(3).seed(6L).build();
         Trainer tb = trainer(otherSeed, b, 1);
         tb.run();
         assertFalse(id.equals(tb.runId()));
@@ -433,8 +438,8 @@ class TrainerTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 2, 4, 1));
         assertTrue(e.getMessage().startsWith("warmup_steps 2 must be less than the run's 2 steps"), e.getMessage());
         // With epochs, the run's length is known only from the data: 12 examples in batches of 4, 1 epoch.
-        TrainConfig byEpochs = new TrainConfig(lora(), Optimizer.Kind.ADAMW, 1e-2, LrSchedule.Kind.LINEAR, 5, 0, 1.0, 4, 1,
-                0, 1, 5L, 64, Dataset.Overflow.TRUNCATE, false, 0.25, 0, 0, 0, 2, 0.0, 0);
+        TrainConfig byEpochs = base().lr(1e-2).warmupSteps(5).weightDecay(0).maxSteps(0)
+                .evalEvery(0).snapshotEvery(0).checkpointEvery(0).keepCheckpoints(2).build();
         e = assertThrows(IllegalArgumentException.class, () -> trainer(byEpochs, out, 1));
         assertTrue(e.getMessage().startsWith("warmup_steps 5 must be less than the run's 3 steps"), e.getMessage());
     }
