@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.Threads;
 import org.lora4j.train.optim.Parameter;
 
 import org.lora4j.core.LoraAdapter;
@@ -24,7 +25,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.function.ToIntFunction;
-import java.util.stream.IntStream;
 
 /**
  * A Llama/Qwen2-style decoder-only transformer over ND4J: token embedding, per block RMSNorm →
@@ -757,7 +757,7 @@ public final class DecoderModel {
     /** Kernels.rmsNormForward in parallel over blocks of rows. */
     private void rmsNormForward(double[] x, double[] w, int n, double[] y, double[] rstd) {
         int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
-        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormForward(x, w, config.rmsNormEps(), n, d,
+        Threads.parallelFor(blocks, blk -> Kernels.rmsNormForward(x, w, config.rmsNormEps(), n, d,
                 y, rstd, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
     }
 
@@ -766,7 +766,7 @@ public final class DecoderModel {
                                  double[] scratch) {
         int blocks = (n + NORM_ROWS - 1) / NORM_ROWS;
         double[][] parts = dw == null ? null : new double[blocks][d];
-        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormBackward(x, w, rstd, dy, n, d, dx,
+        Threads.parallelFor(blocks, blk -> Kernels.rmsNormBackward(x, w, rstd, dy, n, d, dx,
                 parts == null ? null : parts[blk], scratch, blk * NORM_ROWS, Math.min(n, (blk + 1) * NORM_ROWS)));
         if (dw != null) {
             for (double[] p : parts) {
@@ -783,9 +783,9 @@ public final class DecoderModel {
     /** Runs span(scratch, from, to) over [0, len) in chunks, in parallel over contiguous ranges of chunks. */
     private void parallelChunks(Buffers b, int len, ChunkTask span) {
         int chunks = (len + EW_CHUNK - 1) / EW_CHUNK;
-        int parts = Attention.slots(chunks);
+        int parts = Threads.slots(chunks);
         Scratch[] sc = scratch(b, parts);
-        IntStream.range(0, parts).parallel().forEach(part -> {
+        Threads.parallelFor(parts, part -> {
             Scratch s = sc[part];
             s.ensureChunk();
             for (int c = part * chunks / parts; c < (part + 1) * chunks / parts; c++) {

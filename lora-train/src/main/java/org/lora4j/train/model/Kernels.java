@@ -1,6 +1,6 @@
 package org.lora4j.train.model;
 
-import java.util.stream.IntStream;
+import org.lora4j.core.internal.Threads;
 
 /**
  * The model's non-matrix-product parts as plain loops over double[] arrays.
@@ -266,7 +266,7 @@ final class Kernels {
     private static final int CHUNK = 1 << 15;
 
     static void swigluForward(double[] g, double[] u, int len, double[] a) {
-        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch ->
+        Threads.parallelFor((len + CHUNK - 1) / CHUNK, ch ->
                 swigluForward(g, u, a, ch * CHUNK, Math.min(len, (ch + 1) * CHUNK), false));
     }
 
@@ -287,7 +287,7 @@ final class Kernels {
 
     /** dg, du overwritten. */
     static void swigluBackward(double[] g, double[] u, double[] da, int len, double[] dg, double[] du) {
-        IntStream.range(0, (len + CHUNK - 1) / CHUNK).parallel().forEach(ch ->
+        Threads.parallelFor((len + CHUNK - 1) / CHUNK, ch ->
                 swigluBackward(g, u, da, dg, du, ch * CHUNK, Math.min(len, (ch + 1) * CHUNK), false));
     }
 
