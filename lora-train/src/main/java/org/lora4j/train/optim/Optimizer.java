@@ -81,6 +81,8 @@ public final class Optimizer {
             throw new IllegalArgumentException("AdamW needs 0 <= beta1, beta2 < 1 and eps > 0, got "
                     + beta1 + ", " + beta2 + ", " + eps);
         }
+        // Every training run builds one optimizer: the first use where the wait policy's cost shows.
+        Threads.warnIfWaitPolicyUnset();
         this.kind = kind;
         this.beta1 = beta1;
         this.beta2 = beta2;

@@ -249,4 +249,19 @@ class OptimizerTest {
                 () -> Optimizer.sgd(List.of(new Parameter("cols", strided, strided.dup())), 0));
         assertTrue(e.getMessage().contains("cols"), e.getMessage());
     }
+
+    @Test
+    void aZeroLearningRateLeavesParametersAsTheyAre() {
+        // As torch.optim.AdamW; ND4J's Adam op moved them by ±eps·sqrt(1-β2) (3.2e-8) when the rate was 0,
+        // which the warm-up's first step (rate 0) hit.
+        List<Parameter> params = tensors(DataType.DOUBLE, 6);
+        List<INDArray> before = params.stream().map(p -> p.value().dup()).toList();
+        randomGrads(params, new Random(2), 1.0);
+        Optimizer opt = Optimizer.adamw(params, 0.01);
+        opt.step(0.0);
+        for (int i = 0; i < params.size(); i++) {
+            assertEquals(before.get(i), params.get(i).value(), params.get(i).name());
+        }
+        assertEquals(1, opt.stepCount());
+    }
 }
