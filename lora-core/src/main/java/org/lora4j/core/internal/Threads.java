@@ -29,9 +29,10 @@ import java.util.stream.IntStream;
  * <p>OpenMP's wait policy: after an OpenMP parallel region its threads spin for a while before
  * sleeping, unless {@code OMP_WAIT_POLICY=PASSIVE} is set before the JVM starts. Spinning threads
  * take the cores that the fork-join workers and OpenBLAS want next, so every ND4J op between two
- * Java loops costs the next loop time. With the training step's optimizer written as Java loops
- * (no ND4J op per tensor) the step no longer depends on it much; {@link #warnIfWaitPolicyUnset}
- * says once per process what it still costs (docs/performance.md).
+ * Java loops or products costs the next one time. The training step's optimizer, clipping and
+ * zeroing are Java loops (no ND4J op per tensor), but initialisation, checkpoints and the ops left
+ * elsewhere still run on OpenMP, so {@link #warnIfWaitPolicyUnset} says once per process what an
+ * unset policy was measured to cost (docs/performance.md).
  */
 public final class Threads {
     private static final Logger log = LoggerFactory.getLogger(Threads.class);
@@ -97,14 +98,15 @@ public final class Threads {
         if (!warned.compareAndSet(false, true)) {
             return false;
         }
-        logger.warn("OMP_WAIT_POLICY is not set: ND4J's OpenMP threads spin after each op and take cores "
-                + "from the next step; training ran {} slower without it on 2 cores. "
-                + "Set OMP_WAIT_POLICY=PASSIVE in the environment before starting the JVM.", UNSET_COST);
+        logger.warn("OMP_WAIT_POLICY is not set: ND4J's OpenMP threads spin after each ND4J op and take the cores "
+                + "from the next product ({}). Set OMP_WAIT_POLICY=PASSIVE in the environment before starting "
+                + "the JVM (docs/performance.md).", UNSET_COST);
         return true;
     }
 
-    /** Measured cost of an unset wait policy, quoted in the warning (see docs/performance.md). */
-    static final String UNSET_COST = "up to 2x";
+    /** What an unset wait policy was measured to cost on the project's 2-core machine (docs/performance.md). */
+    static final String UNSET_COST = "measured on 2 cores: an ND4J op before a large product 1.7x slower, "
+            + "a whole pretrain run 1.15x";
 
     /** Forgets that the warning was given; for tests. */
     static void resetWarning() {
