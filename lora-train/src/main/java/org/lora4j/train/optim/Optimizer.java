@@ -487,8 +487,11 @@ public final class Optimizer {
             length = Math.toIntExact(a.length());
             // data().asNio() spans the whole underlying buffer from its start; a view's first
             // element is at offset() in it.
-            start = Math.toIntExact(a.offset());
-            Math.toIntExact(a.offset() + a.length());
+            if (a.offset() + a.length() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(name + ": ends at element " + (a.offset() + a.length())
+                        + " of its buffer, past what an NIO buffer can index");
+            }
+            start = (int) a.offset();
             java.nio.ByteBuffer bytes = a.data().asNio().order(ByteOrder.nativeOrder());
             f = type == DataType.FLOAT ? bytes.asFloatBuffer() : null;
             d = type == DataType.DOUBLE ? bytes.asDoubleBuffer() : null;
