@@ -13,7 +13,7 @@ import java.util.Random;
  * Times the optimizer (clip + AdamW step + zero gradients) on the parameters of the d 512, 8-layer
  * model of docs/performance.md, full and LoRA r = 8 on every linear layer, and a whole training
  * step (forward, backward, clip, step, zero) of the d 256, 4-layer model. Median of {@code reps}
- * after 3 warm-up runs. Run it once with {@code OMP_WAIT_POLICY=PASSIVE} and once without to see
+ * after 3 warm-up runs. Arguments: {@code [reps] [step-only]}. Run it once with {@code OMP_WAIT_POLICY=PASSIVE} and once without to see
  * what the wait policy costs.
  */
 public final class OptimizerSpeed {
@@ -24,17 +24,24 @@ public final class OptimizerSpeed {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
         System.out.printf(Locale.ROOT, "# OMP_WAIT_POLICY=%s, %d cores%n", System.getenv("OMP_WAIT_POLICY"),
                 Runtime.getRuntime().availableProcessors());
+        if (args.length < 2 || !args[1].equals("step-only")) {
+            optimizerAlone(reps);
+        }
+        trainingStep(reps);
+    }
+
+    private static void optimizerAlone(int reps) {
         ModelConfig d512 = ModelConfig.llama(256, 512, 1376, 8, 8, 4);
         DecoderModel full = DecoderModel.randomInit(d512, 1);
         full.setFullFinetune(true);
         report("optimizer d512 full", full.trainableParameters(), reps);
-        full = null;
         DecoderModel lora = DecoderModel.randomInit(d512, 1);
         lora.attachAdapters("default", LoraConfig.of(8, 16, "q_proj", "k_proj", "v_proj", "o_proj",
                 "gate_proj", "up_proj", "down_proj"), 2);
         report("optimizer d512 lora r8", lora.trainableParameters(), reps);
-        lora = null;
+    }
 
+    private static void trainingStep(int reps) {
         int batch = 8;
         int seq = 128;
         int[] tokens = new int[batch * seq];
