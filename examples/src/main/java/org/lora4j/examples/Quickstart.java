@@ -66,7 +66,7 @@ final class Quickstart {
         LoraAdapter adapter = layer.addAdapter("default", config, s.seed());
         layer.setTraining(true);
 
-        // The library's AdamW (ND4J's Adam underneath), with no weight decay.
+        // The library's AdamW, with no weight decay.
         Optimizer adam = Optimizer.adamw(List.of(
                 new Parameter("lora_A", adapter.a(), adapter.gradA()),
                 new Parameter("lora_B", adapter.b(), adapter.gradB())), 0.0);
