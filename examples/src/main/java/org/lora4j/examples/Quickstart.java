@@ -67,7 +67,7 @@ final class Quickstart {
         LoraAdapter adapter = layer.addAdapter("default", config, s.seed());
         layer.setTraining(true);
 
-        // The library's AdamW (ND4J's Adam underneath), with no weight decay.
+        // The library's AdamW, with no weight decay.
         Optimizer adam = Optimizer.adamw(List.of(
                 new Parameter(PeftKeys.inMemory(MODULE, PeftKeys.Factor.A, adapter.name()), adapter.a(), adapter.gradA()),
                 new Parameter(PeftKeys.inMemory(MODULE, PeftKeys.Factor.B, adapter.name()), adapter.b(), adapter.gradB())), 0.0);

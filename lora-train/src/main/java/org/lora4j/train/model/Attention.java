@@ -2,13 +2,12 @@ package org.lora4j.train.model;
 
 import org.lora4j.core.internal.Blas;
 import org.lora4j.core.internal.NativeBuffer;
+import org.lora4j.core.internal.Threads;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.concurrent.ForkJoinPool;
 import java.util.function.ObjIntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * Causal grouped-query scaled dot-product attention as the model runs it: per (sequence, query
@@ -66,14 +65,6 @@ final class Attention {
         return t;
     }
 
-    /**
-     * Work slots of a parallel loop over {@code tasks}: the common pool's workers plus the calling
-     * thread, at most one per task.
-     */
-    static int slots(int tasks) {
-        return Math.max(1, Math.min(tasks, ForkJoinPool.getCommonPoolParallelism() + 1));
-    }
-
     /** Per-slot scratch: native score blocks for the gemm calls, Java copies for the softmax. */
     private static final class Slot {
         INDArray sArr;    // [tq, tk] column-major: scores, then probabilities
@@ -104,7 +95,7 @@ final class Attention {
 
     /** Runs task(slot, t) for t in [0, tasks), in parallel over contiguous ranges of tasks. */
     private void parallelTasks(int tasks, int tq, int tk, ObjIntConsumer<Slot> task) {
-        int parts = slots(tasks);
+        int parts = Threads.slots(tasks);
         if (slots.length < parts) {
             Slot[] s = java.util.Arrays.copyOf(slots, parts);
             for (int i = slots.length; i < parts; i++) {
@@ -116,7 +107,7 @@ final class Attention {
         for (int i = 0; i < parts; i++) {
             sc[i].ensure(dtype, tq, tk);
         }
-        IntStream.range(0, parts).parallel().forEach(part -> {
+        Threads.parallelFor(parts, part -> {
             for (int t = part * tasks / parts; t < (part + 1) * tasks / parts; t++) {
                 task.accept(sc[part], t);
             }

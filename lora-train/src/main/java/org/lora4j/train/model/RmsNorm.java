@@ -5,7 +5,7 @@ import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.stream.IntStream;
+import org.lora4j.core.internal.Threads;
 
 /**
  * RMSNorm, {@code y = w ∘ x / sqrt(mean(x²) + eps)}, over rows of a column-major [n, d] double
@@ -71,7 +71,7 @@ final class RmsNorm {
         ensure(rows);
         System.arraycopy(xIn, 0, x, 0, rows * d);
         double[] w = weightOnHost();
-        IntStream.range(0, blocks(rows)).parallel().forEach(blk -> Kernels.rmsNormForward(x, w, eps, rows, d, y, rstd,
+        Threads.parallelFor(blocks(rows), blk -> Kernels.rmsNormForward(x, w, eps, rows, d, y, rstd,
                 blk * ROWS, Math.min(rows, (blk + 1) * ROWS)));
     }
 
@@ -81,7 +81,7 @@ final class RmsNorm {
         double[] w = weightOnHost();
         int blocks = blocks(rows);
         double[][] parts = grad == null ? null : new double[blocks][d];
-        IntStream.range(0, blocks).parallel().forEach(blk -> Kernels.rmsNormBackward(x, w, rstd, dy, rows, d, dx,
+        Threads.parallelFor(blocks, blk -> Kernels.rmsNormBackward(x, w, rstd, dy, rows, d, dx,
                 parts == null ? null : parts[blk], scratch, blk * ROWS, Math.min(rows, (blk + 1) * ROWS)));
         if (parts != null) {
             double[] dw = new double[d];

@@ -6,7 +6,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.List;
-import java.util.stream.IntStream;
+import org.lora4j.core.internal.Threads;
 
 /**
  * The SwiGLU MLP of one block, {@code down(silu(gate(x)) ∘ up(x))}. Saves the gate and up outputs
@@ -104,7 +104,7 @@ final class SwiGluMlp {
     /** Runs span(scratch, from, to) over [0, len) in chunks, in parallel over contiguous ranges of chunks. */
     private static void parallelChunks(Workspace w, int len, ChunkTask span) {
         int chunks = (len + CHUNK - 1) / CHUNK;
-        int parts = Attention.slots(chunks);
+        int parts = Threads.slots(chunks);
         if (w.chunks.length < parts) {
             Scratch[] s = java.util.Arrays.copyOf(w.chunks, parts);
             for (int i = w.chunks.length; i < parts; i++) {
@@ -113,7 +113,7 @@ final class SwiGluMlp {
             w.chunks = s;
         }
         Scratch[] sc = w.chunks;
-        IntStream.range(0, parts).parallel().forEach(part -> {
+        Threads.parallelFor(parts, part -> {
             for (int c = part * chunks / parts; c < (part + 1) * chunks / parts; c++) {
                 span.run(sc[part], c * CHUNK, Math.min(len, (c + 1) * CHUNK));
             }

@@ -1,5 +1,5 @@
 /**
- * Optimizers over named parameters: AdamW (ND4J's Adam with PyTorch's decoupled weight decay and
- * epsilon) and SGD, Hugging Face's learning-rate schedules, and clipping by global norm.
+ * Optimizers over named parameters: AdamW and SGD computed as PyTorch computes them, in Java loops
+ * over the parameters' memory; Hugging Face's learning-rate schedules; clipping by global norm.
  */
 package org.lora4j.train.optim;

@@ -120,7 +120,10 @@ class TrainerTest {
         assertTrue(m.get(3).has("eval_loss") && !m.get(2).has("eval_loss"), "eval every 4 steps");
         JsonNode adapters = m.get(0).get("adapters");
         assertEquals(6, adapters.size(), "q, v, down of 2 layers");
-        assertTrue(adapters.get("model.layers.0.mlp.down_proj").get("b_norm").asDouble() > 0);
+        // Step 1 runs at rate 0 and leaves B at zero, as torch.optim.AdamW does (ND4J's Adam op used to
+        // replace a zero step size by epsilon); step 2 moves it.
+        assertEquals(0.0, adapters.get("model.layers.0.mlp.down_proj").get("b_norm").asDouble());
+        assertTrue(m.get(1).get("adapters").get("model.layers.0.mlp.down_proj").get("b_norm").asDouble() > 0);
         assertEquals(0.0, m.get(0).get("lr").asDouble(), "HF warm-up: step 1 runs at rate 0");
         // The final adapter is PEFT's, loadable and with the run's provenance.
         PeftAdapter saved = PeftAdapters.load(out);
