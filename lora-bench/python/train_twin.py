@@ -13,6 +13,8 @@ clip_grad_norm_(1.0), AdamW (weight decay 0, as lora4j's command line), constant
 
 Sizes 256, 512, 0.5b and modes full, lora (r 8, alpha 16, every linear layer), rank1 (rsLoRA r 1,
 alpha 16, the middle layer's mlp.down_proj) as in the Java benchmark; 0.5b trains adapters only.
+--phase forward times the forward alone (no autograd), --phase backward the loss and backward without
+the optimizer, as the Java side's phases.
 """
 import argparse
 import math
@@ -113,6 +115,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="256", choices=sorted(SHAPES))
     ap.add_argument("--mode", default="lora", choices=("full", "lora", "rank1"))
+    ap.add_argument("--phase", default="step", choices=("step", "forward", "backward"))
     ap.add_argument("--steps", type=int, default=-1)
     ap.add_argument("--warmup", type=int, default=-1)
     ap.add_argument("--seed", type=int, default=0)
@@ -135,19 +138,25 @@ def main():
     ms = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
         ids = batches[i % len(batches)]
-        loss = mp.causal_lm_loss(mp.forward(cfg, params, ids), ids, mask)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
-        opt.step()
+        if args.phase == "forward":
+            with torch.no_grad():
+                mp.forward(cfg, params, ids)
+            loss = torch.zeros(())
+        else:
+            opt.zero_grad(set_to_none=True)
+            loss = mp.causal_lm_loss(mp.forward(cfg, params, ids), ids, mask)
+            loss.backward()
+            if args.phase == "step":
+                torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+                opt.step()
         t = (time.perf_counter() - t0) * 1000
         if not math.isfinite(loss.item()):
             sys.exit(f"the loss diverged at step {i}: {loss.item()}")
         if i >= warmup:
             ms.append(t)
     med = statistics.median(ms)
-    print(f"train-bench side=torch size={args.size} mode={args.mode} steps={steps} ms_per_step={med:.3f} "
+    print(f"train-bench side=torch size={args.size} mode={args.mode} phase={args.phase} steps={steps} ms_per_step={med:.3f} "
           f"tokens_per_s={B * T / med * 1000:.2f} ms_min={min(ms):.3f} ms_max={max(ms):.3f} heap_mb=-1.0 "
           f"rss_mb={vm_hwm_mb():.1f} gemm_ms={gemm_ms:.4f} load={os.getloadavg()[0]:.2f}")
 

@@ -38,10 +38,12 @@ import java.util.SplittableRandom;
  * (no datasets, run directory or checkpoints to set up): zero gradients, {@code loss} and
  * {@code backward} over one packed batch of random tokens (every target counted), clip the global
  * gradient norm to 1.0, AdamW step (PyTorch's betas, weight decay 0 as the command line's default),
- * constant learning rate. The whole set-up is {@link #setUp}.
+ * constant learning rate. The whole set-up is {@link #setUp}. {@code --phase forward} times the
+ * forward alone (logits) and {@code --phase backward} the loss and backward without the optimizer,
+ * to see where a step's time goes against the same phases of the PyTorch twin.
  *
  * <p>Run: {@code java -cp lora-bench/target/benchmarks.jar org.lora4j.bench.TrainingBenchmark
- * --size 256|512|0.5b --mode full|lora|rank1 [--steps N] [--warmup W] [--seed S]}, with
+ * --size 256|512|0.5b --mode full|lora|rank1 [--phase step|forward|backward] [--steps N] [--warmup W] [--seed S]}, with
  * {@code OMP_WAIT_POLICY=PASSIVE} (docs/performance.md).
  */
 public final class TrainingBenchmark {
@@ -99,6 +101,7 @@ public final class TrainingBenchmark {
     public static void main(String[] args) throws IOException {
         String size = "256";
         String mode = "lora";
+        String phase = "step";
         int steps = -1;
         int warmup = -1;
         long seed = 0;
@@ -110,11 +113,12 @@ public final class TrainingBenchmark {
             switch (a) {
                 case "--size" -> size = args[++i];
                 case "--mode" -> mode = args[++i];
+                case "--phase" -> phase = args[++i];
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--seed" -> seed = Long.parseLong(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + a
-                        + " (options: --size 256|512|0.5b --mode full|lora|rank1 --steps N --warmup W --seed S)");
+                        + " (options: --size 256|512|0.5b --mode full|lora|rank1 --phase step|forward|backward --steps N --warmup W --seed S)");
             }
         }
         Shape shape = Shape.of(size);
@@ -125,10 +129,14 @@ public final class TrainingBenchmark {
         boolean big = shape.qwen();
         steps = steps > 0 ? steps : big ? 3 : 10;
         warmup = warmup >= 0 ? warmup : big ? 1 : 3;
-        System.out.println(run(shape, mode, steps, warmup, seed).format());
+        System.out.println(run(shape, mode, phase, steps, warmup, seed).format());
     }
 
-    static TrainingResult run(Shape shape, String mode, int steps, int warmup, long seed) throws IOException {
+    static TrainingResult run(Shape shape, String mode, String phase, int steps, int warmup, long seed)
+            throws IOException {
+        if (!TrainingResult.PHASES.contains(phase)) {
+            throw new IllegalArgumentException("--phase must be one of " + TrainingResult.PHASES + ", got '" + phase + "'");
+        }
         double gemmMs = referenceProductMs(shape);
         Setup s = setUp(shape, mode, seed);
         int n = shape.batch() * shape.seq();
@@ -143,7 +151,7 @@ public final class TrainingBenchmark {
         double[] ms = new double[steps];
         for (int i = 0; i < warmup + steps; i++) {
             long t0 = System.nanoTime();
-            double loss = step(s, batches[i % batches.length], shape);
+            double loss = time(phase, s, batches[i % batches.length], shape);
             double t = (System.nanoTime() - t0) / 1e6;
             if (!Double.isFinite(loss)) {
                 throw new IllegalStateException("the loss diverged at step " + i + ": " + loss);
@@ -155,13 +163,20 @@ public final class TrainingBenchmark {
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         double median = median(sorted);
-        return new TrainingResult("java", shape.name(), mode, steps, median, n / median * 1000, sorted[0],
+        return new TrainingResult("java", shape.name(), mode, phase, steps, median, n / median * 1000, sorted[0],
                 sorted[sorted.length - 1], peakHeapMb(), peakRssMb(), gemmMs, loadAverage());
     }
 
-    /** One training step, in Trainer.run's order. */
-    private static double step(Setup s, int[] tokens, Shape shape) {
+    /** The phase timed: a whole training step in Trainer.run's order, or a part of it; returns the loss (0 for forward). */
+    private static double time(String phase, Setup s, int[] tokens, Shape shape) {
+        if (phase.equals("forward")) {
+            s.model().forward(tokens, shape.batch(), shape.seq()).getFloat(0);   // reading one logit waits for the result
+            return 0;
+        }
         s.optimizer().zeroGrad();
+        if (phase.equals("backward")) {
+            return s.model().lossAndBackward(tokens, null, shape.batch(), shape.seq());
+        }
         double loss = s.model().loss(tokens, null, shape.batch(), shape.seq());
         s.model().backward(1.0);
         s.optimizer().clipGradNorm(MAX_GRAD_NORM);

@@ -1,6 +1,7 @@
 package org.lora4j.bench;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -10,7 +11,7 @@ import java.util.Objects;
  * Java {@link TrainingBenchmark} and the PyTorch twin (lora-bench/python/train_twin.py), so the
  * scripts that compare them parse a single format:
  * <pre>
- *   train-bench side=java size=256 mode=lora steps=10 ms_per_step=301.2 tokens_per_s=3400.1
+ *   train-bench side=java size=256 mode=lora phase=step steps=10 ms_per_step=301.2 tokens_per_s=3400.1
  *       ms_min=290.0 ms_max=320.5 heap_mb=210.0 rss_mb=1430.2 gemm_ms=1.23 load=1.52
  * </pre>
  * (one line; wrapped here). {@code heap_mb} is -1 where there is no managed heap (PyTorch);
@@ -21,17 +22,23 @@ import java.util.Objects;
  * @param side        "java" or "torch"
  * @param size        "256", "512" or "0.5b"
  * @param mode        "full", "lora" (r 8 on every linear layer) or "rank1" (rsLoRA r 1 on one down_proj)
+ * @param phase       what was timed: "step" (a whole training step), "forward" (logits only) or
+ *                    "backward" (loss and backward, no optimizer); a line without it is a step
  * @param msPerStep   median time of a whole training step
  * @param tokensPerS  B·T / the median step time
  */
-public record TrainingResult(String side, String size, String mode, int steps, double msPerStep, double tokensPerS,
-                             double msMin, double msMax, double heapMb, double rssMb, double gemmMs, double load) {
+public record TrainingResult(String side, String size, String mode, String phase, int steps, double msPerStep,
+                             double tokensPerS, double msMin, double msMax, double heapMb, double rssMb, double gemmMs, double load) {
     static final String PREFIX = "train-bench";
+    static final List<String> PHASES = List.of("step", "forward", "backward");
 
     public TrainingResult {
         Objects.requireNonNull(side, "side");
         Objects.requireNonNull(size, "size");
         Objects.requireNonNull(mode, "mode");
+        if (!PHASES.contains(phase)) {
+            throw new IllegalArgumentException("phase must be one of " + PHASES + ", got '" + phase + "'");
+        }
         if (steps < 1) {
             throw new IllegalArgumentException("steps must be >= 1, got " + steps);
         }
@@ -41,16 +48,16 @@ public record TrainingResult(String side, String size, String mode, int steps, d
         }
     }
 
-    /** The configuration this result belongs to: "size/mode", e.g. "256/lora". */
+    /** The configuration this result belongs to: "size/mode", e.g. "256/lora", with "/phase" unless a whole step. */
     public String key() {
-        return size + "/" + mode;
+        return size + "/" + mode + (phase.equals("step") ? "" : "/" + phase);
     }
 
     /** The line {@link #parse} reads back. */
     public String format() {
-        return String.format(Locale.ROOT, "%s side=%s size=%s mode=%s steps=%d ms_per_step=%.3f tokens_per_s=%.2f "
+        return String.format(Locale.ROOT, "%s side=%s size=%s mode=%s phase=%s steps=%d ms_per_step=%.3f tokens_per_s=%.2f "
                         + "ms_min=%.3f ms_max=%.3f heap_mb=%.1f rss_mb=%.1f gemm_ms=%.4f load=%.2f", PREFIX, side, size,
-                mode, steps, msPerStep, tokensPerS, msMin, msMax, heapMb, rssMb, gemmMs, load);
+                mode, phase, steps, msPerStep, tokensPerS, msMin, msMax, heapMb, rssMb, gemmMs, load);
     }
 
     /** Whether a line of a benchmark's output is a result line (others are logs and headers). */
@@ -76,7 +83,8 @@ public record TrainingResult(String side, String size, String mode, int steps, d
             kv.put(token.substring(0, eq), token.substring(eq + 1));
         }
         return new TrainingResult(text(kv, "side", line), text(kv, "size", line), text(kv, "mode", line),
-                (int) number(kv, "steps", line), number(kv, "ms_per_step", line), number(kv, "tokens_per_s", line),
+                kv.getOrDefault("phase", "step"), (int) number(kv, "steps", line), number(kv, "ms_per_step", line),
+                number(kv, "tokens_per_s", line),
                 number(kv, "ms_min", line), number(kv, "ms_max", line), number(kv, "heap_mb", line),
                 number(kv, "rss_mb", line), number(kv, "gemm_ms", line), number(kv, "load", line));
     }

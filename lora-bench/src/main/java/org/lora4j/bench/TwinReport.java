@@ -14,7 +14,7 @@ import java.util.stream.Collectors;
 /**
  * The table lora-bench/train-vs-torch.sh prints: reads the {@link TrainingResult} lines of both
  * sides (other lines are skipped) and prints, per model size and mode, the medians over the runs of
- * tokens/s on each side, lora4j / PyTorch as the median of the per-run ratios (run i of one side
+ * tokens/s on each side (of a whole step, or of the phase timed), lora4j / PyTorch as the median of the per-run ratios (run i of one side
  * against run i of the other, which ran next to it), peak memory and the load; then the issue's
  * ratios within each side (LoRA step / full step, rank-1 step / full step, LoRA peak RSS / full).
  *
@@ -80,7 +80,8 @@ public final class TwinReport {
             List<Double> loads = new ArrayList<>(values(java, TrainingResult::load));
             loads.addAll(values(torch, TrainingResult::load));
             s.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s %s | %s | %s (%s) | %s | %d+%d | %s |%n",
-                    any.get(0).size(), any.get(0).mode(), num(median(jt), 0), num(median(tt), 0), num(median(per), 2),
+                    any.get(0).size(),
+                    any.get(0).mode() + (any.get(0).phase().equals("step") ? "" : ", " + any.get(0).phase() + " only"), num(median(jt), 0), num(median(tt), 0), num(median(per), 2),
                     per.isEmpty() ? "" : "(" + join(per, 2) + ")", num(median(values(java, TrainingResult::msPerStep)), 1),
                     num(median(values(java, TrainingResult::rssMb)), 0), num(median(values(java, TrainingResult::heapMb)), 0),
                     num(median(values(torch, TrainingResult::rssMb)), 0), java.size(), torch.size(), range(loads)));

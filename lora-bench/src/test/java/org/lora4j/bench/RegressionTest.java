@@ -83,7 +83,7 @@ class RegressionTest {
     }
 
     private static TrainingResult run(String side, String mode, double ms, double gemm, double rss) {
-        return new TrainingResult(side, "256", mode, 10, ms, 1024 / ms * 1000, ms, ms, 100, rss, gemm, 1.0);
+        return new TrainingResult(side, "256", mode, "step", 10, ms, 1024 / ms * 1000, ms, ms, 100, rss, gemm, 1.0);
     }
 
     @Test

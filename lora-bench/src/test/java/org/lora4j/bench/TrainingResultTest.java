@@ -15,10 +15,10 @@ class TrainingResultTest {
 
     @Test
     void formatAndParseRoundTrip() {
-        TrainingResult r = new TrainingResult("java", "0.5b", "rank1", 3, 1234.5, 207.4, 1200, 1300, 900, 5600.2, 12.25, 1.5);
+        TrainingResult r = new TrainingResult("java", "0.5b", "rank1", "backward", 3, 1234.5, 207.4, 1200, 1300, 900, 5600.2, 12.25, 1.5);
         TrainingResult back = TrainingResult.parse(r.format());
         assertEquals(r, back);
-        assertEquals("0.5b/rank1", back.key());
+        assertEquals("0.5b/rank1/backward", back.key());
     }
 
     @Test
@@ -29,6 +29,16 @@ class TrainingResultTest {
         assertEquals(2757.17, r.tokensPerS(), 1e-9);
         assertEquals(-1.0, r.heapMb(), 0);
         assertEquals(7.1365, r.gemmMs(), 1e-12);
+    }
+
+    @Test
+    void aLineWithoutPhaseIsAWholeStep() {
+        TrainingResult r = TrainingResult.parse(TORCH_LINE);
+        assertEquals("step", r.phase());
+        assertEquals("256/lora", r.key());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> TrainingResult.parse(TORCH_LINE + " phase=optimizer"));
+        assertTrue(e.getMessage().contains("'optimizer'"), e.getMessage());
     }
 
     @Test

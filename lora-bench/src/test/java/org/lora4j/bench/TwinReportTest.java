@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TwinReportTest {
     private static String line(String side, String mode, double tokensPerS, double rss) {
-        return new TrainingResult(side, "512", mode, 10, 1024 / tokensPerS * 1000, tokensPerS, 1, 2, 10, rss, 1, 2.5)
+        return new TrainingResult(side, "512", mode, "step", 10, 1024 / tokensPerS * 1000, tokensPerS, 1, 2, 10, rss, 1, 2.5)
                 .format();
     }
 
