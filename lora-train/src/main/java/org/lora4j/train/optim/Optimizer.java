@@ -1,14 +1,12 @@
 package org.lora4j.train.optim;
 
 import org.lora4j.core.internal.Threads;
+import org.lora4j.core.internal.NativeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-import java.nio.ByteOrder;
-import java.nio.DoubleBuffer;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -462,15 +460,13 @@ public final class Optimizer {
     }
 
     /**
-     * The one place this class touches native memory: the elements of a dense array (a view or
-     * not) through NIO, read and written in bulk by element index in the array's own order.
+     * A dense parameter, value or gradient, as the optimizer walks it: its elements in memory order
+     * through the shared native view ({@link NativeBuffer}), read and written in bulk by element index.
      */
     private static final class Mem {
         final int length;
         final char order;            // 'c' or 'f': the order the elements lie in memory
-        private final int start;     // the array's first element in the NIO buffer
-        private final FloatBuffer f;
-        private final DoubleBuffer d;
+        private final NativeBuffer buf;
 
         Mem(INDArray a, String name) {
             DataType type = a.dataType();
@@ -484,17 +480,12 @@ public final class Optimizer {
                 throw new IllegalArgumentException(name + ": the optimizer needs a dense tensor, got shape "
                         + Arrays.toString(shape) + " with strides " + Arrays.toString(stride));
             }
-            length = Math.toIntExact(a.length());
-            // data().asNio() spans the whole underlying buffer from its start; a view's first
-            // element is at offset() in it.
-            if (a.offset() + a.length() > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException(name + ": ends at element " + (a.offset() + a.length())
-                        + " of its buffer, past what an NIO buffer can index");
+            if (a.length() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(name + ": " + a.length()
+                        + " elements, more than the optimizer's pieces can index");
             }
-            start = (int) a.offset();
-            java.nio.ByteBuffer bytes = a.data().asNio().order(ByteOrder.nativeOrder());
-            f = type == DataType.FLOAT ? bytes.asFloatBuffer() : null;
-            d = type == DataType.DOUBLE ? bytes.asDoubleBuffer() : null;
+            length = (int) a.length();
+            buf = NativeBuffer.of(a);
         }
 
         /** True when the strides are those of a contiguous array in C order (or F order), size-1 axes ignored. */
@@ -511,19 +502,19 @@ public final class Optimizer {
         }
 
         void read(int from, float[] dst, int len) {
-            f.get(start + from, dst, 0, len);
+            buf.read(from, dst, 0, len);
         }
 
         void read(int from, double[] dst, int len) {
-            d.get(start + from, dst, 0, len);
+            buf.read(from, dst, 0, len);
         }
 
         void write(int from, float[] src, int len) {
-            f.put(start + from, src, 0, len);
+            buf.write(src, 0, from, len);
         }
 
         void write(int from, double[] src, int len) {
-            d.put(start + from, src, 0, len);
+            buf.write(src, 0, from, len);
         }
     }
 }
