@@ -93,17 +93,18 @@ final class DecoderBlock {
         addOutput(w);
     }
 
-    /** w.dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
+    /** w.grads().dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
     void backward(Workspace w) {
         int n = w.n;
-        Host.write(w.dh, w.out, n * d);
-        mlp.backward(w, w.out, w.dX);
-        Host.read(w.dX, w.tmpD, n * d);
-        norm2.backward(w.tmpD, w.dh);
-        Host.write(w.dh, w.out, n * d);
-        attn.backward(w, w.out, w.dX);
-        Host.read(w.dX, w.tmpD, n * d);
-        norm1.backward(w.tmpD, w.dh);
+        Workspace.Grads g = w.grads();
+        Host.write(g.dh, w.out, n * d);
+        mlp.backward(w, w.out, g.dX);
+        Host.read(g.dX, w.tmpD, n * d);
+        norm2.backward(w.tmpD, g.dh);
+        Host.write(g.dh, w.out, n * d);
+        attn.backward(w, w.out, g.dX);
+        Host.read(g.dX, w.tmpD, n * d);
+        norm1.backward(w.tmpD, g.dh);
     }
 
     /** h += out, the residual. */

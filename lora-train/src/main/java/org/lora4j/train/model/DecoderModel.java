@@ -361,7 +361,7 @@ public final class DecoderModel {
             blocks[li].backward(w);
         }
         if (lowest < 0) {
-            embedding.backward(w.dh);
+            embedding.backward(w.grads().dh);
         }
     }
 
@@ -420,8 +420,9 @@ public final class DecoderModel {
     Workspace workspace(int batch, int seq) {
         backwardReady = false;
         if (work == null || work.batch != batch || work.seq != seq) {
+            SwiGluMlp.Scratch[] chunks = work == null ? null : work.chunks;
             work = null;  // let the old buffers go before allocating the new ones
-            work = new Workspace(config, dtype, batch, seq);
+            work = new Workspace(config, dtype, batch, seq, chunks);
         }
         return work;
     }

@@ -66,12 +66,13 @@ final class SwiGluMlp {
 
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
-        down.backward(dOut, w.dFf);
+        Workspace.Grads gr = w.grads();
+        down.backward(dOut, gr.dFf);
         Host.Mem gm = new Host.Mem(g);
         Host.Mem um = new Host.Mem(u);
-        Host.Mem da = new Host.Mem(w.dFf);
-        Host.Mem dg = new Host.Mem(w.dGate);
-        Host.Mem du = new Host.Mem(w.dUp);
+        Host.Mem da = new Host.Mem(gr.dFf);
+        Host.Mem dg = new Host.Mem(gr.dGate);
+        Host.Mem du = new Host.Mem(gr.dUp);
         boolean floatExp = dtype == DataType.FLOAT;
         parallelChunks(w, w.n * ff, (s, from, to) -> {
             int m = to - from;
@@ -82,8 +83,8 @@ final class SwiGluMlp {
             dg.write(s.c4, 0, from, m);
             du.write(s.c5, 0, from, m);
         });
-        gate.backward(w.dGate, dX);
-        up.backwardAccumulate(w.dUp, dX);
+        gate.backward(gr.dGate, dX);
+        up.backwardAccumulate(gr.dUp, dX);
     }
 
     private void ensure(int rows) {
