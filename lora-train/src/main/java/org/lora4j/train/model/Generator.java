@@ -19,7 +19,9 @@ import java.util.function.ToIntFunction;
  * the live sequences' newest tokens through the model as one pass of [live, d] rows, so each
  * linear layer makes one product for all of them, with RoPE at each sequence's own position and
  * attention over each sequence's own cached keys. A sequence that produces a stop token or reaches
- * its limit leaves the batch. Each sequence's logits are computed as they would be alone, up to
+ * its limit is done; done sequences leave the batch once they are half of it (until then their
+ * rows repeat their last step, unread and masked for the hooks), because every change of the
+ * batch's shape reallocates the buffers of every layer, which costs a few decode steps. Each sequence's logits are computed as they would be alone, up to
  * float rounding (BLAS blocks a product by its row count, so a row can round differently in
  * another batch: 6e-7 of the largest logit measured), so a greedy or seeded picker gives the same tokens whatever its
  * batch neighbours, but for a near-tie at that rounding (GeneratorTest).
@@ -104,36 +106,42 @@ public final class Generator {
                 logits[slots[bi]] = l[bi];
             }
         }
-        List<Seq> live = new ArrayList<>();
+        List<Seq> rows = new ArrayList<>();  // the decode pass's rows, finished sequences among them
         for (Seq s : seqs) {
             if (s.request.maxNewTokens() > 0) {
-                live.add(s);
+                rows.add(s);
             }
         }
-        while (!live.isEmpty()) {
-            List<Seq> next = new ArrayList<>(live.size());
-            for (Seq s : live) {
-                if (s.take(s.request.next().applyAsInt(logits[s.index]), model.config().vocabSize())) {
-                    next.add(s);
+        int vocab = model.config().vocabSize();
+        while (true) {
+            int alive = 0;
+            for (Seq s : rows) {
+                if (!s.done) {
+                    s.done = !s.take(s.request.next().applyAsInt(logits[s.index]), vocab);
                 }
+                alive += s.done ? 0 : 1;
             }
-            live = next;
-            if (live.isEmpty()) {
+            if (alive == 0) {
                 break;
             }
-            int m = live.size();
+            if (2 * alive <= rows.size()) {
+                rows.removeIf(s -> s.done);
+            }
+            int m = rows.size();
             int[] tokens = new int[m];
             int[] slots = new int[m];
             int[] past = new int[m];
-            int[] rows = new int[m];
+            boolean[] real = alive == m ? null : new boolean[m];
             for (int bi = 0; bi < m; bi++) {
-                Seq s = live.get(bi);
-                tokens[bi] = s.tokens[s.len - 1];
+                Seq s = rows.get(bi);
+                tokens[bi] = s.tokens[s.len - 1];   // a finished one repeats its last step, unread
                 slots[bi] = s.index;
                 past[bi] = s.len - 1;
-                rows[bi] = bi;
+                if (real != null) {
+                    real[bi] = !s.done;
+                }
             }
-            float[][] l = pass(tokens, null, m, 1, caches, slots, past, rows);
+            float[][] l = pass(tokens, real, m, 1, caches, slots, past, identity(m));
             for (int bi = 0; bi < m; bi++) {
                 logits[slots[bi]] = l[bi];
             }
@@ -179,6 +187,14 @@ public final class Generator {
         return groups;
     }
 
+    private static int[] identity(int m) {
+        int[] r = new int[m];
+        for (int i = 0; i < m; i++) {
+            r[i] = i;
+        }
+        return r;
+    }
+
     /** The request, checked against the model; messages name the sequence. */
     private Request check(int i, Request r) {
         if (r.prompt().length == 0) {
@@ -202,6 +218,7 @@ public final class Generator {
         final Request request;
         final int[] tokens;     // prompt, then the generated tokens; len of them valid
         int len;
+        boolean done;
 
         Seq(int index, Request request) {
             this.index = index;

@@ -11,7 +11,9 @@ import java.util.Random;
 /**
  * Samples per second of {@link Generator} at batch 1, 8, 32 and 64 on the docs/model-performance.md
  * model (d_model 256, 4 layers, 8 heads, 4 KV heads, d_ff 688, vocab 256, FLOAT): prompts of 16 to
- * 24 tokens, 32 new tokens each, one seeded sampler per sequence, no stop tokens.
+ * 24 tokens, 32 new tokens each, one seeded sampler per sequence, no stop tokens. With
+ * {@code -Dmixed=true} each sequence's limit is drawn from 16..48 instead (32 on average), so
+ * sequences leave the batch at different steps.
  *
  * <p>After two warm-up rounds, ROUNDS rounds each run every batch size once, so load from other
  * processes falls on all sizes alike; prints per size the fastest and the median round, in wall
@@ -22,6 +24,7 @@ import java.util.Random;
  */
 public final class GenerationSpeed {
     static final int NEW_TOKENS = 32;
+    static final boolean MIXED = Boolean.getBoolean("mixed");
 
     private GenerationSpeed() {
     }
@@ -44,8 +47,10 @@ public final class GenerationSpeed {
                 List<int[]> out = g.generate(reqs);
                 long t1 = System.nanoTime();
                 long c1 = os.getProcessCpuTime();
-                if (out.get(0).length != NEW_TOKENS) {
-                    throw new IllegalStateException("expected " + NEW_TOKENS + " tokens");
+                for (int k = 0; k < out.size(); k++) {
+                    if (out.get(k).length != reqs.get(k).maxNewTokens()) {
+                        throw new IllegalStateException("sequence " + k + " ended early");
+                    }
                 }
                 if (round >= 0) {
                     wall[i][round] = (t1 - t0) / 1e6;
@@ -53,8 +58,8 @@ public final class GenerationSpeed {
                 }
             }
         }
-        System.out.printf("%d rounds, %d new tokens per sequence, %d cores%n", rounds, NEW_TOKENS,
-                Runtime.getRuntime().availableProcessors());
+        System.out.printf("%d rounds, %s new tokens per sequence, %d cores%n", rounds,
+                MIXED ? "16..48" : String.valueOf(NEW_TOKENS), Runtime.getRuntime().availableProcessors());
         for (int i = 0; i < batches.length; i++) {
             int b = batches[i];
             System.out.printf("batch %2d: wall min %7.1f ms (%6.1f samples/s, %5.2fx), median %7.1f ms (%5.2fx);"
@@ -77,7 +82,8 @@ public final class GenerationSpeed {
         List<Generator.Request> reqs = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
             int[] prompt = r.ints(16 + r.nextInt(9), 0, 256).toArray();
-            reqs.add(new Generator.Request(prompt, NEW_TOKENS, null, new Sampler(1.0, 0.9, i)::next));
+            int limit = MIXED ? 16 + r.nextInt(33) : NEW_TOKENS;
+            reqs.add(new Generator.Request(prompt, limit, null, new Sampler(1.0, 0.9, i)::next));
         }
         return reqs;
     }
