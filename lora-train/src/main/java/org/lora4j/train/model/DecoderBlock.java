@@ -94,17 +94,18 @@ final class DecoderBlock {
         addOutput(w);
     }
 
-    /** w.dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
+    /** w.grads().dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
     void backward(Workspace w) {
         int n = w.n;
-        NativeBuffer.write(w.dh, w.out, n * d);
-        mlp.backward(w, w.out, w.dX);
-        NativeBuffer.read(w.dX, w.tmpD, n * d);
-        norm2.backward(w.tmpD, w.dh);
-        NativeBuffer.write(w.dh, w.out, n * d);
-        attn.backward(w, w.out, w.dX);
-        NativeBuffer.read(w.dX, w.tmpD, n * d);
-        norm1.backward(w.tmpD, w.dh);
+        Workspace.Grads g = w.grads();
+        NativeBuffer.write(g.dh, w.out, n * d);
+        mlp.backward(w, w.out, g.dX);
+        NativeBuffer.read(g.dX, w.tmpD, n * d);
+        norm2.backward(w.tmpD, g.dh);
+        NativeBuffer.write(g.dh, w.out, n * d);
+        attn.backward(w, w.out, g.dX);
+        NativeBuffer.read(g.dX, w.tmpD, n * d);
+        norm1.backward(w.tmpD, g.dh);
     }
 
     /** h += out, the residual. */

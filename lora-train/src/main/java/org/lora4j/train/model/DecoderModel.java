@@ -9,7 +9,6 @@ import org.lora4j.core.LoraConfig;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -98,22 +97,8 @@ public final class DecoderModel {
     /** As {@link #randomInit(ModelConfig, long)} in FLOAT or DOUBLE (the latter for gradient checks). */
     public static DecoderModel randomInit(ModelConfig config, long seed, DataType dtype) {
         checkType(dtype);
-        SplittableRandom root = new SplittableRandom(seed);
         try {
-            return new DecoderModel(config, dtype, (key, shape) -> {
-                if (key.endsWith(".bias")) {
-                    return Nd4j.zeros(dtype, shape);
-                }
-                if (key.endsWith("norm.weight")) {
-                    return Nd4j.ones(dtype, shape);
-                }
-                java.util.Random g = new java.util.Random(root.split().nextLong());
-                double[] v = new double[Math.toIntExact(shape[0] * shape[1])];
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = g.nextGaussian() * 0.02;
-                }
-                return Nd4j.create(v, shape, DataType.DOUBLE).castTo(dtype);
-            });
+            return new DecoderModel(config, dtype, ModelParts.huggingFaceInit(seed, dtype));
         } catch (IOException e) {
             throw new IllegalStateException(e);  // the random source does no IO
         }
@@ -336,7 +321,7 @@ public final class DecoderModel {
             blocks[li].backward(w);
         }
         if (lowest < 0) {
-            embedding.backward(w.dh);
+            embedding.backward(w.grads().dh);
         }
     }
 
@@ -395,8 +380,9 @@ public final class DecoderModel {
     Workspace workspace(int batch, int seq) {
         backwardReady = false;
         if (work == null || work.batch != batch || work.seq != seq) {
+            SwiGluMlp.Scratch[] chunks = work == null ? null : work.chunks;
             work = null;  // let the old buffers go before allocating the new ones
-            work = new Workspace(config, dtype, batch, seq);
+            work = new Workspace(config, dtype, batch, seq, chunks);
         }
         return work;
     }

@@ -5,9 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.function.ToIntFunction;
 
@@ -17,12 +15,17 @@ import java.util.function.ToIntFunction;
  * and to every generated token, as in {@link DecoderModel#generate}.
  *
  * <h2>How</h2>
- * Prompts of one length are prefilled together into their own cache slots; then every step runs
+ * Prompts of similar lengths are prefilled together, padded to the longest, each into its own
+ * cache slot (the hooks see the padding rows with token mask false); then every step runs
  * the live sequences' newest tokens through the model as one pass of [live, d] rows, so each
  * linear layer makes one product for all of them, with RoPE at each sequence's own position and
  * attention over each sequence's own cached keys. A sequence that produces a stop token or reaches
- * its limit leaves the batch. Each sequence's logits are computed as they would be alone, so a
- * greedy or seeded picker gives the same tokens whatever its batch neighbours (GeneratorTest).
+ * its limit is done; done sequences leave the batch once they are half of it (until then their
+ * rows repeat their last step, unread and masked for the hooks), because every change of the
+ * batch's shape reallocates the buffers of every layer, which costs a few decode steps. Each sequence's logits are computed as they would be alone, up to
+ * float rounding (BLAS blocks a product by its row count, so a row can round differently in
+ * another batch: 6e-7 of the largest logit measured), so a greedy or seeded picker gives the same tokens whatever its
+ * batch neighbours, but for a near-tie at that rounding (GeneratorTest).
  *
  * <p>The pickers are called one sequence after another, in request order, on the calling thread;
  * give each sequence its own picker when they keep state (a sampler's random stream). Like the
@@ -85,51 +88,61 @@ public final class Generator {
         model.rope().ensure(cap);
         SelfAttention.KvCache[] caches = model.newCaches(count, cap);
         float[][] logits = new float[count][];
-        for (List<Seq> group : byPromptLength(seqs)) {
-            int p = group.get(0).len;
+        for (List<Seq> group : prefillGroups(seqs)) {
+            int p = group.get(0).len;  // the longest: the others are padded to it
             int[] tokens = new int[group.size() * p];
+            boolean[] real = new boolean[group.size() * p];
             int[] slots = new int[group.size()];
             int[] last = new int[group.size()];
             for (int bi = 0; bi < group.size(); bi++) {
-                System.arraycopy(group.get(bi).tokens, 0, tokens, bi * p, p);
-                slots[bi] = group.get(bi).index;
-                last[bi] = bi * p + p - 1;
+                Seq s = group.get(bi);
+                System.arraycopy(s.tokens, 0, tokens, bi * p, s.len);
+                Arrays.fill(tokens, bi * p + s.len, (bi + 1) * p, s.tokens[s.len - 1]);
+                Arrays.fill(real, bi * p, bi * p + s.len, true);
+                slots[bi] = s.index;
+                last[bi] = bi * p + s.len - 1;
             }
-            float[][] l = pass(tokens, group.size(), p, caches, slots, new int[group.size()], last);
+            float[][] l = pass(tokens, real, group.size(), p, caches, slots, new int[group.size()], last);
             for (int bi = 0; bi < group.size(); bi++) {
                 logits[slots[bi]] = l[bi];
             }
         }
-        List<Seq> live = new ArrayList<>();
+        List<Seq> rows = new ArrayList<>();  // the decode pass's rows, finished sequences among them
         for (Seq s : seqs) {
             if (s.request.maxNewTokens() > 0) {
-                live.add(s);
+                rows.add(s);
             }
         }
-        while (!live.isEmpty()) {
-            List<Seq> next = new ArrayList<>(live.size());
-            for (Seq s : live) {
-                if (s.take(s.request.next().applyAsInt(logits[s.index]), model.config().vocabSize())) {
-                    next.add(s);
+        int vocab = model.config().vocabSize();
+        while (true) {
+            int alive = 0;
+            for (Seq s : rows) {
+                if (!s.done) {
+                    s.done = !s.take(s.request.next().applyAsInt(logits[s.index]), vocab);
                 }
+                alive += s.done ? 0 : 1;
             }
-            live = next;
-            if (live.isEmpty()) {
+            if (alive == 0) {
                 break;
             }
-            int m = live.size();
+            if (2 * alive <= rows.size()) {
+                rows.removeIf(s -> s.done);
+            }
+            int m = rows.size();
             int[] tokens = new int[m];
             int[] slots = new int[m];
             int[] past = new int[m];
-            int[] rows = new int[m];
+            boolean[] real = alive == m ? null : new boolean[m];
             for (int bi = 0; bi < m; bi++) {
-                Seq s = live.get(bi);
-                tokens[bi] = s.tokens[s.len - 1];
+                Seq s = rows.get(bi);
+                tokens[bi] = s.tokens[s.len - 1];   // a finished one repeats its last step, unread
                 slots[bi] = s.index;
                 past[bi] = s.len - 1;
-                rows[bi] = bi;
+                if (real != null) {
+                    real[bi] = !s.done;
+                }
             }
-            float[][] l = pass(tokens, m, 1, caches, slots, past, rows);
+            float[][] l = pass(tokens, real, m, 1, caches, slots, past, identity(m));
             for (int bi = 0; bi < m; bi++) {
                 logits[slots[bi]] = l[bi];
             }
@@ -141,21 +154,46 @@ public final class Generator {
         return out;
     }
 
-    /** One pass of batch sequences of seq new tokens through the cache; the logits of the given rows. */
-    private float[][] pass(int[] tokens, int batch, int seq, SelfAttention.KvCache[] caches, int[] slots, int[] past,
-                           int[] rows) {
+    /**
+     * One pass of batch sequences of seq new tokens through the cache; the logits of the given
+     * rows. real (null: all) marks the rows that are not padding, for the hooks.
+     */
+    private float[][] pass(int[] tokens, boolean[] real, int batch, int seq, SelfAttention.KvCache[] caches,
+                           int[] slots, int[] past, int[] rows) {
         Workspace w = model.workspace(batch, seq);
-        model.runBlocks(w, tokens, null, caches, slots, past);
+        model.runBlocks(w, tokens, real, caches, slots, past);
         return model.head().logitsOf(w, rows);
     }
 
-    /** Sequences grouped by prompt length, each group in request order, groups by first appearance. */
-    private static List<List<Seq>> byPromptLength(Seq[] seqs) {
-        Map<Integer, List<Seq>> groups = new LinkedHashMap<>();
-        for (Seq s : seqs) {
-            groups.computeIfAbsent(s.len, k -> new ArrayList<>()).add(s);
+    /**
+     * The prefill passes: prompts longest first, each pass taking the prompts at least half as
+     * long as its first, the shorter ones padded at the end. Padding is sound: causal attention
+     * keeps it out of the real positions, and its keys sit in the cache after the prompt, where
+     * each decode step overwrites the next one before attention reads it. It beats a pass per
+     * length: every change of pass shape reallocates the buffers of every layer, and a pass of
+     * few rows leaves the products small.
+     */
+    private static List<List<Seq>> prefillGroups(Seq[] seqs) {
+        List<Seq> order = new ArrayList<>(Arrays.asList(seqs));
+        order.sort((a, b) -> Integer.compare(b.len, a.len));  // stable: request order within a length
+        List<List<Seq>> groups = new ArrayList<>();
+        for (Seq s : order) {
+            List<Seq> g = groups.isEmpty() ? null : groups.get(groups.size() - 1);
+            if (g == null || 2 * s.len < g.get(0).len) {
+                g = new ArrayList<>();
+                groups.add(g);
+            }
+            g.add(s);
         }
-        return new ArrayList<>(groups.values());
+        return groups;
+    }
+
+    private static int[] identity(int m) {
+        int[] r = new int[m];
+        for (int i = 0; i < m; i++) {
+            r[i] = i;
+        }
+        return r;
     }
 
     /** The request, checked against the model; messages name the sequence. */
@@ -181,6 +219,7 @@ public final class Generator {
         final Request request;
         final int[] tokens;     // prompt, then the generated tokens; len of them valid
         int len;
+        boolean done;
 
         Seq(int index, Request request) {
             this.index = index;

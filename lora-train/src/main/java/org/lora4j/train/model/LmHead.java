@@ -74,17 +74,18 @@ final class LmHead {
 
     /**
      * Backward of the last loss times {@code lossScale}: lm_head's gradients accumulate; with
-     * {@code inputGradient}, w.dh [n, d] is overwritten with the gradient of the stream w.h.
+     * {@code inputGradient}, w.grads().dh [n, d] is overwritten with the gradient of the stream w.h.
      */
     void backward(Workspace w, double lossScale, boolean inputGradient) {
         if (lossScale != 1.0) {
             dLogits.muli(lossScale);
         }
-        linear.backward(dLogits, inputGradient ? w.dX : null);
+        Workspace.Grads g = inputGradient ? w.grads() : null;
+        linear.backward(dLogits, inputGradient ? g.dX : null);
         if (inputGradient) {
-            NativeBuffer.read(w.dX, w.tmpD, w.n * d);
-            Arrays.fill(w.dh, 0, w.n * d, 0.0);
-            norm.backward(w.tmpD, w.dh);
+            NativeBuffer.read(g.dX, w.tmpD, w.n * d);
+            Arrays.fill(g.dh, 0, w.n * d, 0.0);
+            norm.backward(w.tmpD, g.dh);
         }
     }
 

@@ -3,11 +3,14 @@ package org.lora4j.train.model;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Random;
+import java.util.SplittableRandom;
 
 /**
  * The parts of a {@link DecoderModel} made from weights addressed by Hugging Face name: every
@@ -18,6 +21,28 @@ final class ModelParts {
     /** Supplies a weight by Hugging Face name and expected shape. */
     interface WeightSource {
         INDArray get(String key, long[] shape) throws IOException;
+    }
+
+    /**
+     * Hugging Face's initialisation: N(0, 0.02) weights, each from its own seed split from
+     * {@code seed} in model order, zero biases, unit norms.
+     */
+    static WeightSource huggingFaceInit(long seed, DataType dtype) {
+        SplittableRandom root = new SplittableRandom(seed);
+        return (key, shape) -> {
+            if (key.endsWith(".bias")) {
+                return Nd4j.zeros(dtype, shape);
+            }
+            if (key.endsWith("norm.weight")) {
+                return Nd4j.ones(dtype, shape);
+            }
+            Random g = new Random(root.split().nextLong());
+            double[] v = new double[Math.toIntExact(shape[0] * shape[1])];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = g.nextGaussian() * 0.02;
+            }
+            return Nd4j.create(v, shape, DataType.DOUBLE).castTo(dtype);
+        };
     }
 
     final Rope rope;

@@ -12,8 +12,10 @@ import java.util.Objects;
  *
  * <p>{@code hidden} is [n, d_model] with one row per token, row {@code b·seq + t}; in generation
  * with the KV cache, only the new tokens' rows are passed. {@code tokenMask} [n] holds the mask the
- * caller gave the forward pass (the loss mask of {@link DecoderModel#loss}; all true in
- * generation and when none was given). The array is valid only during the call.
+ * caller gave the forward pass (the loss mask of {@link DecoderModel#loss}; all true when none was
+ * given and in generation, except the padding rows of a {@link Generator} prefill, where prompts
+ * shorter than the longest of their pass are padded at the end). The array is valid only during
+ * the call.
  *
  * <p>The model keeps the stream in double and hands hooks a copy in its own type (FLOAT or
  * DOUBLE); elements a hook leaves as they were keep their double value, so a hook that only reads

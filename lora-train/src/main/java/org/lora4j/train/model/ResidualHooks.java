@@ -54,30 +54,33 @@ final class ResidualHooks {
             return;
         }
         int len = w.n * d;
-        NativeBuffer.write(w.h, w.hook, len);
+        INDArray buf = w.hookBuffer();
+        NativeBuffer.write(w.h, buf, len);
         boolean[] m = mask;
         if (m == null) {
             m = new boolean[w.n];
             Arrays.fill(m, true);
         }
         for (ResidualHook hook : hs) {
-            hook.forward(layer, w.hook, m);
+            hook.forward(layer, buf, m);
         }
-        readBackChanged(w.hook, w.h, w.tmpD, len);
+        readBackChanged(buf, w.h, w.tmpD, len);
     }
 
-    /** Runs layer's hooks' backward on the gradient w.dh [n, d], last hook first. */
+    /** Runs layer's hooks' backward on the gradient w.grads().dh [n, d], last hook first. */
     void backward(int layer, Workspace w) {
         List<ResidualHook> hs = hooks.get(layer);
         if (hs.isEmpty()) {
             return;
         }
         int len = w.n * d;
-        NativeBuffer.write(w.dh, w.hook, len);
+        INDArray buf = w.hookBuffer();
+        double[] dh = w.grads().dh;
+        NativeBuffer.write(dh, buf, len);
         for (int i = hs.size() - 1; i >= 0; i--) {
-            hs.get(i).backward(layer, w.hook);
+            hs.get(i).backward(layer, buf);
         }
-        readBackChanged(w.hook, w.dh, w.tmpD, len);
+        readBackChanged(buf, dh, w.tmpD, len);
     }
 
     /**

@@ -94,13 +94,14 @@ final class SelfAttention {
      */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
         int rows = w.n;
-        o.backward(dOut, w.dAttn);
-        core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
-        rope.apply(w.dq, w.tmpQ, rows, w.seq, hq, 0, null, -1.0);
-        rope.apply(w.dk, w.tmpK, rows, w.seq, hkv, 0, null, -1.0);
-        q.backward(w.dq, dX);
-        k.backwardAccumulate(w.dk, dX);
-        v.backwardAccumulate(w.dv, dX);
+        Workspace.Grads g = w.grads();
+        o.backward(dOut, g.dAttn);
+        core.backward(w.batch, w.seq, qa, ka, va, lse, g.dAttn, g.dq, g.dk, g.dv);
+        rope.apply(g.dq, w.tmpQ, rows, w.seq, hq, 0, null, -1.0);
+        rope.apply(g.dk, w.tmpK, rows, w.seq, hkv, 0, null, -1.0);
+        q.backward(g.dq, dX);
+        k.backwardAccumulate(g.dk, dX);
+        v.backwardAccumulate(g.dv, dX);
     }
 
     private void ensure(int rows) {

@@ -67,12 +67,13 @@ final class SwiGluMlp {
 
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
-        down.backward(dOut, w.dFf);
+        Workspace.Grads gr = w.grads();
+        down.backward(dOut, gr.dFf);
         NativeBuffer gm = NativeBuffer.of(g);
         NativeBuffer um = NativeBuffer.of(u);
-        NativeBuffer da = NativeBuffer.of(w.dFf);
-        NativeBuffer dg = NativeBuffer.of(w.dGate);
-        NativeBuffer du = NativeBuffer.of(w.dUp);
+        NativeBuffer da = NativeBuffer.of(gr.dFf);
+        NativeBuffer dg = NativeBuffer.of(gr.dGate);
+        NativeBuffer du = NativeBuffer.of(gr.dUp);
         boolean floatExp = dtype == DataType.FLOAT;
         parallelChunks(w, w.n * ff, (s, from, to) -> {
             int m = to - from;
@@ -83,8 +84,8 @@ final class SwiGluMlp {
             dg.write(s.c4, 0, from, m);
             du.write(s.c5, 0, from, m);
         });
-        gate.backward(w.dGate, dX);
-        up.backwardAccumulate(w.dUp, dX);
+        gate.backward(gr.dGate, dX);
+        up.backwardAccumulate(gr.dUp, dX);
     }
 
     private void ensure(int rows) {

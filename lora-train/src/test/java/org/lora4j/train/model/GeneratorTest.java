@@ -16,8 +16,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@link Generator} continuing many sequences at once gives each the tokens, and the logits bit for
- * bit, it gets alone, with prompts of different lengths (some equal, so they prefill together),
+ * {@link Generator} continuing many sequences at once gives each the tokens it gets alone, and the
+ * logits up to float32 rounding (a product's rows can round differently with the number of rows,
+ * as BLAS picks its kernels by shape, and the difference grows through the layers: measured
+ * 5.7e-7 of the largest logit on this sharp model, bound 1e-5), with prompts of different lengths (some equal, so they prefill together),
  * different limits and stop tokens, so sequences leave the batch at different steps; with greedy
  * and seeded sampling (greedy repeats one token on this model, so the stops are tested with the
  * samplers); with residual hooks. Errors name the sequence.
@@ -80,6 +82,7 @@ class GeneratorTest {
         List<int[]> batched = new Generator(m).generate(requests);
         assertEquals(PROMPTS.length, batched.size());
         int[] lengths = new int[PROMPTS.length];
+        double worst = 0;
         for (int i = 0; i < PROMPTS.length; i++) {
             List<float[]> aloneLogits = new ArrayList<>();
             int[] alone = m.generate(PROMPTS[i], MAX_NEW[i], stops[i], recording(aloneLogits, Generator.greedy()), true);
@@ -88,11 +91,21 @@ class GeneratorTest {
             assertArrayEquals(recomputed, batched.get(i), "sequence " + i + " against the no-cache reference");
             assertEquals(aloneLogits.size(), batchLogits.get(i).size());
             for (int s = 0; s < aloneLogits.size(); s++) {
-                assertArrayEquals(aloneLogits.get(s), batchLogits.get(i).get(s), "sequence " + i + " step " + s);
+                float[] want = aloneLogits.get(s);
+                float[] got = batchLogits.get(i).get(s);
+                double scale = 0;
+                for (float v : want) {
+                    scale = Math.max(scale, Math.abs(v));
+                }
+                for (int v = 0; v < want.length; v++) {
+                    worst = Math.max(worst, Math.abs(got[v] - want[v]) / scale);
+                }
             }
             lengths[i] = batched.get(i).length;
         }
         // The sequences left the batch at different steps: stops, limits, and one with no new tokens.
+        System.out.printf("batched generation: worst logit difference to alone %.2e of the largest%n", worst);
+        assertTrue(worst < 1e-5, "logits differ by " + worst);
         // The sequences left the batch at different steps (their limits), one had no new tokens.
         assertArrayEquals(MAX_NEW, lengths);
     }
