@@ -1,5 +1,6 @@
 package org.lora4j.train.trainer;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.train.model.DecoderModel;
@@ -557,8 +558,8 @@ public final class Trainer {
             ObjectNode norms = o.putObject("adapters");
             for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
                 ObjectNode n = norms.putObject(e.getKey());
-                n.put("a_norm", e.getValue().a().norm2Number().doubleValue());
-                n.put("b_norm", e.getValue().b().norm2Number().doubleValue());
+                n.put("a_norm", norm(e.getValue().a()));
+                n.put("b_norm", norm(e.getValue().b()));
             }
         }
         Path f = out.resolve("metrics.jsonl");
@@ -569,6 +570,27 @@ public final class Trainer {
         } catch (IOException e) {
             throw naming(f, e);
         }
+    }
+
+    /**
+     * The Frobenius norm as a Java loop: an ND4J reduction here would wake OpenMP's threads at every
+     * step's metrics line (docs/performance.md, the wait policy).
+     */
+    private static double norm(INDArray a) {
+        if (!NativeBuffer.isContiguousF(a)) {
+            return a.norm2Number().doubleValue();
+        }
+        NativeBuffer b = NativeBuffer.of(a);
+        double[] chunk = new double[(int) Math.min(a.length(), 4096)];
+        double sum = 0;
+        for (long at = 0; at < a.length(); at += chunk.length) {
+            int m = (int) Math.min(chunk.length, a.length() - at);
+            b.read(at, chunk, 0, m);
+            for (int i = 0; i < m; i++) {
+                sum += chunk[i] * chunk[i];
+            }
+        }
+        return Math.sqrt(sum);
     }
 
     /**
