@@ -21,9 +21,7 @@ final class Workspace {
     final int n;
     final INDArray out;     // [n, d] o_proj / down_proj output, then the gradient of that output
     final double[] h;       // [n, d] the residual stream
-    final double[] tmpD;    // [n, d]
-    final double[] tmpQ;    // [n, hq·hd] RoPE staging
-    final double[] tmpK;    // [n, hkv·hd]
+    final double[] tmpD;    // [n, d] scratch: the hooks' read-back; its first chunk, the residual add's
     SwiGluMlp.Scratch[] chunks;  // per work slot of SwiGLU's chunked loops, handed on between shapes
     private final ModelConfig config;
     private final DataType dtype;
@@ -66,8 +64,6 @@ final class Workspace {
         out = nat(dtype, n, d);
         h = new double[n * d];
         tmpD = new double[n * d];
-        tmpQ = new double[n * c.qDim()];
-        tmpK = new double[n * c.kvDim()];
         this.chunks = chunks == null ? new SwiGluMlp.Scratch[0] : chunks;
     }
 

@@ -71,15 +71,15 @@ class KernelsGradientTest {
         double[] wOut = randn(n * d, 1);
         Function<double[], Double> loss = unused -> {
             double[] y = new double[n * d];
-            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, new double[n], 0, n);
+            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, n, 0, new double[n], 0, n);
             return dot(y, wOut);
         };
         double[] y = new double[n * d];
         double[] rstd = new double[n];
-        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, rstd, 0, n);
+        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, n, 0, rstd, 0, n);
         double[] dx = new double[n * d];
         double[] dw = new double[d];
-        Kernels.rmsNormBackward(x, w, rstd, wOut, n, d, dx, dw, new double[n], 0, n);
+        Kernels.rmsNormBackward(x, w, rstd, wOut, n, 0, n, d, dx, dw, new double[n], 0, n);
         check("rmsnorm dx", x, dx, loss);
         check("rmsnorm dw", w, dw, loss);
     }
@@ -92,12 +92,12 @@ class KernelsGradientTest {
         double[] wOut = randn(len, 1);
         Function<double[], Double> loss = unused -> {
             double[] a = new double[len];
-            Kernels.swigluForward(g, u, a, 0, len, false);
+            Kernels.swigluForward(g, u, a, 0, len);
             return dot(a, wOut);
         };
         double[] dg = new double[len];
         double[] du = new double[len];
-        Kernels.swigluBackward(g, u, wOut, dg, du, 0, len, false);
+        Kernels.swigluBackward(g, u, wOut, dg, du, 0, len);
         check("swiglu dgate", g, dg, loss);
         check("swiglu dup", u, du, loss);
     }
@@ -167,16 +167,16 @@ class KernelsGradientTest {
             double[] w = randn(tq * tk, 1);
             Function<double[], Double> loss = x -> {
                 double[] p = x.clone();
-                Kernels.causalSoftmax(p, tq, tk, null, 0, new double[tq], new double[tq], false);
+                Kernels.causalSoftmax(p, tq, tk, null, 0, new double[tq], new double[tq]);
                 return dot(p, w);
             };
             double[] lse = new double[tq];
             double[] p = s.clone();
-            Kernels.causalSoftmax(p, tq, tk, lse, 0, new double[tq], new double[tq], false);
+            Kernels.causalSoftmax(p, tq, tk, lse, 0, new double[tq], new double[tq]);
             double scale = 0.25;
             double[] ds = w.clone();
             double[] sc = s.clone();
-            Kernels.causalSoftmaxBackward(sc, ds, tq, tk, scale, lse, 0, new double[tq], false);
+            Kernels.causalSoftmaxBackward(sc, ds, tq, tk, scale, lse, 0, new double[tq]);
             for (int i = 0; i < ds.length; i++) {
                 ds[i] /= scale;
             }
