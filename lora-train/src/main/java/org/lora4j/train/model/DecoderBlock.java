@@ -94,14 +94,55 @@ final class DecoderBlock {
         addOutput(w);
     }
 
+    /**
+     * Where the backward of this block may stop: the lowest of its parts that trains, as a position
+     * in {@link #linears()} order (0 q, 1 k, 2 v, 3 o, 4 gate, 5 up, 6 down); -1 when its norms train
+     * (full fine-tuning: everything, down to the input gradient), 7 when nothing in it trains.
+     */
+    int lowestTrainablePart() {
+        if (norm1.grad() != null) {
+            return -1;
+        }
+        List<LoraLinear> l = linears();
+        for (int i = 0; i < l.size(); i++) {
+            if (trains(l.get(i))) {
+                return i;
+            }
+        }
+        return l.size();
+    }
+
+    /** Whether the layer's backward computes any gradient: its weight, or an adapter in use. */
+    static boolean trains(LoraLinear lin) {
+        return lin.weightsTrainable() || (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged());
+    }
+
     /** w.dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
     void backward(Workspace w) {
+        backward(w, -1);
+    }
+
+    /**
+     * The backward down to part {@code stop} ({@link #lowestTrainablePart()}): with stop >= 0 nothing
+     * below the block needs a gradient, so it ends after the gradients of part stop and leaves w.dh
+     * as it is; nothing of the block below that part runs (the o_proj, attention core, q/k/v and
+     * norm backwards when only down_proj trains).
+     */
+    void backward(Workspace w, int stop) {
         int n = w.n;
         NativeBuffer.write(w.dh, w.out, n * d);
+        if (stop >= 4) {
+            mlp.backwardTo(w, w.out, stop);
+            return;
+        }
         mlp.backward(w, w.out, w.dX);
         NativeBuffer.read(w.dX, w.tmpD, n * d);
         norm2.backward(w.tmpD, w.dh);
         NativeBuffer.write(w.dh, w.out, n * d);
+        if (stop >= 0) {
+            attn.backwardTo(w, w.out, stop);
+            return;
+        }
         attn.backward(w, w.out, w.dX);
         NativeBuffer.read(w.dX, w.tmpD, n * d);
         norm1.backward(w.tmpD, w.dh);

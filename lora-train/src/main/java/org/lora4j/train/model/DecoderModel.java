@@ -333,7 +333,7 @@ public final class DecoderModel {
         }
         for (int li = blocks.length - 1; li >= Math.max(lowest, 0); li--) {
             hooks.backward(li, w);
-            blocks[li].backward(w);
+            blocks[li].backward(w, li == lowest ? blocks[li].lowestTrainablePart() : -1);
         }
         if (lowest < 0) {
             embedding.backward(w.dh);
@@ -346,10 +346,8 @@ public final class DecoderModel {
             return -1;
         }
         for (DecoderBlock blk : blocks) {
-            for (LoraLinear lin : blk.linears()) {
-                if (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged()) {
-                    return blk.index;
-                }
+            if (blk.lowestTrainablePart() < blk.linears().size()) {
+                return blk.index;
             }
         }
         return blocks.length;

@@ -103,6 +103,30 @@ final class SelfAttention {
         v.backwardAccumulate(w.dv, dX);
     }
 
+    /**
+     * The backward for the gradients of the parts from {@code stop} (0 q, 1 k, 2 v, 3 o, as in
+     * {@link DecoderBlock#lowestTrainablePart}) up, without the input gradient: nothing below needs
+     * it. With only o_proj training, the attention core's backward does not run.
+     */
+    void backwardTo(Workspace w, INDArray dOut, int stop) {
+        if (stop >= 3) {
+            o.backward(dOut, null);
+            return;
+        }
+        int rows = w.n;
+        o.backward(dOut, w.dAttn);
+        core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
+        if (DecoderBlock.trains(q)) {
+            rope.apply(w.dq, w.tmpQ, rows, w.seq, hq, 0, null, -1.0);
+            q.backward(w.dq, null);
+        }
+        if (DecoderBlock.trains(k)) {
+            rope.apply(w.dk, w.tmpK, rows, w.seq, hkv, 0, null, -1.0);
+            k.backward(w.dk, null);
+        }
+        v.backward(w.dv, null);
+    }
+
     private void ensure(int rows) {
         if (rows != n) {
             qa = null;   // let the old buffers go before allocating the new ones

@@ -68,6 +68,28 @@ final class SwiGluMlp {
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
         down.backward(dOut, w.dFf);
+        swigluBackward(w);
+        gate.backward(w.dGate, dX);
+        up.backwardAccumulate(w.dUp, dX);
+    }
+
+    /**
+     * The backward for the gradients of the parts from {@code stop} (4 gate, 5 up, 6 down, as in
+     * {@link DecoderBlock#lowestTrainablePart}) up, without the input gradient: nothing below needs it.
+     */
+    void backwardTo(Workspace w, INDArray dOut, int stop) {
+        if (stop >= 6) {
+            down.backward(dOut, null);
+            return;
+        }
+        down.backward(dOut, w.dFf);
+        swigluBackward(w);
+        gate.backward(w.dGate, null);
+        up.backward(w.dUp, null);
+    }
+
+    /** dGate, dUp [n, ff] from dFf, the gradient of down_proj's input. */
+    private void swigluBackward(Workspace w) {
         NativeBuffer gm = NativeBuffer.of(g);
         NativeBuffer um = NativeBuffer.of(u);
         NativeBuffer da = NativeBuffer.of(w.dFf);
@@ -83,8 +105,6 @@ final class SwiGluMlp {
             dg.write(s.c4, 0, from, m);
             du.write(s.c5, 0, from, m);
         });
-        gate.backward(w.dGate, dX);
-        up.backwardAccumulate(w.dUp, dX);
     }
 
     private void ensure(int rows) {

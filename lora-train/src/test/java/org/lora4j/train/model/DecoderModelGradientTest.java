@@ -162,4 +162,21 @@ class DecoderModelGradientTest {
         // Frozen parts hold no gradient memory.
         assertTrue(m.linearLayers().get("model.layers.0.mlp.down_proj").weightGrad() == null);
     }
+
+    /**
+     * One adapter on one part of a middle layer: the backward stops at that part (no attention
+     * backward below down_proj, no q/k/v input gradient below k_proj), and the gradients still match.
+     */
+    @Test
+    void backwardStopsAtTheLowestTrainablePart() {
+        for (String target : List.of("down_proj", "up_proj", "gate_proj", "o_proj", "k_proj", "v_proj")) {
+            ModelConfig c = ModelConfig.qwen2(13, 8, 12, 3, 4, 2);
+            DecoderModel m = tiny(c, 6);
+            LoraConfig lc = LoraConfig.of(1, 4, target).withInit(LoraConfig.Init.RANDOM).withRslora(true)
+                    .withLayersToTransform(List.of(1));
+            new PeftModel(m).addAdapter("default", lc, 9);
+            assertTrue(m.trainableParameters().size() == 2);
+            check(m, tokens(13, 8), 8, "rank 1 on layer 1 " + target);
+        }
+    }
 }
