@@ -79,18 +79,20 @@ final class DecoderBlock {
     }
 
     /**
-     * The block on w.h [n, d] in place. With a cache, see
-     * {@link SelfAttention#forward(Workspace, org.nd4j.linalg.api.ndarray.INDArray, SelfAttention.KvCache, int[], int[])}.
+     * The block on w.h [n, d] in place; with {@code keep} its parts save what their backward needs,
+     * else they run on the workspace's scratch (generation, evaluation, frozen blocks below the
+     * trainable ones). With a cache, see
+     * {@link SelfAttention#forward(Workspace, org.nd4j.linalg.api.ndarray.INDArray, SelfAttention.KvCache, int[], int[], boolean)}.
      */
-    void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past) {
+    void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past, boolean keep) {
         int n = w.n;
         norm1.forward(w.h, n, w.tmpD);
         NativeBuffer.write(w.tmpD, attn.inputBuffer(n), n * d);
-        attn.forward(w, w.out, cache, slots, past);
+        attn.forward(w, w.out, cache, slots, past, keep);
         addOutput(w);
         norm2.forward(w.h, n, w.tmpD);
         NativeBuffer.write(w.tmpD, mlp.inputBuffer(n), n * d);
-        mlp.forward(w, w.out);
+        mlp.forward(w, w.out, keep);
         addOutput(w);
     }
 

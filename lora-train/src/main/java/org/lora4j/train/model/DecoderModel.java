@@ -2,6 +2,7 @@ package org.lora4j.train.model;
 
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.PeftKeys;
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.train.optim.Parameter;
 
 import org.lora4j.core.LoraAdapter;
@@ -72,6 +73,7 @@ public final class DecoderModel {
     private boolean fullFinetune;
     private Workspace work;
     private boolean backwardReady;
+    private int keptFrom;           // the lowest block whose activations the last loss saved for the backward
 
     private DecoderModel(ModelConfig config, DataType dtype, ModelParts.WeightSource src) throws IOException {
         ModelParts parts = new ModelParts(config, dtype, src);
@@ -107,16 +109,31 @@ public final class DecoderModel {
                 if (key.endsWith("norm.weight")) {
                     return Nd4j.ones(dtype, shape);
                 }
-                java.util.Random g = new java.util.Random(root.split().nextLong());
-                double[] v = new double[Math.toIntExact(shape[0] * shape[1])];
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = g.nextGaussian() * 0.02;
-                }
-                return Nd4j.create(v, shape, DataType.DOUBLE).castTo(dtype);
+                return gaussian(new java.util.Random(root.split().nextLong()), shape, dtype);
             });
         } catch (IOException e) {
             throw new IllegalStateException(e);  // the random source does no IO
         }
+    }
+
+    /**
+     * N(0, 0.02) of {@code shape} ('c' order) in {@code dtype}, drawn in double and rounded once, written
+     * a chunk at a time: no double copy of the whole weight (at the 0.5B shape the embedding alone is
+     * 1.1 GB in double).
+     */
+    private static INDArray gaussian(java.util.Random g, long[] shape, DataType dtype) {
+        INDArray a = Nd4j.createUninitialized(dtype, shape, 'c');
+        NativeBuffer buf = NativeBuffer.of(a);
+        long len = a.length();
+        double[] chunk = new double[(int) Math.min(len, 1 << 14)];
+        for (long at = 0; at < len; at += chunk.length) {
+            int m = (int) Math.min(chunk.length, len - at);
+            for (int i = 0; i < m; i++) {
+                chunk[i] = g.nextGaussian() * 0.02;
+            }
+            buf.write(chunk, 0, at, m);
+        }
+        return a;
     }
 
     /** Loads a Hugging Face checkpoint directory (config.json and safetensors weights) as FLOAT. */
@@ -285,10 +302,15 @@ public final class DecoderModel {
      * @return [batch·seq, vocab] 'f'; owned by the model and overwritten by the next pass
      */
     public INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq) {
+        return forward(tokens, tokenMask, batch, seq, blocks.length);
+    }
+
+    /** The forward, with the blocks from {@code keepFrom} up saving their activations for a backward. */
+    private INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq, int keepFrom) {
         checkInput(tokens, tokenMask, batch, seq);
         Workspace w = workspace(batch, seq);
         rope.ensure(seq);
-        runBlocks(w, tokens, tokenMask == null ? null : tokenMask.clone(), null, null, null);
+        runBlocks(w, tokens, tokenMask == null ? null : tokenMask.clone(), null, null, null, keepFrom);
         return head.forward(w);
     }
 
@@ -298,7 +320,10 @@ public final class DecoderModel {
      * {@code labels} with −100 at the masked tokens. Prepares {@link #backward}.
      */
     public double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
-        forward(tokens, lossMask, batch, seq);
+        // Blocks below the lowest trainable one get no backward, so they save nothing for it.
+        int keepFrom = Math.max(0, lowestTrainableLayer());
+        forward(tokens, lossMask, batch, seq, keepFrom);
+        keptFrom = keepFrom;
         double l = head.loss(tokens, lossMask, batch, seq);
         backwardReady = true;
         return l;
@@ -327,6 +352,10 @@ public final class DecoderModel {
         backwardReady = false;
         Workspace w = work;
         int lowest = lowestTrainableLayer();
+        if (Math.max(lowest, 0) < keptFrom) {
+            throw new IllegalStateException("layer " + Math.max(lowest, 0) + " became trainable after the loss, which "
+                    + "saved activations from layer " + keptFrom + " up: run the loss again");
+        }
         head.backward(w, lossScale, lowest < blocks.length);
         if (lowest >= blocks.length) {
             return;
@@ -405,9 +434,15 @@ public final class DecoderModel {
      * after past[bi] positions (see {@link SelfAttention#forward}).
      */
     void runBlocks(Workspace w, int[] tokens, boolean[] mask, SelfAttention.KvCache[] caches, int[] slots, int[] past) {
+        runBlocks(w, tokens, mask, caches, slots, past, blocks.length);
+    }
+
+    /** As above, with the blocks from {@code keepFrom} up saving their activations for a backward. */
+    private void runBlocks(Workspace w, int[] tokens, boolean[] mask, SelfAttention.KvCache[] caches, int[] slots,
+                           int[] past, int keepFrom) {
         embedding.forward(tokens, w.n, w.h);
         for (DecoderBlock blk : blocks) {
-            blk.forward(w, caches == null ? null : caches[blk.index], slots, past);
+            blk.forward(w, caches == null ? null : caches[blk.index], slots, past, blk.index >= keepFrom);
             hooks.forward(blk.index, w, mask);
         }
     }

@@ -33,6 +33,7 @@ final class SelfAttention {
     private INDArray va;            // [n, hkv·hd] 'f'
     private double[] lse;           // [hq, n] log-sum-exp of each query's scores
     private int n = -1;
+    private boolean kept;           // whether the last forward saved qa, ka and va
 
     SelfAttention(LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, Rope rope, Attention core, ModelConfig c,
                   DataType dtype) {
@@ -62,11 +63,17 @@ final class SelfAttention {
      * Without a cache the keys are the pass's own (training, and the no-cache reference of
      * generation). With one, the new keys and values go into the cache first and attention reads
      * each sequence's slot there: sequence bi (rows bi·seq..) sits in slot {@code slots[bi]} with
-     * {@code past[bi]} positions before it.
+     * {@code past[bi]} positions before it. With {@code keep} the roped queries, keys and values
+     * stay in buffers of this block for the backward; without, they live in the workspace's
+     * gradient buffers, so a block that gets no backward holds none.
      */
-    void forward(Workspace w, INDArray out, KvCache cache, int[] slots, int[] past) {
+    void forward(Workspace w, INDArray out, KvCache cache, int[] slots, int[] past, boolean keep) {
         int rows = w.n;
-        ensure(rows);
+        ensure(rows, keep);
+        INDArray qa = keep ? this.qa : w.dq;   // without keep, on the workspace's gradient buffers (free now)
+        INDArray ka = keep ? this.ka : w.dk;
+        INDArray va = keep ? this.va : w.dv;
+        kept = keep;
         INDArray x = q.inputBuffer(rows);
         q.forward(x, qa);
         k.forward(x, ka);
@@ -93,6 +100,7 @@ final class SelfAttention {
      * dX [n, d] is overwritten with the gradient of its input. Weight and adapter gradients accumulate.
      */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
+        checkKept();
         int rows = w.n;
         o.backward(dOut, w.dAttn);
         core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
@@ -113,6 +121,7 @@ final class SelfAttention {
             o.backward(dOut, null);
             return;
         }
+        checkKept();
         int rows = w.n;
         o.backward(dOut, w.dAttn);
         core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
@@ -127,16 +136,25 @@ final class SelfAttention {
         v.backward(w.dv, null);
     }
 
-    private void ensure(int rows) {
+    private void checkKept() {
+        if (!kept) {
+            throw new IllegalStateException("backward of an attention whose forward saved nothing for it");
+        }
+    }
+
+    /** The log-sum-exp always (small); the native buffers only for a forward that keeps them. */
+    private void ensure(int rows, boolean keep) {
         if (rows != n) {
             qa = null;   // let the old buffers go before allocating the new ones
             ka = null;
             va = null;
+            lse = new double[hq * rows];
+            n = rows;
+        }
+        if (keep && qa == null) {
             qa = Workspace.nat(dtype, rows, hq * hd);
             ka = Workspace.nat(dtype, rows, hkv * hd);
             va = Workspace.nat(dtype, rows, hkv * hd);
-            lse = new double[hq * rows];
-            n = rows;
         }
     }
 

@@ -25,6 +25,7 @@ final class SwiGluMlp {
     private INDArray g;     // [n, ff] 'f' gate_proj output, saved
     private INDArray u;     // [n, ff] 'f' up_proj output, saved
     private int n = -1;
+    private boolean kept;   // whether the last forward saved g and u
 
     SwiGluMlp(LoraLinear gate, LoraLinear up, LoraLinear down, DataType dtype) {
         this.gate = gate;
@@ -43,10 +44,24 @@ final class SwiGluMlp {
         return gate.inputBuffer(rows);
     }
 
-    /** out [n, d] = down(silu(gate(x)) ∘ up(x)) for x = {@link #inputBuffer}(n). */
-    void forward(Workspace w, INDArray out) {
+    /**
+     * out [n, d] = down(silu(gate(x)) ∘ up(x)) for x = {@link #inputBuffer}(n). With {@code keep} the
+     * gate and up outputs go to buffers of this block, kept for the backward; without, to the
+     * workspace's dGate and dUp (free during a forward), so a block that gets no backward holds none.
+     */
+    void forward(Workspace w, INDArray out, boolean keep) {
         int rows = w.n;
-        ensure(rows);
+        INDArray g;
+        INDArray u;
+        if (keep) {
+            ensure(rows);
+            g = this.g;
+            u = this.u;
+        } else {
+            g = w.dGate;
+            u = w.dUp;
+        }
+        kept = keep;
         INDArray x = gate.inputBuffer(rows);
         gate.forward(x, g);
         up.forward(x, u);
@@ -67,6 +82,7 @@ final class SwiGluMlp {
 
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
+        checkKept();
         down.backward(dOut, w.dFf);
         swigluBackward(w);
         gate.backward(w.dGate, dX);
@@ -82,6 +98,7 @@ final class SwiGluMlp {
             down.backward(dOut, null);
             return;
         }
+        checkKept();
         down.backward(dOut, w.dFf);
         swigluBackward(w);
         gate.backward(w.dGate, null);
@@ -105,6 +122,12 @@ final class SwiGluMlp {
             dg.write(s.c4, 0, from, m);
             du.write(s.c5, 0, from, m);
         });
+    }
+
+    private void checkKept() {
+        if (!kept) {
+            throw new IllegalStateException("backward of an MLP whose forward saved nothing for it");
+        }
     }
 
     private void ensure(int rows) {
