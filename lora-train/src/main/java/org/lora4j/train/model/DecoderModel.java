@@ -37,7 +37,9 @@ import java.util.function.ToIntFunction;
  * {@link #forward} computes logits for {@code batch} sequences of {@code seq} tokens laid out row
  * by row ({@code tokens[b·seq + t]}); {@link #loss} adds the next-token cross-entropy; {@link #backward}
  * then accumulates the gradients of whatever is trainable (adapters, and all weights after
- * {@link #setFullFinetune}(true)). Call backward at most once per loss, and before any other
+ * {@link #setFullFinetune}(true)). The loss saves activations only from the lowest trainable block
+ * up, and the backward stops at the lowest trainable part of that block: frozen layers below it
+ * cost a forward only. Call backward at most once per loss, and before any other
  * forward or generation: the layers keep only their most recent activations.
  *
  * <h2>Parts</h2>
@@ -50,9 +52,9 @@ import java.util.function.ToIntFunction;
  *
  * <p>Matrix products run as BLAS gemm (cblas via lora-core) inside the linear layers, and
  * attention's per-head products as BLAS gemm on tiles of the same native buffers
- * ({@link Attention}); norms, RoPE, the attention softmax, SwiGLU and cross-entropy run as fused
- * Java loops in double precision ({@link Kernels}), over copies of the activations (SwiGLU and the
- * softmax chunk by chunk). Attention, SwiGLU and the norms run in parallel on the common fork-join
+ * ({@link Attention}); norms, RoPE, the attention softmax and SwiGLU run as fused Java loops in
+ * double precision ({@link Kernels}), over copies of the activations (SwiGLU and the softmax chunk
+ * by chunk); the cross-entropy turns the logits into their gradient in place ({@link LmHead}). Attention, SwiGLU and the norms run in parallel on the common fork-join
  * pool, split in ways that do not depend on the core count, so neither do the results. Buffers are
  * allocated once per (batch, seq).
  *
