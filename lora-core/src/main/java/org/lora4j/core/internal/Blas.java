@@ -114,7 +114,7 @@ public final class Blas {
      * {@code C = alpha · op(A) · op(B) + beta · C}, op(A) [m, k], op(B) [k, n], C [m, n]. Each block
      * starts at an element position of its buffer and has its leading dimension (the distance
      * between its columns); A is stored [m, k] or, transposed, [k, m], likewise B. Every block is
-     * checked to lie inside its buffer. Allocates three small pointer objects.
+     * checked to lie inside its buffer. Allocates nothing (see {@link #BLOCK_POINTERS}).
      */
     public static void gemm(boolean transA, boolean transB, int m, int n, int k, double alpha,
                             NativeBuffer a, long aFrom, int lda, NativeBuffer b, long bFrom, int ldb,
@@ -130,12 +130,46 @@ public final class Blas {
         checkBlock("C", c, cFrom, m, n, ldc);
         int ta = transA ? TRANS : NO_TRANS;
         int tb = transB ? TRANS : NO_TRANS;
+        BlockPointers p = BLOCK_POINTERS.get();
         if (c.isDouble()) {
-            openblas_nolapack.cblas_dgemm(COL_MAJOR, ta, tb, m, n, k, alpha, (DoublePointer) a.pointer(aFrom), lda,
-                    (DoublePointer) b.pointer(bFrom), ldb, beta, (DoublePointer) c.pointer(cFrom), ldc);
+            openblas_nolapack.cblas_dgemm(COL_MAJOR, ta, tb, m, n, k, alpha, p.da.at(a, aFrom, Double.BYTES), lda,
+                    p.db.at(b, bFrom, Double.BYTES), ldb, beta, p.dc.at(c, cFrom, Double.BYTES), ldc);
         } else {
-            openblas_nolapack.cblas_sgemm(COL_MAJOR, ta, tb, m, n, k, (float) alpha, (FloatPointer) a.pointer(aFrom), lda,
-                    (FloatPointer) b.pointer(bFrom), ldb, (float) beta, (FloatPointer) c.pointer(cFrom), ldc);
+            openblas_nolapack.cblas_sgemm(COL_MAJOR, ta, tb, m, n, k, (float) alpha, p.fa.at(a, aFrom, Float.BYTES), lda,
+                    p.fb.at(b, bFrom, Float.BYTES), ldb, (float) beta, p.fc.at(c, cFrom, Float.BYTES), ldc);
+        }
+    }
+
+    /**
+     * Pointers for the block products, one set per thread and reused: JavaCPP hands BLAS the address
+     * a pointer object holds, so re-aiming one object per operand replaces the three objects a call
+     * made (attention makes thousands of block products a step). Each thread has its own set, and a
+     * call ends before the thread makes the next, so no pointer is re-aimed while BLAS reads it.
+     */
+    private static final ThreadLocal<BlockPointers> BLOCK_POINTERS = ThreadLocal.withInitial(BlockPointers::new);
+
+    private static final class BlockPointers {
+        final FloatAt fa = new FloatAt();
+        final FloatAt fb = new FloatAt();
+        final FloatAt fc = new FloatAt();
+        final DoubleAt da = new DoubleAt();
+        final DoubleAt db = new DoubleAt();
+        final DoubleAt dc = new DoubleAt();
+    }
+
+    /** A FloatPointer re-aimed at element {@code from} of a buffer (whose range the caller checked). */
+    private static final class FloatAt extends FloatPointer {
+        FloatAt at(NativeBuffer buf, long from, int bytes) {
+            address = buf.pointer(0).address() + from * bytes;
+            return this;
+        }
+    }
+
+    /** As {@link FloatAt} for doubles. */
+    private static final class DoubleAt extends DoublePointer {
+        DoubleAt at(NativeBuffer buf, long from, int bytes) {
+            address = buf.pointer(0).address() + from * bytes;
+            return this;
         }
     }
 

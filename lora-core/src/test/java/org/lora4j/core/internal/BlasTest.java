@@ -161,4 +161,23 @@ class BlasTest {
                 () -> Blas.gemm(false, false, 2, 2, 2, 1, buf, 0, 2, doubles, 0, 2, 0, buf, 0, 2));
         assertTrue(e.getMessage().contains("FLOAT x DOUBLE into FLOAT"), e.getMessage());
     }
+
+    /** Block products allocate nothing per call (attention makes thousands a step), in either type. */
+    @Test
+    void blockProductsAllocateNothing() {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        for (DataType t : new DataType[]{DataType.FLOAT, DataType.DOUBLE}) {
+            NativeBuffer buf = NativeBuffer.of(Nd4j.rand(t, 64, 1));
+            Runnable call = () -> Blas.gemm(false, true, 4, 4, 4, 1, buf, 0, 4, buf, 16, 4, 0, buf, 32, 4);
+            for (int i = 0; i < 20_000; i++) {
+                call.run();   // past the JIT's compilation of the path
+            }
+            long before = mx.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 10_000; i++) {
+                call.run();
+            }
+            long bytes = mx.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(bytes < 10_000, t + ": 10,000 block products allocated " + bytes + " bytes");
+        }
+    }
 }

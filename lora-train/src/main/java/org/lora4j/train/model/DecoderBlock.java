@@ -79,27 +79,70 @@ final class DecoderBlock {
     }
 
     /**
-     * The block on w.h [n, d] in place. With a cache, see
-     * {@link SelfAttention#forward(Workspace, org.nd4j.linalg.api.ndarray.INDArray, SelfAttention.KvCache, int[], int[])}.
+     * The block on w.h [n, d] in place; with {@code keep} its parts save what their backward needs,
+     * else they run on the workspace's scratch (generation, evaluation, frozen blocks below the
+     * trainable ones). With a cache, see
+     * {@link SelfAttention#forward(Workspace, org.nd4j.linalg.api.ndarray.INDArray, SelfAttention.KvCache, int[], int[], boolean)}.
      */
-    void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past) {
+    void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past, boolean keep) {
         int n = w.n;
         norm1.forward(w.h, n, attn.inputBuffer(n));
-        attn.forward(w, w.out, cache, slots, past);
+        attn.forward(w, w.out, cache, slots, past, keep);
         addOutput(w);
         norm2.forward(w.h, n, mlp.inputBuffer(n));
-        mlp.forward(w, w.out);
+        mlp.forward(w, w.out, keep);
         addOutput(w);
+    }
+
+    /**
+     * Where the backward of this block may stop: the lowest of its parts that trains, as a position
+     * in {@link #linears()} order (0 q, 1 k, 2 v, 3 o, 4 gate, 5 up, 6 down); -1 when its norms train
+     * (full fine-tuning: everything, down to the input gradient), 7 when nothing in it trains.
+     */
+    int lowestTrainablePart() {
+        if (norm1.grad() != null) {
+            return -1;
+        }
+        List<LoraLinear> l = linears();
+        for (int i = 0; i < l.size(); i++) {
+            if (trains(l.get(i))) {
+                return i;
+            }
+        }
+        return l.size();
+    }
+
+    /** Whether the layer's backward computes any gradient: its weight, or an adapter in use. */
+    static boolean trains(LoraLinear lin) {
+        return lin.weightsTrainable() || (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged());
     }
 
     /** w.grads().dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
     void backward(Workspace w) {
+        backward(w, -1);
+    }
+
+    /**
+     * The backward down to part {@code stop} ({@link #lowestTrainablePart()}): with stop >= 0 nothing
+     * below the block needs a gradient, so it ends after the gradients of part stop and leaves w.grads().dh
+     * as it is; nothing of the block below that part runs (the o_proj, attention core, q/k/v and
+     * norm backwards when only down_proj trains).
+     */
+    void backward(Workspace w, int stop) {
         int n = w.n;
         Workspace.Grads g = w.grads();
         NativeBuffer.write(g.dh, w.out, n * d);
+        if (stop >= 4) {
+            mlp.backwardTo(w, w.out, stop);
+            return;
+        }
         mlp.backward(w, w.out, g.dX);
         norm2.backward(g.dX, g.dh);
         NativeBuffer.write(g.dh, w.out, n * d);
+        if (stop >= 0) {
+            attn.backwardTo(w, w.out, stop);
+            return;
+        }
         attn.backward(w, w.out, g.dX);
         norm1.backward(g.dX, g.dh);
     }

@@ -2,6 +2,7 @@ package org.lora4j.train.model;
 
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.PeftKeys;
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.train.optim.Parameter;
 
 import org.lora4j.core.LoraAdapter;
@@ -35,7 +36,9 @@ import java.util.function.ToIntFunction;
  * {@link #forward} computes logits for {@code batch} sequences of {@code seq} tokens laid out row
  * by row ({@code tokens[b·seq + t]}); {@link #loss} adds the next-token cross-entropy; {@link #backward}
  * then accumulates the gradients of whatever is trainable (adapters, and all weights after
- * {@link #setFullFinetune}(true)). Call backward at most once per loss, and before any other
+ * {@link #setFullFinetune}(true)). The loss saves activations only from the lowest trainable block
+ * up, and the backward stops at the lowest trainable part of that block: frozen layers below it
+ * cost a forward only. Call backward at most once per loss, and before any other
  * forward or generation: the layers keep only their most recent activations.
  *
  * <h2>Parts</h2>
@@ -48,9 +51,9 @@ import java.util.function.ToIntFunction;
  *
  * <p>Matrix products run as BLAS gemm (cblas via lora-core) inside the linear layers, and
  * attention's per-head products as BLAS gemm on tiles of the same native buffers
- * ({@link Attention}); norms, RoPE, the attention softmax, SwiGLU and cross-entropy run as fused
- * Java loops in double precision ({@link Kernels}), over copies of the activations (SwiGLU and the
- * softmax chunk by chunk). Attention, SwiGLU and the norms run in parallel on the common fork-join
+ * ({@link Attention}); norms, RoPE, the attention softmax and SwiGLU run as fused Java loops in
+ * double precision ({@link Kernels}), over copies of the activations (SwiGLU and the softmax chunk
+ * by chunk); the cross-entropy turns the logits into their gradient in place ({@link LmHead}). Attention, SwiGLU and the norms run in parallel on the common fork-join
  * pool, split in ways that do not depend on the core count, so neither do the results. Buffers are
  * allocated once per (batch, seq).
  *
@@ -71,6 +74,7 @@ public final class DecoderModel {
     private boolean fullFinetune;
     private Workspace work;
     private boolean backwardReady;
+    private int keptFrom;           // the lowest block whose activations the last loss saved for the backward
 
     private DecoderModel(ModelConfig config, DataType dtype, ModelParts.WeightSource src) throws IOException {
         ModelParts parts = new ModelParts(config, dtype, src);
@@ -270,10 +274,15 @@ public final class DecoderModel {
      * @return [batch·seq, vocab] 'f'; owned by the model and overwritten by the next pass
      */
     public INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq) {
+        return forward(tokens, tokenMask, batch, seq, blocks.length);
+    }
+
+    /** The forward, with the blocks from {@code keepFrom} up saving their activations for a backward. */
+    private INDArray forward(int[] tokens, boolean[] tokenMask, int batch, int seq, int keepFrom) {
         checkInput(tokens, tokenMask, batch, seq);
         Workspace w = workspace(batch, seq);
         rope.ensure(seq);
-        runBlocks(w, tokens, tokenMask == null ? null : tokenMask.clone(), null, null, null);
+        runBlocks(w, tokens, tokenMask == null ? null : tokenMask.clone(), null, null, null, keepFrom);
         return head.forward(w);
     }
 
@@ -283,7 +292,10 @@ public final class DecoderModel {
      * {@code labels} with −100 at the masked tokens. Prepares {@link #backward}.
      */
     public double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
-        forward(tokens, lossMask, batch, seq);
+        // Blocks below the lowest trainable one get no backward, so they save nothing for it.
+        int keepFrom = Math.max(0, lowestTrainableLayer());
+        forward(tokens, lossMask, batch, seq, keepFrom);
+        keptFrom = keepFrom;
         double l = head.loss(tokens, lossMask, batch, seq);
         backwardReady = true;
         return l;
@@ -312,13 +324,17 @@ public final class DecoderModel {
         backwardReady = false;
         Workspace w = work;
         int lowest = lowestTrainableLayer();
+        if (Math.max(lowest, 0) < keptFrom) {
+            throw new IllegalStateException("layer " + Math.max(lowest, 0) + " became trainable after the loss, which "
+                    + "saved activations from layer " + keptFrom + " up: run the loss again");
+        }
         head.backward(w, lossScale, lowest < blocks.length);
         if (lowest >= blocks.length) {
             return;
         }
         for (int li = blocks.length - 1; li >= Math.max(lowest, 0); li--) {
             hooks.backward(li, w);
-            blocks[li].backward(w);
+            blocks[li].backward(w, li == lowest ? blocks[li].lowestTrainablePart() : -1);
         }
         if (lowest < 0) {
             embedding.backward(w.grads().dh);
@@ -331,10 +347,8 @@ public final class DecoderModel {
             return -1;
         }
         for (DecoderBlock blk : blocks) {
-            for (LoraLinear lin : blk.linears()) {
-                if (lin.activeAdapter() != null && lin.adaptersEnabled() && !lin.isMerged()) {
-                    return blk.index;
-                }
+            if (blk.lowestTrainablePart() < blk.linears().size()) {
+                return blk.index;
             }
         }
         return blocks.length;
@@ -393,9 +407,15 @@ public final class DecoderModel {
      * after past[bi] positions (see {@link SelfAttention#forward}).
      */
     void runBlocks(Workspace w, int[] tokens, boolean[] mask, SelfAttention.KvCache[] caches, int[] slots, int[] past) {
+        runBlocks(w, tokens, mask, caches, slots, past, blocks.length);
+    }
+
+    /** As above, with the blocks from {@code keepFrom} up saving their activations for a backward. */
+    private void runBlocks(Workspace w, int[] tokens, boolean[] mask, SelfAttention.KvCache[] caches, int[] slots,
+                           int[] past, int keepFrom) {
         embedding.forward(tokens, w.n, w.h);
         for (DecoderBlock blk : blocks) {
-            blk.forward(w, caches == null ? null : caches[blk.index], slots, past);
+            blk.forward(w, caches == null ? null : caches[blk.index], slots, past, blk.index >= keepFrom);
             hooks.forward(blk.index, w, mask);
         }
     }

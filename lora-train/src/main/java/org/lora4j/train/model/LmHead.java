@@ -6,24 +6,33 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
+import org.lora4j.core.internal.Threads;
 
 /**
  * The model's top: the final RMSNorm, lm_head, and the next-token cross-entropy with its gradient.
- * The loss runs as a Java loop in double over a copy of the logits ({@link Kernels#crossEntropy})
- * and keeps the gradient of the logits for the backward.
+ *
+ * <p>The logits [n, V] exist once: the loss turns them into their gradient in place, in parallel
+ * blocks of {@link #ROWS} rows, each row in double (max, sum of exponentials, the loss, then the
+ * gradient written back over the logits). Over a large vocabulary (151,936 at Qwen2.5's shape) a
+ * second [n, V] buffer, let alone double copies, would be the largest allocation of a LoRA step.
+ * The arithmetic of each element is the one of a plain loop over all logits in double, and the
+ * rows' losses are summed in row order, so the result does not depend on the core count.
  */
 final class LmHead {
+    /**
+     * Rows per block of the loss: 16 floats are one cache line of the column-major logits, so a
+     * block reads each line it touches once per pass; fixed, not derived from the core count.
+     */
+    private static final int ROWS = 16;
+
     final RmsNorm norm;             // model.norm
     final LoraLinear linear;        // lm_head
     private final DataType dtype;
     private final int d;
     private final int vocab;
-    private INDArray logits;        // [n, V] 'f', returned by forward
-    private INDArray dLogits;       // [n, V] 'f', made by the first loss
-    private double[] ceLogits;      // [n, V] the loss's copies, made with dLogits
-    private double[] ceDLogits;
-    private double[] ceRowMax;      // [n]
-    private double[] ceRowSum;      // [n]
+    private INDArray logits;        // [n, V] 'f', returned by forward; the loss overwrites it with its gradient
+    private double[] rowLoss = new double[0];   // [n] each row's loss (0 for rows that do not count)
+    private double[][] blockScratch = new double[0][];  // per work slot: [V, ROWS] one block's exponentials
     private INDArray picked;        // [m, V] 'f' logits of the rows generation asks for
     private int n = -1;
 
@@ -35,13 +44,13 @@ final class LmHead {
         this.vocab = (int) linear.outFeatures();
     }
 
-    /** Logits [n, V] of the stream w.h; owned here and overwritten by the next forward. */
+    /** Logits [n, V] of the stream w.h; owned here and overwritten by the next forward or loss. */
     INDArray forward(Workspace w) {
         int rows = w.n;
         if (rows != n) {
-            logits = null;  // let the old buffers go before allocating the new ones
-            dLogits = null;
+            logits = null;  // let the old buffer go before allocating the new one
             logits = Workspace.nat(dtype, rows, vocab);
+            rowLoss = new double[rows];
             n = rows;
         }
         INDArray x = linear.inputBuffer(rows);
@@ -52,23 +61,100 @@ final class LmHead {
 
     /**
      * The mean next-token cross-entropy of the last forward's logits (see {@link DecoderModel#loss});
-     * keeps its gradient for {@link #backward}.
+     * turns the logits into its gradient for {@link #backward}. Row r = b·seq + t predicts token
+     * r + 1 when t < seq − 1 and the mask (null: all) selects that token.
      */
     double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
-        if (dLogits == null) {
-            dLogits = Workspace.nat(dtype, n, vocab);
-            ceLogits = new double[n * vocab];
-            ceDLogits = new double[n * vocab];
-            ceRowMax = new double[n];
-            ceRowSum = new double[n];
+        int rows = n;
+        int count = 0;
+        for (int r = 0; r < rows; r++) {
+            if (counts(r, lossMask, seq)) {
+                count++;
+            }
         }
-        NativeBuffer.read(logits, ceLogits, ceLogits.length);
-        double[] sc = Kernels.crossEntropy(ceLogits, tokens, lossMask, batch, seq, vocab, ceDLogits, ceRowMax, ceRowSum);
-        if (sc[1] == 0) {
+        if (count == 0) {
             throw new IllegalArgumentException("the loss mask selects no target token (a target needs a token before it)");
         }
-        NativeBuffer.write(ceDLogits, dLogits, ceDLogits.length);
-        return sc[0] / sc[1];
+        double inv = 1.0 / count;
+        int blocks = (rows + ROWS - 1) / ROWS;
+        int parts = Threads.slots(blocks);
+        if (blockScratch.length < parts) {
+            double[][] s = Arrays.copyOf(blockScratch, parts);
+            for (int i = blockScratch.length; i < parts; i++) {
+                s[i] = new double[vocab * ROWS];
+            }
+            blockScratch = s;
+        }
+        NativeBuffer buf = NativeBuffer.of(logits);
+        Threads.parallelFor(parts, part -> {
+            for (int b = Threads.rangeStart(part, parts, blocks); b < Threads.rangeStart(part + 1, parts, blocks); b++) {
+                lossBlock(buf, b * ROWS, Math.min(rows, (b + 1) * ROWS), tokens, lossMask, seq, inv, blockScratch[part]);
+            }
+        });
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            sum += rowLoss[r];
+        }
+        return sum / count;
+    }
+
+    /**
+     * Rows [r0, r1) of the logits (column-major [n, V]: row r, token v at v·n + r): each counting
+     * row's loss into rowLoss, and the logits overwritten with the gradient of the mean loss
+     * (softmax − one-hot, over the count; 0 for rows that do not count).
+     */
+    private void lossBlock(NativeBuffer buf, int r0, int r1, int[] tokens, boolean[] mask, int seq, double inv,
+                           double[] e) {
+        int m = r1 - r0;
+        double[] max = new double[m];
+        double[] sum = new double[m];
+        Arrays.fill(max, Double.NEGATIVE_INFINITY);
+        for (int v = 0; v < vocab; v++) {
+            long at = (long) v * n + r0;
+            int o = v * m;
+            for (int i = 0; i < m; i++) {
+                double x = buf.get(at + i);
+                e[o + i] = x;
+                max[i] = Math.max(max[i], x);
+            }
+        }
+        for (int v = 0; v < vocab; v++) {
+            int o = v * m;
+            for (int i = 0; i < m; i++) {
+                double x = Math.exp(e[o + i] - max[i]);
+                e[o + i] = x;
+                sum[i] += x;
+            }
+        }
+        double[] factor = new double[m];   // turns an exponential into the gradient of its logit
+        for (int i = 0; i < m; i++) {
+            int r = r0 + i;
+            if (counts(r, mask, seq)) {
+                rowLoss[r] = max[i] + Math.log(sum[i]) - buf.get((long) tokens[r + 1] * n + r);
+                factor[i] = inv / sum[i];
+            } else {
+                rowLoss[r] = 0;
+                factor[i] = 0;
+            }
+        }
+        for (int v = 0; v < vocab; v++) {
+            long at = (long) v * n + r0;
+            int o = v * m;
+            for (int i = 0; i < m; i++) {
+                buf.put(at + i, e[o + i] * factor[i]);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int r = r0 + i;
+            if (counts(r, mask, seq)) {
+                long at = (long) tokens[r + 1] * n + r;
+                buf.put(at, e[tokens[r + 1] * m + i] * factor[i] - inv);
+            }
+        }
+    }
+
+    private static boolean counts(int r, boolean[] mask, int seq) {
+        return r % seq != seq - 1 && (mask == null || mask[r + 1]);
     }
 
     /**
@@ -76,6 +162,7 @@ final class LmHead {
      * {@code inputGradient}, w.grads().dh [n, d] is overwritten with the gradient of the stream w.h.
      */
     void backward(Workspace w, double lossScale, boolean inputGradient) {
+        INDArray dLogits = logits;   // the loss left the gradient there
         if (lossScale != 1.0) {
             dLogits.muli(lossScale);
         }

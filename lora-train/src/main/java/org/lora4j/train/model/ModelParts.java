@@ -1,5 +1,6 @@
 package org.lora4j.train.model;
 
+import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.LoraLinear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -36,13 +37,28 @@ final class ModelParts {
             if (key.endsWith("norm.weight")) {
                 return Nd4j.ones(dtype, shape);
             }
-            Random g = new Random(root.split().nextLong());
-            double[] v = new double[Math.toIntExact(shape[0] * shape[1])];
-            for (int i = 0; i < v.length; i++) {
-                v[i] = g.nextGaussian() * 0.02;
-            }
-            return Nd4j.create(v, shape, DataType.DOUBLE).castTo(dtype);
+            return gaussian(new Random(root.split().nextLong()), shape, dtype);
         };
+    }
+
+    /**
+     * N(0, 0.02) of {@code shape} ('c' order) in {@code dtype}, drawn in double and rounded once, written
+     * a chunk at a time: no double copy of the whole weight (at the 0.5B shape the embedding alone is
+     * 1.1 GB in double).
+     */
+    private static INDArray gaussian(Random g, long[] shape, DataType dtype) {
+        INDArray a = Nd4j.createUninitialized(dtype, shape, 'c');
+        NativeBuffer buf = NativeBuffer.of(a);
+        long len = a.length();
+        double[] chunk = new double[(int) Math.min(len, 1 << 14)];
+        for (long at = 0; at < len; at += chunk.length) {
+            int m = (int) Math.min(chunk.length, len - at);
+            for (int i = 0; i < m; i++) {
+                chunk[i] = g.nextGaussian() * 0.02;
+            }
+            buf.write(chunk, 0, at, m);
+        }
+        return a;
     }
 
     final Rope rope;

@@ -33,6 +33,7 @@ final class SelfAttention {
     private INDArray va;            // [n, hkv·hd] 'f'
     private double[] lse;           // [hq, n] log-sum-exp of each query's scores
     private int n = -1;
+    private boolean kept;           // whether the last forward saved qa, ka and va
 
     SelfAttention(LoraLinear q, LoraLinear k, LoraLinear v, LoraLinear o, Rope rope, Attention core, ModelConfig c,
                   DataType dtype) {
@@ -62,11 +63,17 @@ final class SelfAttention {
      * Without a cache the keys are the pass's own (training, and the no-cache reference of
      * generation). With one, the new keys and values go into the cache first and attention reads
      * each sequence's slot there: sequence bi (rows bi·seq..) sits in slot {@code slots[bi]} with
-     * {@code past[bi]} positions before it.
+     * {@code past[bi]} positions before it. With {@code keep} the roped queries, keys and values
+     * stay in buffers of this block for the backward; without, they live in the workspace's
+     * gradient buffers, so a block that gets no backward holds none.
      */
-    void forward(Workspace w, INDArray out, KvCache cache, int[] slots, int[] past) {
+    void forward(Workspace w, INDArray out, KvCache cache, int[] slots, int[] past, boolean keep) {
         int rows = w.n;
-        ensure(rows);
+        ensure(rows, keep);
+        INDArray qa = keep ? this.qa : w.grads().dq;   // without keep, on the workspace's gradient buffers (free now)
+        INDArray ka = keep ? this.ka : w.grads().dk;
+        INDArray va = keep ? this.va : w.grads().dv;
+        kept = keep;
         INDArray x = q.inputBuffer(rows);
         q.forward(x, qa);
         k.forward(x, ka);
@@ -93,6 +100,7 @@ final class SelfAttention {
      * dX [n, d] is overwritten with the gradient of its input. Weight and adapter gradients accumulate.
      */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
+        checkKept();
         int rows = w.n;
         Workspace.Grads g = w.grads();
         o.backward(dOut, g.dAttn);
@@ -104,16 +112,50 @@ final class SelfAttention {
         v.backwardAccumulate(g.dv, dX);
     }
 
-    private void ensure(int rows) {
+    /**
+     * The backward for the gradients of the parts from {@code stop} (0 q, 1 k, 2 v, 3 o, as in
+     * {@link DecoderBlock#lowestTrainablePart}) up, without the input gradient: nothing below needs
+     * it. With only o_proj training, the attention core's backward does not run.
+     */
+    void backwardTo(Workspace w, INDArray dOut, int stop) {
+        if (stop >= 3) {
+            o.backward(dOut, null);
+            return;
+        }
+        checkKept();
+        int rows = w.n;
+        o.backward(dOut, w.grads().dAttn);
+        core.backward(w.batch, w.seq, qa, ka, va, lse, w.grads().dAttn, w.grads().dq, w.grads().dk, w.grads().dv);
+        if (DecoderBlock.trains(q)) {
+            rope.apply(w.grads().dq, rows, w.seq, hq, 0, null, -1.0);
+            q.backward(w.grads().dq, null);
+        }
+        if (DecoderBlock.trains(k)) {
+            rope.apply(w.grads().dk, rows, w.seq, hkv, 0, null, -1.0);
+            k.backward(w.grads().dk, null);
+        }
+        v.backward(w.grads().dv, null);
+    }
+
+    private void checkKept() {
+        if (!kept) {
+            throw new IllegalStateException("backward of an attention whose forward saved nothing for it");
+        }
+    }
+
+    /** The log-sum-exp always (small); the native buffers only for a forward that keeps them. */
+    private void ensure(int rows, boolean keep) {
         if (rows != n) {
             qa = null;   // let the old buffers go before allocating the new ones
             ka = null;
             va = null;
+            lse = new double[hq * rows];
+            n = rows;
+        }
+        if (keep && qa == null) {
             qa = Workspace.nat(dtype, rows, hq * hd);
             ka = Workspace.nat(dtype, rows, hkv * hd);
             va = Workspace.nat(dtype, rows, hkv * hd);
-            lse = new double[hq * rows];
-            n = rows;
         }
     }
 

@@ -25,6 +25,7 @@ final class SwiGluMlp {
     private INDArray g;     // [n, ff] 'f' gate_proj output, saved
     private INDArray u;     // [n, ff] 'f' up_proj output, saved
     private int n = -1;
+    private boolean kept;   // whether the last forward saved g and u
 
     SwiGluMlp(LoraLinear gate, LoraLinear up, LoraLinear down, DataType dtype) {
         this.gate = gate;
@@ -43,10 +44,24 @@ final class SwiGluMlp {
         return gate.inputBuffer(rows);
     }
 
-    /** out [n, d] = down(silu(gate(x)) ∘ up(x)) for x = {@link #inputBuffer}(n). */
-    void forward(Workspace w, INDArray out) {
+    /**
+     * out [n, d] = down(silu(gate(x)) ∘ up(x)) for x = {@link #inputBuffer}(n). With {@code keep} the
+     * gate and up outputs go to buffers of this block, kept for the backward; without, to the
+     * workspace's dGate and dUp (free during a forward), so a block that gets no backward holds none.
+     */
+    void forward(Workspace w, INDArray out, boolean keep) {
         int rows = w.n;
-        ensure(rows);
+        INDArray g;
+        INDArray u;
+        if (keep) {
+            ensure(rows);
+            g = this.g;
+            u = this.u;
+        } else {
+            g = w.grads().dGate;
+            u = w.grads().dUp;
+        }
+        kept = keep;
         INDArray x = gate.inputBuffer(rows);
         gate.forward(x, g);
         up.forward(x, u);
@@ -74,8 +89,34 @@ final class SwiGluMlp {
 
     /** dOut [n, d] the gradient of the last forward's output; dX [n, d] overwritten with its input's. */
     void backward(Workspace w, INDArray dOut, INDArray dX) {
+        checkKept();
         Workspace.Grads gr = w.grads();
         down.backward(dOut, gr.dFf);
+        swigluBackward(w);
+        gate.backward(gr.dGate, dX);
+        up.backwardAccumulate(gr.dUp, dX);
+    }
+
+    /**
+     * The backward for the gradients of the parts from {@code stop} (4 gate, 5 up, 6 down, as in
+     * {@link DecoderBlock#lowestTrainablePart}) up, without the input gradient: nothing below needs it.
+     */
+    void backwardTo(Workspace w, INDArray dOut, int stop) {
+        if (stop >= 6) {
+            down.backward(dOut, null);
+            return;
+        }
+        checkKept();
+        Workspace.Grads gr = w.grads();
+        down.backward(dOut, gr.dFf);
+        swigluBackward(w);
+        gate.backward(gr.dGate, null);
+        up.backward(gr.dUp, null);
+    }
+
+    /** dGate, dUp [n, ff] from dFf, the gradient of down_proj's input. */
+    private void swigluBackward(Workspace w) {
+        Workspace.Grads gr = w.grads();
         NativeBuffer gm = NativeBuffer.of(g);
         NativeBuffer um = NativeBuffer.of(u);
         NativeBuffer da = NativeBuffer.of(gr.dFf);
@@ -100,8 +141,12 @@ final class SwiGluMlp {
                 du.write(s.c5, 0, from, m);
             }
         });
-        gate.backward(gr.dGate, dX);
-        up.backwardAccumulate(gr.dUp, dX);
+    }
+
+    private void checkKept() {
+        if (!kept) {
+            throw new IllegalStateException("backward of an MLP whose forward saved nothing for it");
+        }
     }
 
     private void ensure(int rows) {

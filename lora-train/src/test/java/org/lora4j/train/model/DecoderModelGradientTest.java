@@ -162,4 +162,33 @@ class DecoderModelGradientTest {
         // Frozen parts hold no gradient memory.
         assertTrue(m.linearLayers().get("model.layers.0.mlp.down_proj").weightGrad() == null);
     }
+
+    /**
+     * One adapter on one part of a middle layer: the backward stops at that part (no attention
+     * backward below down_proj, no q/k/v input gradient below k_proj), and the gradients still match.
+     */
+    @Test
+    void backwardStopsAtTheLowestTrainablePart() {
+        for (String target : List.of("down_proj", "up_proj", "gate_proj", "o_proj", "k_proj", "v_proj")) {
+            ModelConfig c = ModelConfig.qwen2(13, 8, 12, 3, 4, 2);
+            DecoderModel m = tiny(c, 6);
+            LoraConfig lc = LoraConfig.of(1, 4, target).withInit(LoraConfig.Init.RANDOM).withRslora(true)
+                    .withLayersToTransform(List.of(1));
+            new PeftModel(m).addAdapter("default", lc, 9);
+            assertTrue(m.trainableParameters().size() == 2);
+            check(m, tokens(13, 8), 8, "rank 1 on layer 1 " + target);
+        }
+    }
+
+    /** Blocks below the lowest trainable one save nothing in the loss, so a backward that would need them is refused. */
+    @Test
+    void aLayerMadeTrainableAfterTheLossIsRefused() {
+        DecoderModel m = tiny(ModelConfig.qwen2(13, 8, 12, 3, 4, 2), 6);
+        new PeftModel(m).addAdapter("default", LoraConfig.of(1, 4, "down_proj").withLayersToTransform(List.of(2)), 9);
+        m.loss(tokens(13, 8), MASK, BATCH, SEQ);
+        m.linearLayers().get("model.layers.0.mlp.up_proj").addAdapter("late", LoraConfig.of(1, 4, "up_proj"), 3);
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> m.backward(1.0));
+        assertTrue(e.getMessage().contains("layer 0 became trainable after the loss"), e.getMessage());
+    }
 }
