@@ -12,7 +12,8 @@ import java.util.function.ObjIntConsumer;
 /**
  * Causal grouped-query scaled dot-product attention as the model runs it: per (sequence, query
  * head) S = scale · Q Kᵀ, O = P V and their backward as tiled BLAS products straight on the native
- * buffers ({@link Blas#gemm}), the softmax P of S as a Java loop ({@link Kernels#causalSoftmax}).
+ * buffers ({@link Blas#gemm}), the softmax P of S as a Java loop
+ * ({@link Kernels#causalSoftmax}, on float32 blocks for FLOAT models).
  * Query head h reads KV head h / (hq / hkv).
  *
  * <p>A class of its own so that the tests exercise exactly what {@link SelfAttention} runs, beyond
@@ -65,14 +66,20 @@ final class Attention {
         return t;
     }
 
-    /** Per-slot scratch: native score blocks for the gemm calls, Java copies for the softmax. */
+    /**
+     * Per-slot scratch: native score blocks for the gemm calls, and the softmax's Java arrays: for
+     * FLOAT models a float32 copy of each block (a bulk copy, no conversion) and one double array
+     * of the exponentials; for DOUBLE models double copies.
+     */
     private static final class Slot {
         INDArray sArr;    // [tq, tk] column-major: scores, then probabilities
         INDArray dsArr;   // [tq, tk]: dO·Vᵀ, then the score gradient
         NativeBuffer s;
         NativeBuffer ds;
-        double[] p = new double[0];
-        double[] dp = new double[0];
+        float[] sf = new float[0];      // FLOAT: the blocks as float32
+        float[] dsf = new float[0];
+        double[] p = new double[0];     // FLOAT: the exponentials; DOUBLE: the scores block
+        double[] dp = new double[0];    // DOUBLE only
         double[] rowA = new double[0];
         double[] rowB = new double[0];
 
@@ -84,7 +91,12 @@ final class Attention {
                 s = NativeBuffer.of(sArr);
                 ds = NativeBuffer.of(dsArr);
                 p = new double[len];
-                dp = new double[len];
+                if (dtype == DataType.FLOAT) {
+                    sf = new float[len];
+                    dsf = new float[len];
+                } else {
+                    dp = new double[len];
+                }
             }
             if (rowA.length < tq) {
                 rowA = new double[tq];
@@ -152,7 +164,7 @@ final class Attention {
         for (int bi = 0; bi < batch; bi++) {
             maxTk = Math.max(maxTk, past[bi] + tq);
         }
-        boolean floatExp = dtype == DataType.FLOAT;
+        boolean isFloat = dtype == DataType.FLOAT;
         parallelTasks(batch * hkv, tq, maxTk, (s, task) -> {
             int bi = task / hkv;
             int g = task % hkv;
@@ -171,9 +183,15 @@ final class Attention {
                     }
                 }
                 int block = tq * tk;
-                s.s.read(0, s.p, 0, block);
-                Kernels.causalSoftmax(s.p, tq, tk, lse, h * n + bi * tq, s.rowA, s.rowB, floatExp);
-                s.s.write(s.p, 0, 0, block);
+                if (isFloat) {
+                    s.s.read(0, s.sf, 0, block);
+                    Kernels.causalSoftmax(s.sf, s.p, tq, tk, tile, lse, h * n + bi * tq, s.rowA, s.rowB);
+                    s.s.write(s.sf, 0, 0, block);
+                } else {
+                    s.s.read(0, s.p, 0, block);
+                    Kernels.causalSoftmax(s.p, tq, tk, lse, h * n + bi * tq, s.rowA, s.rowB);
+                    s.s.write(s.p, 0, 0, block);
+                }
                 for (int i0 = 0; i0 < tq; i0 += tile) {
                     int i1 = Math.min(tq, i0 + tile);
                     int visible = Math.min(tk, before + i1);
@@ -207,7 +225,7 @@ final class Attention {
         NativeBuffer dv = NativeBuffer.of(dvArr);
         int n = batch * tq;
         int rep = hq / hkv;
-        boolean floatExp = dtype == DataType.FLOAT;
+        boolean isFloat = dtype == DataType.FLOAT;
         parallelTasks(batch * hkv, tq, tq, (s, task) -> {
             int bi = task / hkv;
             int g = task % hkv;
@@ -227,11 +245,20 @@ final class Attention {
                     }
                 }
                 int block = tq * tq;
-                s.s.read(0, s.p, 0, block);
-                s.ds.read(0, s.dp, 0, block);
-                Kernels.causalSoftmaxBackward(s.p, s.dp, tq, tq, scale, lse, h * n + bi * tq, s.rowA, floatExp);
-                s.s.write(s.p, 0, 0, block);
-                s.ds.write(s.dp, 0, 0, block);
+                if (isFloat) {
+                    s.s.read(0, s.sf, 0, block);
+                    s.ds.read(0, s.dsf, 0, block);
+                    Kernels.causalSoftmaxBackward(s.sf, s.dsf, s.p, tq, tq, tile, scale, lse, h * n + bi * tq,
+                            s.rowA);
+                    s.s.write(s.sf, 0, 0, block);
+                    s.ds.write(s.dsf, 0, 0, block);
+                } else {
+                    s.s.read(0, s.p, 0, block);
+                    s.ds.read(0, s.dp, 0, block);
+                    Kernels.causalSoftmaxBackward(s.p, s.dp, tq, tq, scale, lse, h * n + bi * tq, s.rowA);
+                    s.s.write(s.p, 0, 0, block);
+                    s.ds.write(s.dp, 0, 0, block);
+                }
                 // Key tile j0 is seen by the query tiles i0 >= j0; the first product into a tile overwrites it.
                 for (int j0 = 0; j0 < tq; j0 += tile) {
                     int j1 = Math.min(tq, j0 + tile);

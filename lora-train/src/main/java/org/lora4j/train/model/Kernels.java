@@ -124,11 +124,10 @@ final class Kernels {
     // that follow can run over the full block.
 
     /**
-     * s in place: scores in, probabilities out; writes lse[lseOff + i] when lse is not null.
-     * floatExp: {@link #expFloat} suffices.
+     * s in place: scores in, probabilities out, with Math.exp (DOUBLE models); hidden entries set
+     * to 0. Writes lse[lseOff + i] when lse is not null.
      */
-    static void causalSoftmax(double[] s, int tq, int tk, double[] lse, int lseOff, double[] rowMax, double[] rowSum,
-                              boolean floatExp) {
+    static void causalSoftmax(double[] s, int tq, int tk, double[] lse, int lseOff, double[] rowMax, double[] rowSum) {
         int past = tk - tq;
         java.util.Arrays.fill(rowMax, 0, tq, Double.NEGATIVE_INFINITY);
         java.util.Arrays.fill(rowSum, 0, tq, 0.0);
@@ -138,30 +137,14 @@ final class Kernels {
                 rowMax[i] = Math.max(rowMax[i], s[o + i]);
             }
         }
-        if (floatExp) {
-            for (int j = 0; j < tk; j++) {
-                int o = j * tq;
-                for (int i = 0; i < tq; i++) {
-                    s[o + i] -= rowMax[i];
-                }
-            }
-            expFloatInPlace(s, 0, tq * tk);  // hidden entries too: zeroed below
-        }
         for (int j = 0; j < tk; j++) {
             int o = j * tq;
             int i0 = Math.min(tq, Math.max(0, j - past));
-            if (floatExp) {
-                java.util.Arrays.fill(s, o, o + i0, 0.0);
-                for (int i = i0; i < tq; i++) {
-                    rowSum[i] += s[o + i];
-                }
-            } else {
-                java.util.Arrays.fill(s, o, o + i0, 0.0);
-                for (int i = i0; i < tq; i++) {
-                    double e = Math.exp(s[o + i] - rowMax[i]);
-                    s[o + i] = e;
-                    rowSum[i] += e;
-                }
+            java.util.Arrays.fill(s, o, o + i0, 0.0);
+            for (int i = i0; i < tq; i++) {
+                double e = Math.exp(s[o + i] - rowMax[i]);
+                s[o + i] = e;
+                rowSum[i] += e;
             }
         }
         for (int i = 0; i < tq; i++) {
@@ -179,44 +162,120 @@ final class Kernels {
     }
 
     /**
-     * Backward of {@link #causalSoftmax} from the saved log-sum-exp: s holds the recomputed scores
-     * and becomes p = exp(s − lse); dp holds dO·Vᵀ and becomes ds = p ∘ (dp − Σ_j p ∘ dp) · scale,
-     * the gradient of the unscaled scores q·k.
+     * The softmax of FLOAT models on the float32 scores straight from the gemm (no double copy of
+     * the block): s in place, scores in, probabilities out, computed in double with
+     * {@link #expFloat}, e [tq·tk] the double scratch of the exponentials. Only the visible entries
+     * are computed; hidden ones are set to 0 only where a {@code tile}-sized block that the
+     * following products read holds them (see {@link #zeroFrom}), the rest of the block is left as
+     * it was. Writes lse[lseOff + i] when lse is not null.
+     */
+    static void causalSoftmax(float[] s, double[] e, int tq, int tk, int tile, double[] lse, int lseOff,
+                              double[] rowMax, double[] rowSum) {
+        int past = tk - tq;
+        java.util.Arrays.fill(rowMax, 0, tq, Double.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(rowSum, 0, tq, 0.0);
+        for (int j = 0; j < tk; j++) {
+            int o = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                rowMax[i] = Math.max(rowMax[i], s[o + i]);
+            }
+        }
+        for (int j = 0; j < tk; j++) {
+            int o = j * tq;
+            int i0 = Math.min(tq, Math.max(0, j - past));
+            for (int i = i0; i < tq; i++) {
+                e[o + i] = s[o + i] - rowMax[i];
+            }
+            expFloatInPlace(e, o + i0, o + tq);
+            for (int i = i0; i < tq; i++) {
+                rowSum[i] += e[o + i];
+            }
+            java.util.Arrays.fill(s, o + zeroFrom(j, past, tile, i0), o + i0, 0f);
+        }
+        for (int i = 0; i < tq; i++) {
+            if (lse != null) {
+                lse[lseOff + i] = rowMax[i] + Math.log(rowSum[i]);
+            }
+            rowSum[i] = 1.0 / rowSum[i];
+        }
+        for (int j = 0; j < tk; j++) {
+            int o = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                s[o + i] = (float) (e[o + i] * rowSum[i]);
+            }
+        }
+    }
+
+    /**
+     * First row of key column j that a product over {@code tile}-sized blocks reads, when query
+     * block [i0, i0 + tile) reads the key blocks below past + i0 + tile (Attention's loops): rows
+     * from there to the column's first visible row i0 are hidden entries that must be 0.
+     */
+    static int zeroFrom(int j, int past, int tile, int i0) {
+        int lim = (j / tile) * tile - past;   // the column's key block start, in query rows
+        return lim <= 0 ? 0 : Math.min(i0, (lim / tile) * tile);
+    }
+
+    /**
+     * Backward of {@link #causalSoftmax(double[], int, int, double[], int, double[], double[])}
+     * from the saved log-sum-exp, with Math.exp: s holds the recomputed scores and becomes
+     * p = exp(s − lse); dp holds dO·Vᵀ and becomes ds = p ∘ (dp − Σ_j p ∘ dp) · scale, the gradient
+     * of the unscaled scores q·k. Hidden entries of both set to 0.
      */
     static void causalSoftmaxBackward(double[] s, double[] dp, int tq, int tk, double scale, double[] lse, int lseOff,
-                                      double[] rowSum, boolean floatExp) {
+                                      double[] rowSum) {
         int past = tk - tq;
         java.util.Arrays.fill(rowSum, 0, tq, 0.0);
-        if (floatExp) {
-            for (int j = 0; j < tk; j++) {
-                int o = j * tq;
-                for (int i = 0; i < tq; i++) {
-                    s[o + i] -= lse[lseOff + i];
-                }
-            }
-            expFloatInPlace(s, 0, tq * tk);  // hidden entries too: zeroed below
-        }
         for (int j = 0; j < tk; j++) {
             int o = j * tq;
             int i0 = Math.min(tq, Math.max(0, j - past));
             java.util.Arrays.fill(s, o, o + i0, 0.0);
             java.util.Arrays.fill(dp, o, o + i0, 0.0);
-            if (floatExp) {
-                for (int i = i0; i < tq; i++) {
-                    rowSum[i] += s[o + i] * dp[o + i];
-                }
-            } else {
-                for (int i = i0; i < tq; i++) {
-                    double p = Math.exp(s[o + i] - lse[lseOff + i]);
-                    s[o + i] = p;
-                    rowSum[i] += p * dp[o + i];
-                }
+            for (int i = i0; i < tq; i++) {
+                double p = Math.exp(s[o + i] - lse[lseOff + i]);
+                s[o + i] = p;
+                rowSum[i] += p * dp[o + i];
             }
         }
         for (int j = 0; j < tk; j++) {
             int o = j * tq;
             for (int i = Math.max(0, j - past); i < tq; i++) {
                 dp[o + i] = s[o + i] * (dp[o + i] - rowSum[i]) * scale;
+            }
+        }
+    }
+
+    /**
+     * The backward of FLOAT models on float32 blocks straight from the gemm, computed in double
+     * with {@link #expFloat}, e [tq·tk] the double scratch of the probabilities: as
+     * {@link #causalSoftmaxBackward(double[], double[], int, int, double, double[], int, double[])},
+     * with hidden entries set to 0 only where the tile products read them
+     * ({@link #causalSoftmax(float[], double[], int, int, int, double[], int, double[], double[])}).
+     */
+    static void causalSoftmaxBackward(float[] s, float[] dp, double[] e, int tq, int tk, int tile, double scale,
+                                      double[] lse, int lseOff, double[] rowSum) {
+        int past = tk - tq;
+        java.util.Arrays.fill(rowSum, 0, tq, 0.0);
+        for (int j = 0; j < tk; j++) {
+            int o = j * tq;
+            int i0 = Math.min(tq, Math.max(0, j - past));
+            for (int i = i0; i < tq; i++) {
+                e[o + i] = s[o + i] - lse[lseOff + i];
+            }
+            expFloatInPlace(e, o + i0, o + tq);
+            for (int i = i0; i < tq; i++) {
+                rowSum[i] += e[o + i] * dp[o + i];
+            }
+            int z = zeroFrom(j, past, tile, i0);
+            java.util.Arrays.fill(s, o + z, o + i0, 0f);
+            java.util.Arrays.fill(dp, o + z, o + i0, 0f);
+        }
+        for (int j = 0; j < tk; j++) {
+            int o = j * tq;
+            for (int i = Math.max(0, j - past); i < tq; i++) {
+                double p = e[o + i];
+                s[o + i] = (float) p;
+                dp[o + i] = (float) (p * (dp[o + i] - rowSum[i]) * scale);
             }
         }
     }

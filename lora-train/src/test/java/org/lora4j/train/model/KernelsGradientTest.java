@@ -167,16 +167,16 @@ class KernelsGradientTest {
             double[] w = randn(tq * tk, 1);
             Function<double[], Double> loss = x -> {
                 double[] p = x.clone();
-                Kernels.causalSoftmax(p, tq, tk, null, 0, new double[tq], new double[tq], false);
+                Kernels.causalSoftmax(p, tq, tk, null, 0, new double[tq], new double[tq]);
                 return dot(p, w);
             };
             double[] lse = new double[tq];
             double[] p = s.clone();
-            Kernels.causalSoftmax(p, tq, tk, lse, 0, new double[tq], new double[tq], false);
+            Kernels.causalSoftmax(p, tq, tk, lse, 0, new double[tq], new double[tq]);
             double scale = 0.25;
             double[] ds = w.clone();
             double[] sc = s.clone();
-            Kernels.causalSoftmaxBackward(sc, ds, tq, tk, scale, lse, 0, new double[tq], false);
+            Kernels.causalSoftmaxBackward(sc, ds, tq, tk, scale, lse, 0, new double[tq]);
             for (int i = 0; i < ds.length; i++) {
                 ds[i] /= scale;
             }
