@@ -283,42 +283,52 @@ final class Kernels {
     // ---------------------------------------------------------------------------------------------
     // SwiGLU: a = silu(g) ∘ u
 
-    /** a[i] = silu(g[i]) · u[i] for from <= i < to; floatExp: {@link #expFloat} suffices. */
-    static void swigluForward(double[] g, double[] u, double[] a, int from, int to, boolean floatExp) {
-        if (floatExp) {
-            for (int i = from; i < to; i++) {
-                double x = g[i];
-                a[i] = x / (1.0 + expFloat(-x)) * u[i];
-            }
-        } else {
-            for (int i = from; i < to; i++) {
-                double x = g[i];
-                a[i] = x / (1.0 + Math.exp(-x)) * u[i];
-            }
+    /** a[i] = silu(g[i]) · u[i] for from <= i < to, with Math.exp (DOUBLE models). */
+    static void swigluForward(double[] g, double[] u, double[] a, int from, int to) {
+        for (int i = from; i < to; i++) {
+            double x = g[i];
+            a[i] = x / (1.0 + Math.exp(-x)) * u[i];
         }
     }
 
-    /** dg, du overwritten for from <= i < to; floatExp: {@link #expFloat} suffices. */
-    static void swigluBackward(double[] g, double[] u, double[] da, double[] dg, double[] du, int from, int to,
-                               boolean floatExp) {
-        if (floatExp) {
-            // Two passes: C2 vectorized the exp loop only with a single store in it.
-            for (int i = from; i < to; i++) {
-                dg[i] = 1.0 / (1.0 + expFloat(-g[i]));
-            }
-            for (int i = from; i < to; i++) {
-                double x = g[i];
-                double sig = dg[i];
-                du[i] = da[i] * (x * sig);
-                dg[i] = da[i] * u[i] * sig * (1.0 + x * (1.0 - sig));
-            }
-        } else {
-            for (int i = from; i < to; i++) {
-                double x = g[i];
-                double sig = 1.0 / (1.0 + Math.exp(-x));
-                du[i] = da[i] * (x * sig);
-                dg[i] = da[i] * u[i] * sig * (1.0 + x * (1.0 - sig));
-            }
+    /**
+     * As {@link #swigluForward(double[], double[], double[], int, int)} on float32 (FLOAT models),
+     * computed in double with {@link #expFloat}: the arrays are the native buffers' chunks as they
+     * are, so no double copy is made.
+     */
+    static void swigluForward(float[] g, float[] u, float[] a, int from, int to) {
+        for (int i = from; i < to; i++) {
+            double x = g[i];
+            a[i] = (float) (x / (1.0 + expFloat(-x)) * u[i]);
+        }
+    }
+
+    /** dg, du overwritten for from <= i < to, with Math.exp (DOUBLE models). */
+    static void swigluBackward(double[] g, double[] u, double[] da, double[] dg, double[] du, int from, int to) {
+        for (int i = from; i < to; i++) {
+            double x = g[i];
+            double sig = 1.0 / (1.0 + Math.exp(-x));
+            du[i] = da[i] * (x * sig);
+            dg[i] = da[i] * u[i] * sig * (1.0 + x * (1.0 - sig));
+        }
+    }
+
+    /**
+     * As {@link #swigluBackward(double[], double[], double[], double[], double[], int, int)} on
+     * float32 (FLOAT models), computed in double with {@link #expFloat}; sig [to] double scratch.
+     */
+    static void swigluBackward(float[] g, float[] u, float[] da, float[] dg, float[] du, double[] sig, int from,
+                               int to) {
+        // Two passes: C2 vectorized the exp loop only with a single store in it.
+        for (int i = from; i < to; i++) {
+            sig[i] = 1.0 / (1.0 + expFloat(-(double) g[i]));
+        }
+        for (int i = from; i < to; i++) {
+            double x = g[i];
+            double sg = sig[i];
+            double d = da[i];
+            du[i] = (float) (d * (x * sg));
+            dg[i] = (float) (d * u[i] * sg * (1.0 + x * (1.0 - sg)));
         }
     }
 

@@ -10,8 +10,8 @@ import org.lora4j.core.internal.Threads;
 
 /**
  * The SwiGLU MLP of one block, {@code down(silu(gate(x)) ∘ up(x))}. Saves the gate and up outputs
- * for the backward. The element-wise part runs chunk by chunk from and to the native buffers (three
- * double chunks stay in L2), in parallel over contiguous ranges of chunks.
+ * for the backward. The element-wise part runs chunk by chunk from and to the native buffers (the
+ * chunks stay in L2; FLOAT models' chunks are float32, computed in double), in parallel over contiguous ranges of chunks.
  */
 final class SwiGluMlp {
     /** Elements per chunk of the element-wise loops on native buffers: three double chunks stay in L2. */
@@ -54,13 +54,20 @@ final class SwiGluMlp {
         NativeBuffer gm = NativeBuffer.of(g);
         NativeBuffer um = NativeBuffer.of(u);
         NativeBuffer am = NativeBuffer.of(a);
-        boolean floatExp = dtype == DataType.FLOAT;
+        boolean isFloat = dtype == DataType.FLOAT;
         parallelChunks(w, rows * ff, (s, from, to) -> {
             int m = to - from;
-            gm.read(from, s.c1, 0, m);
-            um.read(from, s.c2, 0, m);
-            Kernels.swigluForward(s.c1, s.c2, s.c3, 0, m, floatExp);
-            am.write(s.c3, 0, from, m);
+            if (isFloat) {
+                gm.read(from, s.f1, 0, m);
+                um.read(from, s.f2, 0, m);
+                Kernels.swigluForward(s.f1, s.f2, s.f3, 0, m);
+                am.write(s.f3, 0, from, m);
+            } else {
+                gm.read(from, s.c1, 0, m);
+                um.read(from, s.c2, 0, m);
+                Kernels.swigluForward(s.c1, s.c2, s.c3, 0, m);
+                am.write(s.c3, 0, from, m);
+            }
         });
         down.forward(a, out);
     }
@@ -73,15 +80,24 @@ final class SwiGluMlp {
         NativeBuffer da = NativeBuffer.of(w.dFf);
         NativeBuffer dg = NativeBuffer.of(w.dGate);
         NativeBuffer du = NativeBuffer.of(w.dUp);
-        boolean floatExp = dtype == DataType.FLOAT;
+        boolean isFloat = dtype == DataType.FLOAT;
         parallelChunks(w, w.n * ff, (s, from, to) -> {
             int m = to - from;
-            gm.read(from, s.c1, 0, m);
-            um.read(from, s.c2, 0, m);
-            da.read(from, s.c3, 0, m);
-            Kernels.swigluBackward(s.c1, s.c2, s.c3, s.c4, s.c5, 0, m, floatExp);
-            dg.write(s.c4, 0, from, m);
-            du.write(s.c5, 0, from, m);
+            if (isFloat) {
+                gm.read(from, s.f1, 0, m);
+                um.read(from, s.f2, 0, m);
+                da.read(from, s.f3, 0, m);
+                Kernels.swigluBackward(s.f1, s.f2, s.f3, s.f4, s.f5, s.c1, 0, m);
+                dg.write(s.f4, 0, from, m);
+                du.write(s.f5, 0, from, m);
+            } else {
+                gm.read(from, s.c1, 0, m);
+                um.read(from, s.c2, 0, m);
+                da.read(from, s.c3, 0, m);
+                Kernels.swigluBackward(s.c1, s.c2, s.c3, s.c4, s.c5, 0, m);
+                dg.write(s.c4, 0, from, m);
+                du.write(s.c5, 0, from, m);
+            }
         });
         gate.backward(w.dGate, dX);
         up.backwardAccumulate(w.dUp, dX);
@@ -120,12 +136,21 @@ final class SwiGluMlp {
         });
     }
 
-    /** Per-slot scratch of the element-wise loops: CHUNK doubles each, shared by the blocks through the Workspace. */
+    /**
+     * Per-slot scratch of the element-wise loops, CHUNK elements each, shared by the blocks through
+     * the Workspace. FLOAT models work on float32 chunks (bulk copies of the native buffers, no
+     * conversion pass) with c1 as the double scratch of the backward; DOUBLE models on c1..c5.
+     */
     static final class Scratch {
         final double[] c1 = new double[CHUNK];
         final double[] c2 = new double[CHUNK];
         final double[] c3 = new double[CHUNK];
         final double[] c4 = new double[CHUNK];
         final double[] c5 = new double[CHUNK];
+        final float[] f1 = new float[CHUNK];
+        final float[] f2 = new float[CHUNK];
+        final float[] f3 = new float[CHUNK];
+        final float[] f4 = new float[CHUNK];
+        final float[] f5 = new float[CHUNK];
     }
 }

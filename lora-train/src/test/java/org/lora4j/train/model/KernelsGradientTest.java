@@ -92,12 +92,12 @@ class KernelsGradientTest {
         double[] wOut = randn(len, 1);
         Function<double[], Double> loss = unused -> {
             double[] a = new double[len];
-            Kernels.swigluForward(g, u, a, 0, len, false);
+            Kernels.swigluForward(g, u, a, 0, len);
             return dot(a, wOut);
         };
         double[] dg = new double[len];
         double[] du = new double[len];
-        Kernels.swigluBackward(g, u, wOut, dg, du, 0, len, false);
+        Kernels.swigluBackward(g, u, wOut, dg, du, 0, len);
         check("swiglu dgate", g, dg, loss);
         check("swiglu dup", u, du, loss);
     }
