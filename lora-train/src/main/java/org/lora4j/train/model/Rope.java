@@ -9,7 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * rotation of queries or keys at given positions, forward and backward (its transpose).
  *
  * <p>One instance serves every layer: the tables depend only on the configuration and grow to the
- * longest position used so far.
+ * longest position used so far. Not thread-safe (apply's scratch is reused from call to call).
  */
 final class Rope {
     private final int hd;
@@ -17,6 +17,7 @@ final class Rope {
     private double[] cos = new double[0];   // [position·hd/2 + f]
     private double[] sin = new double[0];
     private int positions;
+    private double[] pair = new double[0];  // [2n] apply's scratch: one pair of feature columns
 
     Rope(ModelConfig config) {
         this.hd = config.headDim();
@@ -77,20 +78,29 @@ final class Rope {
     }
 
     /**
-     * Rotates x [n, heads·hd] (native, 'f') in place, staged through tmp [n·heads·hd]: row
-     * {@code b·seq + t} is at position {@code past + t} (training and prefill), or, when
-     * {@code rowPositions} is not null, row r at {@code rowPositions[r]} (a decode step of many
-     * sequences). sign +1 applies the rotation, −1 its transpose (the backward).
+     * Rotates x [n, heads·hd] (native, 'f') in place: row {@code b·seq + t} is at position
+     * {@code past + t} (training and prefill), or, when {@code rowPositions} is not null, row r at
+     * {@code rowPositions[r]} (a decode step of many sequences). sign +1 applies the rotation, −1
+     * its transpose (the backward). One pair of feature columns at a time goes through a small
+     * double scratch (it stays in L1) and straight back, instead of a copy of the whole array.
      */
-    void apply(INDArray x, double[] tmp, int n, int seq, int heads, int past, int[] rowPositions, double sign) {
-        int len = n * heads * hd;
-        NativeBuffer.read(x, tmp, len);
-        if (rowPositions == null) {
-            rope(tmp, n, seq, heads, hd, past, cos, sin, sign);
-        } else {
-            rope(tmp, n, heads, hd, rowPositions, cos, sin, sign);
+    void apply(INDArray x, int n, int seq, int heads, int past, int[] rowPositions, double sign) {
+        NativeBuffer buf = NativeBuffer.of(x);
+        if (pair.length < 2 * n) {
+            pair = new double[2 * n];
         }
-        NativeBuffer.write(tmp, x, len);
+        int half = hd / 2;
+        for (int h = 0; h < heads; h++) {
+            for (int f = 0; f < half; f++) {
+                long o1 = (long) (h * hd + f) * n;
+                long o2 = (long) (h * hd + f + half) * n;
+                buf.read(o1, pair, 0, n);
+                buf.read(o2, pair, n, n);
+                rotateColumns(pair, 0, n, n, seq, past, rowPositions, f, half, cos, sin, sign);
+                buf.write(pair, 0, o1, n);
+                buf.write(pair, n, o2, n);
+            }
+        }
     }
 
     /**
@@ -101,27 +111,29 @@ final class Rope {
         int half = hd / 2;
         for (int h = 0; h < heads; h++) {
             for (int f = 0; f < half; f++) {
-                int o1 = (h * hd + f) * n;
-                int o2 = (h * hd + f + half) * n;
-                for (int r = 0; r < n; r++) {
-                    int p = (past + r % seq) * half + f;
-                    rotate(x, o1 + r, o2 + r, cos[p], sign * sin[p]);
-                }
+                rotateColumns(x, (h * hd + f) * n, (h * hd + f + half) * n, n, seq, past, null, f, half, cos, sin,
+                        sign);
             }
         }
     }
 
-    /** As {@link #rope(double[], int, int, int, int, int, double[], double[], double)} with row r at position[r]. */
-    static void rope(double[] x, int n, int heads, int hd, int[] position, double[] cos, double[] sin, double sign) {
-        int half = hd / 2;
-        for (int h = 0; h < heads; h++) {
-            for (int f = 0; f < half; f++) {
-                int o1 = (h * hd + f) * n;
-                int o2 = (h * hd + f + half) * n;
-                for (int r = 0; r < n; r++) {
-                    int p = position[r] * half + f;
-                    rotate(x, o1 + r, o2 + r, cos[p], sign * sin[p]);
-                }
+    /**
+     * Rotates feature f's column (at x[o1..]) with its pair f + half (at x[o2..]), n rows: row
+     * {@code b·seq + t} at position past + t, or row r at position[r] when position is not null.
+     */
+    private static void rotateColumns(double[] x, int o1, int o2, int n, int seq, int past, int[] position, int f,
+                                      int half, double[] cos, double[] sin, double sign) {
+        if (position != null) {
+            for (int r = 0; r < n; r++) {
+                int p = position[r] * half + f;
+                rotate(x, o1 + r, o2 + r, cos[p], sign * sin[p]);
+            }
+            return;
+        }
+        for (int r0 = 0; r0 < n; r0 += seq) {
+            for (int t = 0; t < seq; t++) {
+                int p = (past + t) * half + f;
+                rotate(x, o1 + r0 + t, o2 + r0 + t, cos[p], sign * sin[p]);
             }
         }
     }

@@ -73,15 +73,15 @@ final class SelfAttention {
         v.forward(x, va);
         INDArray xo = o.inputBuffer(rows);  // [n, hq·hd]: attention writes o_proj's input in place
         if (cache == null) {
-            rope.apply(qa, w.tmpQ, rows, w.seq, hq, 0, null, 1.0);
-            rope.apply(ka, w.tmpK, rows, w.seq, hkv, 0, null, 1.0);
+            rope.apply(qa, rows, w.seq, hq, 0, null, 1.0);
+            rope.apply(ka, rows, w.seq, hkv, 0, null, 1.0);
             core.forward(w.batch, w.seq, 0, qa, ka, va, rows, w.seq, xo, lse);
         } else {
             int[] pos = w.seq == 1 ? past : null;   // a decode step: every row at its own position
             int p0 = pos == null ? past[0] : 0;     // a prefill: sequences of one length, same past
-            rope.apply(qa, w.tmpQ, rows, w.seq, hq, p0, pos, 1.0);
-            rope.apply(ka, w.tmpK, rows, w.seq, hkv, p0, pos, 1.0);
-            cache.append(w.tmpK, va, w.batch, w.seq, slots, past);
+            rope.apply(qa, rows, w.seq, hq, p0, pos, 1.0);
+            rope.apply(ka, rows, w.seq, hkv, p0, pos, 1.0);
+            cache.append(ka, va, w.batch, w.seq, slots, past);
             core.forward(w.batch, w.seq, past, cache.bases(slots), qa, cache.keys(), cache.values(), cache.capacity(),
                     xo, lse);
         }
@@ -96,8 +96,8 @@ final class SelfAttention {
         int rows = w.n;
         o.backward(dOut, w.dAttn);
         core.backward(w.batch, w.seq, qa, ka, va, lse, w.dAttn, w.dq, w.dk, w.dv);
-        rope.apply(w.dq, w.tmpQ, rows, w.seq, hq, 0, null, -1.0);
-        rope.apply(w.dk, w.tmpK, rows, w.seq, hkv, 0, null, -1.0);
+        rope.apply(w.dq, rows, w.seq, hq, 0, null, -1.0);
+        rope.apply(w.dk, rows, w.seq, hkv, 0, null, -1.0);
         q.backward(w.dq, dX);
         k.backwardAccumulate(w.dk, dX);
         v.backwardAccumulate(w.dv, dX);
@@ -155,15 +155,16 @@ final class SelfAttention {
         }
 
         /**
-         * Stores the new positions: k [n, width] as doubles (roped, rows {@code bi·seq + t}), v the
-         * native values; sequence bi's row t goes to position past[bi] + t of slot slots[bi].
+         * Stores the new positions: k, v [n, width] native (k roped, rows {@code bi·seq + t});
+         * sequence bi's row t goes to position past[bi] + t of slot slots[bi].
          * Element by element: a decode step writes one position per sequence and feature, too
          * few for a bulk copy each.
          */
-        void append(double[] k, INDArray v, int batch, int seq, int[] slots, int[] past) {
+        void append(INDArray k, INDArray v, int batch, int seq, int[] slots, int[] past) {
             int n = batch * seq;
             NativeBuffer kc = NativeBuffer.of(keys);
             NativeBuffer vc = NativeBuffer.of(values);
+            NativeBuffer ks = NativeBuffer.of(k);
             NativeBuffer vs = NativeBuffer.of(v);
             for (int bi = 0; bi < batch; bi++) {
                 long base = (long) slots[bi] * cap * width + past[bi];
@@ -171,7 +172,7 @@ final class SelfAttention {
                     long at = base + (long) f * cap;
                     int from = f * n + bi * seq;
                     for (int t = 0; t < seq; t++) {
-                        kc.put(at + t, k[from + t]);
+                        kc.put(at + t, ks.get(from + t));
                         vc.put(at + t, vs.get(from + t));
                     }
                 }

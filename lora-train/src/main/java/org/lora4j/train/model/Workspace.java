@@ -30,8 +30,6 @@ final class Workspace {
     final double[] h;       // [n, d] the residual stream
     final double[] dh;      // [n, d] its gradient
     final double[] tmpD;    // [n, d]
-    final double[] tmpQ;    // [n, hq·hd] RoPE staging
-    final double[] tmpK;    // [n, hkv·hd]
     SwiGluMlp.Scratch[] chunks = new SwiGluMlp.Scratch[0];  // per work slot of SwiGLU's chunked loops
 
     Workspace(ModelConfig c, DataType dtype, int batch, int seq) {
@@ -55,8 +53,6 @@ final class Workspace {
         h = new double[n * d];
         dh = new double[n * d];
         tmpD = new double[n * d];
-        tmpQ = new double[n * q];
-        tmpK = new double[n * kv];
     }
 
     static INDArray nat(DataType dtype, int rows, int cols) {

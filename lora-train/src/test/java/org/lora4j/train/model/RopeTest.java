@@ -37,20 +37,19 @@ class RopeTest {
         double[] x = RmsNormTest.randn(r, n * HEADS * HD);
         double[] wOut = RmsNormTest.randn(r, n * HEADS * HD);
         INDArray buf = Workspace.nat(DataType.DOUBLE, n, HEADS * HD);
-        double[] tmp = new double[n * HEADS * HD];
         NativeBuffer.write(wOut, buf, wOut.length);
-        rope.apply(buf, tmp, n, seq, HEADS, past, null, -1.0);
+        rope.apply(buf, n, seq, HEADS, past, null, -1.0);
         double[] grad = AttentionTest.host(buf);
         KernelsGradientTest.check("rope dx", x, grad, unused -> {
             NativeBuffer.write(x, buf, x.length);
-            rope.apply(buf, tmp, n, seq, HEADS, past, null, 1.0);
+            rope.apply(buf, n, seq, HEADS, past, null, 1.0);
             return KernelsGradientTest.dot(AttentionTest.host(buf), wOut);
         });
         // Forward then backward is the identity (a rotation).
         NativeBuffer.write(x, buf, x.length);
-        rope.apply(buf, tmp, n, seq, HEADS, past, null, 1.0);
+        rope.apply(buf, n, seq, HEADS, past, null, 1.0);
         assertTrue(AttentionTest.relErr(AttentionTest.host(buf), x) > 0.1);
-        rope.apply(buf, tmp, n, seq, HEADS, past, null, -1.0);
+        rope.apply(buf, n, seq, HEADS, past, null, -1.0);
         assertTrue(AttentionTest.relErr(AttentionTest.host(buf), x) < 1e-15);
     }
 
@@ -71,10 +70,46 @@ class RopeTest {
         INDArray b = Workspace.nat(DataType.DOUBLE, n, HEADS * HD);
         NativeBuffer.write(x, a, x.length);
         NativeBuffer.write(x, b, x.length);
-        double[] tmp = new double[x.length];
-        rope.apply(a, tmp, n, seq, HEADS, past, null, 1.0);
-        rope.apply(b, tmp, n, 1, HEADS, 0, positions, 1.0);
+        rope.apply(a, n, seq, HEADS, past, null, 1.0);
+        rope.apply(b, n, 1, HEADS, 0, positions, 1.0);
         assertArrayEquals(AttentionTest.host(a), AttentionTest.host(b));
+    }
+
+    /**
+     * On a FLOAT buffer the rotation is computed in double from the float32 values and rounded
+     * once: exactly the double rotation of those values, rounded to float32.
+     */
+    @Test
+    void floatBuffersRotateInDoubleAndRoundOnce() {
+        Rope rope = new Rope(config());
+        int batch = 2;
+        int seq = 6;
+        int past = 3;
+        int n = batch * seq;
+        rope.ensure(past + seq);
+        double[] x = RmsNormTest.randn(new Random(7), n * HEADS * HD);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) x[i];
+        }
+        INDArray buf = Workspace.nat(DataType.FLOAT, n, HEADS * HD);
+        NativeBuffer.write(x, buf, x.length);
+        rope.apply(buf, n, seq, HEADS, past, null, 1.0);
+        double[] want = x.clone();
+        double[] half = Rope.inverseFrequencies(config());
+        double[] cos = new double[(past + seq) * HD / 2];
+        double[] sin = new double[cos.length];
+        for (int p = 0; p < past + seq; p++) {
+            for (int f = 0; f < HD / 2; f++) {
+                cos[p * HD / 2 + f] = Math.cos(p * half[f]);
+                sin[p * HD / 2 + f] = Math.sin(p * half[f]);
+            }
+        }
+        Rope.rope(want, n, seq, HEADS, HD, past, cos, sin, 1.0);
+        double[] got = AttentionTest.host(buf);
+        for (int i = 0; i < x.length; i++) {
+            assertEquals((float) want[i], (float) got[i], "element " + i);
+        }
+        assertTrue(AttentionTest.relErr(got, x) > 0.1, "rotated");
     }
 
     @Test
