@@ -84,12 +84,10 @@ final class DecoderBlock {
      */
     void forward(Workspace w, SelfAttention.KvCache cache, int[] slots, int[] past) {
         int n = w.n;
-        norm1.forward(w.h, n, w.tmpD);
-        NativeBuffer.write(w.tmpD, attn.inputBuffer(n), n * d);
+        norm1.forward(w.h, n, attn.inputBuffer(n));
         attn.forward(w, w.out, cache, slots, past);
         addOutput(w);
-        norm2.forward(w.h, n, w.tmpD);
-        NativeBuffer.write(w.tmpD, mlp.inputBuffer(n), n * d);
+        norm2.forward(w.h, n, mlp.inputBuffer(n));
         mlp.forward(w, w.out);
         addOutput(w);
     }
@@ -99,20 +97,27 @@ final class DecoderBlock {
         int n = w.n;
         NativeBuffer.write(w.dh, w.out, n * d);
         mlp.backward(w, w.out, w.dX);
-        NativeBuffer.read(w.dX, w.tmpD, n * d);
-        norm2.backward(w.tmpD, w.dh);
+        norm2.backward(w.dX, w.dh);
         NativeBuffer.write(w.dh, w.out, n * d);
         attn.backward(w, w.out, w.dX);
-        NativeBuffer.read(w.dX, w.tmpD, n * d);
-        norm1.backward(w.tmpD, w.dh);
+        norm1.backward(w.dX, w.dh);
     }
 
-    /** h += out, the residual. */
+    /** Elements of the residual add read at a time: the chunk of w.tmpD they go through stays in L1. */
+    private static final int ADD_CHUNK = 2048;
+
+    /** h += out, the residual, reading out from native memory a chunk at a time (no [n, d] double copy). */
     private void addOutput(Workspace w) {
         int len = w.n * d;
-        NativeBuffer.read(w.out, w.tmpD, len);
-        for (int i = 0; i < len; i++) {
-            w.h[i] += w.tmpD[i];
+        NativeBuffer out = NativeBuffer.of(w.out);
+        double[] chunk = w.tmpD;
+        double[] h = w.h;
+        for (int from = 0; from < len; from += ADD_CHUNK) {
+            int m = Math.min(ADD_CHUNK, len - from);
+            out.read(from, chunk, 0, m);
+            for (int i = 0; i < m; i++) {
+                h[from + i] += chunk[i];
+            }
         }
     }
 }

@@ -15,9 +15,13 @@ final class Kernels {
     // ---------------------------------------------------------------------------------------------
     // RMSNorm: y = w ∘ x · rstd, rstd = 1 / sqrt(mean(x²) + eps)
 
-    /** x, y [n, d]; w [d]; rstd [n] written, for the rows r0 <= r < r1 only. y may not alias x. */
-    static void rmsNormForward(double[] x, double[] w, double eps, int n, int d, double[] y, double[] rstd,
-                               int r0, int r1) {
+    /**
+     * x [n, d]; w [d]; rstd [n] written, for the rows r0 <= r < r1 only. y: element (r, c) at
+     * {@code c·yLd + r − yRow0} (y [n, d] itself with yLd n and yRow0 0, or one block of rows with
+     * yLd r1 − r0 and yRow0 r0); y may not alias x.
+     */
+    static void rmsNormForward(double[] x, double[] w, double eps, int n, int d, double[] y, int yLd, int yRow0,
+                               double[] rstd, int r0, int r1) {
         java.util.Arrays.fill(rstd, r0, r1, 0.0);
         for (int c = 0; c < d; c++) {
             int o = c * n;
@@ -31,28 +35,31 @@ final class Kernels {
         }
         for (int c = 0; c < d; c++) {
             int o = c * n;
+            int oy = c * yLd - yRow0;
             double wc = w[c];
             for (int r = r0; r < r1; r++) {
-                y[o + r] = x[o + r] * rstd[r] * wc;
+                y[oy + r] = x[o + r] * rstd[r] * wc;
             }
         }
     }
 
     /**
      * dx += dNorm(dy); dw[c] += Σ_r dy·x̂ when dw is not null, for the rows r0 <= r < r1 only (dw
-     * gets their part of the sum). scratch [n].
+     * gets their part of the sum). x, dx [n, d]; dy: element (r, c) at {@code c·dyLd + r − dyRow0}
+     * (as y of {@link #rmsNormForward}). scratch [n].
      * dx̂ = dy ∘ w; dx = rstd · (dx̂ − x̂ · mean_c(dx̂ ∘ x̂)).
      */
-    static void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int n, int d,
+    static void rmsNormBackward(double[] x, double[] w, double[] rstd, double[] dy, int dyLd, int dyRow0, int n, int d,
                                 double[] dx, double[] dw, double[] scratch, int r0, int r1) {
         java.util.Arrays.fill(scratch, r0, r1, 0.0);
         for (int c = 0; c < d; c++) {
             int o = c * n;
+            int og = c * dyLd - dyRow0;
             double wc = w[c];
             double dwc = 0;
             for (int r = r0; r < r1; r++) {
                 double xh = x[o + r] * rstd[r];
-                double g = dy[o + r];
+                double g = dy[og + r];
                 scratch[r] += g * wc * xh;
                 dwc += g * xh;
             }
@@ -62,10 +69,11 @@ final class Kernels {
         }
         for (int c = 0; c < d; c++) {
             int o = c * n;
+            int og = c * dyLd - dyRow0;
             double wc = w[c];
             for (int r = r0; r < r1; r++) {
                 double rs = rstd[r];
-                dx[o + r] += rs * (dy[o + r] * wc - x[o + r] * rs * scratch[r] / d);
+                dx[o + r] += rs * (dy[og + r] * wc - x[o + r] * rs * scratch[r] / d);
             }
         }
     }

@@ -44,9 +44,8 @@ final class LmHead {
             logits = Workspace.nat(dtype, rows, vocab);
             n = rows;
         }
-        norm.forward(w.h, rows, w.tmpD);
         INDArray x = linear.inputBuffer(rows);
-        NativeBuffer.write(w.tmpD, x, rows * d);
+        norm.forward(w.h, rows, x);
         linear.forward(x, logits);
         return logits;
     }
@@ -82,9 +81,8 @@ final class LmHead {
         }
         linear.backward(dLogits, inputGradient ? w.dX : null);
         if (inputGradient) {
-            NativeBuffer.read(w.dX, w.tmpD, w.n * d);
             Arrays.fill(w.dh, 0, w.n * d, 0.0);
-            norm.backward(w.tmpD, w.dh);
+            norm.backward(w.dX, w.dh);
         }
     }
 
@@ -100,10 +98,8 @@ final class LmHead {
                 x[c * m + i] = w.h[c * w.n + rows[i]];
             }
         }
-        double[] normed = new double[m * d];
-        norm.forward(x, m, normed);
         INDArray in = linear.inputBuffer(m);
-        NativeBuffer.write(normed, in, m * d);
+        norm.forward(x, m, in);
         if (picked == null || picked.size(0) != m) {
             picked = null;
             picked = Workspace.nat(dtype, m, vocab);

@@ -9,7 +9,8 @@ import org.lora4j.core.internal.Threads;
 
 /**
  * RMSNorm, {@code y = w ∘ x / sqrt(mean(x²) + eps)}, over rows of a column-major [n, d] double
- * activation ({@link Kernels}' layout): its weight, the weight's gradient in full fine-tuning, and
+ * activation ({@link Kernels}' layout), the output and its gradient in native memory (the linear
+ * layers' buffers): its weight, the weight's gradient in full fine-tuning, and
  * what the forward saves for the backward (the input and each row's 1 / rms).
  *
  * <p>Rows run in parallel in blocks of {@link #ROWS}: each row's arithmetic is the same in any
@@ -28,6 +29,10 @@ final class RmsNorm {
     private double[] x = new double[0]; // [n, d] the saved input
     private double[] rstd = new double[0]; // [n]
     private double[] scratch = new double[0]; // [n]
+    private final double[] wHost;       // [d] the weight as doubles, read at every pass
+    private final double[] dwSum;       // [d] the weight gradient of one backward
+    private double[][] dwParts = new double[0][];   // [blocks][d] its per-block parts
+    private double[][] slotBufs = new double[0][];  // [slot][ROWS·d] a block of output or dy
     private int n;
 
     RmsNorm(String name, INDArray weight, double eps) {
@@ -35,6 +40,8 @@ final class RmsNorm {
         this.weight = weight;
         this.eps = eps;
         this.d = (int) weight.length();
+        this.wHost = new double[d];
+        this.dwSum = new double[d];
     }
 
     /** Hugging Face's parameter name, e.g. {@code model.layers.0.input_layernorm.weight}. */
@@ -66,31 +73,71 @@ final class RmsNorm {
         }
     }
 
-    /** y [n, d] = norm(x [n, d]); saves x and the row scales for {@link #backward}. y may not alias x. */
-    void forward(double[] xIn, int rows, double[] y) {
+    /**
+     * out [n, d] (native, 'f', from its first element: the next linear layer's input buffer) =
+     * norm(x [n, d]); saves x and the row scales for {@link #backward}. Each block of rows is
+     * normalised into its slot's double scratch and written out column by column, so no [n, d]
+     * double copy of the output is made.
+     */
+    void forward(double[] xIn, int rows, INDArray out) {
         ensure(rows);
         System.arraycopy(xIn, 0, x, 0, rows * d);
-        double[] w = weightOnHost();
-        Threads.parallelFor(blocks(rows), blk -> Kernels.rmsNormForward(x, w, eps, rows, d, y, rstd,
-                blk * ROWS, Math.min(rows, (blk + 1) * ROWS)));
-    }
-
-    /** dx [n, d] += the input gradient of the last forward for dy [n, d]; the weight gradient accumulates. */
-    void backward(double[] dy, double[] dx) {
-        int rows = n;
-        double[] w = weightOnHost();
+        readWeight();
+        double[] w = wHost;
+        NativeBuffer y = NativeBuffer.of(out);
         int blocks = blocks(rows);
-        double[][] parts = grad == null ? null : new double[blocks][d];
-        Threads.parallelFor(blocks, blk -> Kernels.rmsNormBackward(x, w, rstd, dy, rows, d, dx,
-                parts == null ? null : parts[blk], scratch, blk * ROWS, Math.min(rows, (blk + 1) * ROWS)));
-        if (parts != null) {
-            double[] dw = new double[d];
-            for (double[] p : parts) {
+        double[][] bufs = slotBuffers(blocks);
+        int parts = bufs.length;
+        Threads.parallelFor(parts, part -> {
+            double[] buf = bufs[part];
+            for (int blk = Threads.rangeStart(part, parts, blocks); blk < Threads.rangeStart(part + 1, parts, blocks); blk++) {
+                int r0 = blk * ROWS;
+                int r1 = Math.min(rows, r0 + ROWS);
+                int m = r1 - r0;
+                Kernels.rmsNormForward(x, w, eps, rows, d, buf, m, r0, rstd, r0, r1);
                 for (int c = 0; c < d; c++) {
-                    dw[c] += p[c];
+                    y.write(buf, c * m, (long) c * rows + r0, m);
                 }
             }
-            NativeBuffer.add(dw, grad, d);
+        });
+    }
+
+    /**
+     * dx [n, d] += the input gradient of the last forward for dy [n, d] (native, 'f', from its
+     * first element); the weight gradient accumulates. Each block of rows of dy is read into its
+     * slot's double scratch (it stays in cache for the kernel's two passes).
+     */
+    void backward(INDArray dyArr, double[] dx) {
+        int rows = n;
+        readWeight();
+        double[] w = wHost;
+        NativeBuffer dy = NativeBuffer.of(dyArr);
+        int blocks = blocks(rows);
+        double[][] bufs = slotBuffers(blocks);
+        int parts = bufs.length;
+        double[][] partial = grad == null ? null : partials(blocks);
+        Threads.parallelFor(parts, part -> {
+            double[] buf = bufs[part];
+            for (int blk = Threads.rangeStart(part, parts, blocks); blk < Threads.rangeStart(part + 1, parts, blocks); blk++) {
+                int r0 = blk * ROWS;
+                int r1 = Math.min(rows, r0 + ROWS);
+                int m = r1 - r0;
+                for (int c = 0; c < d; c++) {
+                    dy.read((long) c * rows + r0, buf, c * m, m);
+                }
+                Kernels.rmsNormBackward(x, w, rstd, buf, m, r0, rows, d, dx, partial == null ? null : partial[blk],
+                        scratch, r0, r1);
+            }
+        });
+        if (partial != null) {
+            java.util.Arrays.fill(dwSum, 0.0);
+            for (int blk = 0; blk < blocks; blk++) {   // in block order: the same sum on any core count
+                double[] p = partial[blk];
+                for (int c = 0; c < d; c++) {
+                    dwSum[c] += p[c];
+                }
+            }
+            NativeBuffer.add(dwSum, grad, d);
         }
     }
 
@@ -107,10 +154,32 @@ final class RmsNorm {
         n = rows;
     }
 
-    /** The weight as doubles, read at every pass: the optimizer updates it in place between passes. */
-    private double[] weightOnHost() {
-        double[] w = new double[d];
-        NativeBuffer.read(weight, w, d);
-        return w;
+    /** One [ROWS, d] double scratch per work slot of a loop over {@code blocks} blocks of rows. */
+    private double[][] slotBuffers(int blocks) {
+        int parts = Threads.slots(blocks);
+        if (slotBufs.length != parts) {
+            double[][] b = java.util.Arrays.copyOf(slotBufs, parts);
+            for (int i = slotBufs.length; i < parts; i++) {
+                b[i] = new double[ROWS * d];
+            }
+            slotBufs = b;
+        }
+        return slotBufs;
+    }
+
+    /** The per-block partial weight gradients, zeroed. */
+    private double[][] partials(int blocks) {
+        if (dwParts.length < blocks) {
+            dwParts = new double[blocks][d];
+        }
+        for (int blk = 0; blk < blocks; blk++) {
+            java.util.Arrays.fill(dwParts[blk], 0.0);
+        }
+        return dwParts;
+    }
+
+    /** Reads the weight as doubles at every pass: the optimizer updates it in place between passes. */
+    private void readWeight() {
+        NativeBuffer.read(weight, wHost, d);
     }
 }

@@ -71,15 +71,15 @@ class KernelsGradientTest {
         double[] wOut = randn(n * d, 1);
         Function<double[], Double> loss = unused -> {
             double[] y = new double[n * d];
-            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, new double[n], 0, n);
+            Kernels.rmsNormForward(x, w, 1e-5, n, d, y, n, 0, new double[n], 0, n);
             return dot(y, wOut);
         };
         double[] y = new double[n * d];
         double[] rstd = new double[n];
-        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, rstd, 0, n);
+        Kernels.rmsNormForward(x, w, 1e-5, n, d, y, n, 0, rstd, 0, n);
         double[] dx = new double[n * d];
         double[] dw = new double[d];
-        Kernels.rmsNormBackward(x, w, rstd, wOut, n, d, dx, dw, new double[n], 0, n);
+        Kernels.rmsNormBackward(x, w, rstd, wOut, n, 0, n, d, dx, dw, new double[n], 0, n);
         check("rmsnorm dx", x, dx, loss);
         check("rmsnorm dw", w, dw, loss);
     }

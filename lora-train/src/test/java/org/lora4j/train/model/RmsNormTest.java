@@ -1,6 +1,8 @@
 package org.lora4j.train.model;
 
 import org.junit.jupiter.api.Test;
+import org.lora4j.core.internal.NativeBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -31,21 +33,27 @@ class RmsNormTest {
         double[] wOut = randn(r, N * D);
         RmsNorm norm = new RmsNorm("n.weight", Nd4j.createFromArray(w.clone()), 1e-5);
         norm.setTrainable(true);
-        double[] y = new double[N * D];
-        norm.forward(x, N, y);
+        norm.forward(x, N, Workspace.nat(DataType.DOUBLE, N, D));
         double[] dx = new double[N * D];
-        norm.backward(wOut, dx);
+        norm.backward(nat(wOut), dx);
         double[] dw = AttentionTest.host(norm.grad());
         KernelsGradientTest.check("RmsNorm dx", x, dx, unused -> {
-            double[] out = new double[N * D];
+            INDArray out = Workspace.nat(DataType.DOUBLE, N, D);
             new RmsNorm("n.weight", Nd4j.createFromArray(w.clone()), 1e-5).forward(x, N, out);
-            return KernelsGradientTest.dot(out, wOut);
+            return KernelsGradientTest.dot(AttentionTest.host(out), wOut);
         }, FLOOR, KernelsGradientTest.EPS);
         KernelsGradientTest.check("RmsNorm dw", w, dw, unused -> {
-            double[] out = new double[N * D];
+            INDArray out = Workspace.nat(DataType.DOUBLE, N, D);
             new RmsNorm("n.weight", Nd4j.createFromArray(w.clone()), 1e-5).forward(x, N, out);
-            return KernelsGradientTest.dot(out, wOut);
+            return KernelsGradientTest.dot(AttentionTest.host(out), wOut);
         }, FLOOR, KernelsGradientTest.EPS);
+    }
+
+    /** v as a native DOUBLE [N, D] 'f' array. */
+    private static INDArray nat(double[] v) {
+        INDArray a = Workspace.nat(DataType.DOUBLE, N, D);
+        NativeBuffer.write(v, a, v.length);
+        return a;
     }
 
     static double[] randn(Random r, int n) {
@@ -64,14 +72,14 @@ class RmsNormTest {
         INDArray weight = Nd4j.createFromArray(1.5, -0.5, 2.0);
         RmsNorm norm = new RmsNorm("n.weight", weight, 1e-5);
         assertNull(norm.grad());
-        norm.forward(x, N, new double[N * D]);
-        norm.backward(dy, new double[N * D]);  // frozen: only the input gradient
+        norm.forward(x, N, Workspace.nat(DataType.DOUBLE, N, D));
+        norm.backward(nat(dy), new double[N * D]);  // frozen: only the input gradient
         norm.setTrainable(true);
         double[] dx1 = new double[N * D];
-        norm.backward(dy, dx1);
+        norm.backward(nat(dy), dx1);
         double[] once = AttentionTest.host(norm.grad());
         double[] dx2 = dx1.clone();
-        norm.backward(dy, dx2);
+        norm.backward(nat(dy), dx2);
         double[] twice = AttentionTest.host(norm.grad());
         for (int i = 0; i < D; i++) {
             once[i] *= 2;
