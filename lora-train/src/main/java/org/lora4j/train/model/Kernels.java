@@ -1,7 +1,9 @@
 package org.lora4j.train.model;
 
 /**
- * The model's non-matrix-product parts as plain loops over double[] arrays.
+ * The model's non-matrix-product parts as plain loops over double[] arrays, and for FLOAT models
+ * over float[] copies of the native buffers (bulk copies, no conversion pass) with the arithmetic
+ * in double, so the result is the double computation rounded once.
  *
  * <p>Layout: an activation [n, w] is column-major, element (row r, column c) at {@code r + c·n},
  * the same order as the 'f'-order ND4J buffers the linear layers write, so moving between them is

@@ -6,8 +6,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Scratch of one pass shape (n = batch·seq rows) that every block uses in turn: the gradients
- * flowing between the parts in the backward, and the double copies of activations for the Java
- * loops. Blocks run one after another, so one set serves them all; what a part must keep between
+ * flowing between the parts in the backward, the residual stream and its gradient in double, and
+ * the scratch of the Java loops. Blocks run one after another, so one set serves them all; what a part must keep between
  * its forward and its backward it owns itself. Made once per (batch, seq) by {@link DecoderModel}.
  *
  * <p>Layouts: native arrays are [n, width] 'f' (the linear layers' layout); double arrays are
@@ -29,7 +29,7 @@ final class Workspace {
     final INDArray hook;    // [n, d] the hidden state handed to hooks
     final double[] h;       // [n, d] the residual stream
     final double[] dh;      // [n, d] its gradient
-    final double[] tmpD;    // [n, d]
+    final double[] tmpD;    // [n, d] scratch: the hooks' read-back; its first chunk, the residual add's
     SwiGluMlp.Scratch[] chunks = new SwiGluMlp.Scratch[0];  // per work slot of SwiGLU's chunked loops
 
     Workspace(ModelConfig c, DataType dtype, int batch, int seq) {
