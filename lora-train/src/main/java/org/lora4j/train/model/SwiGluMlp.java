@@ -60,7 +60,7 @@ final class SwiGluMlp {
             if (isFloat) {
                 gm.read(from, s.f1, 0, m);
                 um.read(from, s.f2, 0, m);
-                Kernels.swigluForward(s.f1, s.f2, s.f3, 0, m);
+                Kernels.swigluForward(s.f1, s.f2, s.f3, s.c1, 0, m);
                 am.write(s.f3, 0, from, m);
             } else {
                 gm.read(from, s.c1, 0, m);
@@ -139,7 +139,7 @@ final class SwiGluMlp {
     /**
      * Per-slot scratch of the element-wise loops, CHUNK elements each, shared by the blocks through
      * the Workspace. FLOAT models work on float32 chunks (bulk copies of the native buffers, no
-     * conversion pass) with c1 as the double scratch of the backward; DOUBLE models on c1..c5.
+     * conversion pass) with c1 as the double scratch of the exp; DOUBLE models on c1..c5.
      */
     static final class Scratch {
         final double[] c1 = new double[CHUNK];

@@ -203,4 +203,50 @@ class KernelsTest {
         assertTrue(worst < 5e-7, "expFloat backward (float32 output) differs by " + worst);
         assertTrue(Arrays.stream(ds[0]).anyMatch(v -> Math.abs(v) > 1e-3), "a gradient that is not all zero");
     }
+
+    /**
+     * SwiGLU on float32 chunks (FLOAT models, expFloat, rounded once) agrees with the double
+     * kernels (Math.exp) to float32 rounding, forward and backward, over a range that does not
+     * start at 0.
+     */
+    @Test
+    void swigluOnFloat32MatchesDouble() {
+        Random r = new Random(11);
+        int len = 3000;
+        int from = 7;
+        float[] g = new float[len];
+        float[] u = new float[len];
+        float[] da = new float[len];
+        double[] gd = new double[len];
+        double[] ud = new double[len];
+        double[] dad = new double[len];
+        for (int i = 0; i < len; i++) {
+            g[i] = (float) (6 * r.nextGaussian());
+            u[i] = (float) r.nextGaussian();
+            da[i] = (float) r.nextGaussian();
+            gd[i] = g[i];
+            ud[i] = u[i];
+            dad[i] = da[i];
+        }
+        float[] a = new float[len];
+        float[] dg = new float[len];
+        float[] du = new float[len];
+        Kernels.swigluForward(g, u, a, new double[len], from, len);
+        Kernels.swigluBackward(g, u, da, dg, du, new double[len], from, len);
+        double[] ad = new double[len];
+        double[] dgd = new double[len];
+        double[] dud = new double[len];
+        Kernels.swigluForward(gd, ud, ad, from, len);
+        Kernels.swigluBackward(gd, ud, dad, dgd, dud, from, len);
+        for (int i = 0; i < len; i++) {
+            if (i < from) {
+                assertEquals(0.0f, a[i], "before the range");
+                assertEquals(0.0f, dg[i], "before the range");
+                continue;
+            }
+            assertEquals(ad[i], a[i], 1e-7 * Math.max(1, Math.abs(ad[i])), "a " + i);
+            assertEquals(dgd[i], dg[i], 1e-7 * Math.max(1, Math.abs(dgd[i])), "dg " + i);
+            assertEquals(dud[i], du[i], 1e-7 * Math.max(1, Math.abs(dud[i])), "du " + i);
+        }
+    }
 }
