@@ -65,10 +65,31 @@ final class LmHead {
      * r + 1 when t < seq − 1 and the mask (null: all) selects that token.
      */
     double loss(int[] tokens, boolean[] lossMask, int batch, int seq) {
-        int rows = n;
+        int parts = Threads.slots((n + ROWS - 1) / ROWS);
+        if (blockScratch.length < parts) {
+            double[][] s = Arrays.copyOf(blockScratch, parts);
+            for (int i = blockScratch.length; i < parts; i++) {
+                s[i] = new double[vocab * ROWS];
+            }
+            blockScratch = s;
+        }
+        return crossEntropyInPlace(logits, tokens, lossMask, seq, rowLoss, blockScratch);
+    }
+
+    /**
+     * The mean next-token cross-entropy of {@code logits} [n, V] 'f', which it overwrites with the
+     * gradient of that mean (softmax − one-hot, over the count; 0 in rows that do not count). Row
+     * r = b·seq + t predicts token r + 1 when t < seq − 1 and the mask (null: all) selects that token.
+     * Rows run in parallel blocks of {@link #ROWS}; {@code rowLoss} [n] receives each row's loss and
+     * {@code scratch} holds one [V, ROWS] block per work slot ({@link Threads#slots} of the blocks).
+     */
+    static double crossEntropyInPlace(INDArray logits, int[] tokens, boolean[] mask, int seq, double[] rowLoss,
+                                      double[][] scratch) {
+        int rows = (int) logits.size(0);
+        int vocab = (int) logits.size(1);
         int count = 0;
         for (int r = 0; r < rows; r++) {
-            if (counts(r, lossMask, seq)) {
+            if (counts(r, mask, seq)) {
                 count++;
             }
         }
@@ -78,17 +99,11 @@ final class LmHead {
         double inv = 1.0 / count;
         int blocks = (rows + ROWS - 1) / ROWS;
         int parts = Threads.slots(blocks);
-        if (blockScratch.length < parts) {
-            double[][] s = Arrays.copyOf(blockScratch, parts);
-            for (int i = blockScratch.length; i < parts; i++) {
-                s[i] = new double[vocab * ROWS];
-            }
-            blockScratch = s;
-        }
         NativeBuffer buf = NativeBuffer.of(logits);
         Threads.parallelFor(parts, part -> {
             for (int b = Threads.rangeStart(part, parts, blocks); b < Threads.rangeStart(part + 1, parts, blocks); b++) {
-                lossBlock(buf, b * ROWS, Math.min(rows, (b + 1) * ROWS), tokens, lossMask, seq, inv, blockScratch[part]);
+                lossBlock(buf, rows, vocab, b * ROWS, Math.min(rows, (b + 1) * ROWS), tokens, mask, seq, inv,
+                        rowLoss, scratch[part]);
             }
         });
         double sum = 0;
@@ -103,8 +118,8 @@ final class LmHead {
      * row's loss into rowLoss, and the logits overwritten with the gradient of the mean loss
      * (softmax − one-hot, over the count; 0 for rows that do not count).
      */
-    private void lossBlock(NativeBuffer buf, int r0, int r1, int[] tokens, boolean[] mask, int seq, double inv,
-                           double[] e) {
+    private static void lossBlock(NativeBuffer buf, int n, int vocab, int r0, int r1, int[] tokens, boolean[] mask,
+                                  int seq, double inv, double[] rowLoss, double[] e) {
         int m = r1 - r0;
         double[] max = new double[m];
         double[] sum = new double[m];

@@ -1,5 +1,10 @@
 package org.lora4j.train.model;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.lora4j.core.internal.NativeBuffer;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -195,16 +200,28 @@ class KernelsGradientTest {
         double[] logits = randn(n * vocab, 2);
         int[] tokens = {1, 4, 0, 2, 3, 3, 1, 0};
         boolean[] mask = {true, true, false, true, true, false, true, true};
-        Function<double[], Double> loss = x -> {
-            double[] sc = Kernels.crossEntropy(x, tokens, mask, batch, seq, vocab, new double[n * vocab],
-                    new double[n], new double[n]);
-            return sc[0] / sc[1];
-        };
+        // LmHead's cross-entropy overwrites the logits with the gradient of the mean loss
+        Function<double[], Double> loss = x -> LmHead.crossEntropyInPlace(logitsArray(x, n, vocab), tokens, mask, seq,
+                new double[n], new double[4][vocab * 16]);
+        INDArray g = logitsArray(logits, n, vocab);
+        double mean = LmHead.crossEntropyInPlace(g, tokens, mask, seq, new double[n], new double[4][vocab * 16]);
         double[] dl = new double[n * vocab];
-        double[] sc = Kernels.crossEntropy(logits, tokens, mask, batch, seq, vocab, dl, new double[n], new double[n]);
-        // targets t = 1..seq-1 of each sequence with mask true: seq 0 -> 4 and 2; seq 1 -> 1 and 0
-        assertTrue(sc[1] == 4, "count " + sc[1]);
-        // eps 1e-5: with eps 1e-6 the rounding of the mean loss showed (2e-6 relative) on some data
+        NativeBuffer.of(g).read(0, dl, 0, dl.length);
+        assertEquals(loss.apply(logits), mean, 0.0);
+        // targets t = 1..seq-1 of each sequence with mask true: seq 0 -> 4 and 2; seq 1 -> 1 and 0, so the
+        // gradient of a counted row sums to 0 and carries -1/4 at its target
+        double rowSum = 0;
+        for (int v = 0; v < vocab; v++) {
+            rowSum += dl[v * n];
+        }
+        assertEquals(0.0, rowSum, 1e-15);
         check("cross-entropy dlogits", logits, dl, loss, 1e-6, 1e-5);
+    }
+
+    /** [n, vocab] 'f' DOUBLE holding x (column-major, row r and token v at v·n + r). */
+    private static INDArray logitsArray(double[] x, int n, int vocab) {
+        INDArray a = Nd4j.create(DataType.DOUBLE, new long[]{n, vocab}, 'f');
+        NativeBuffer.of(a).write(x, 0, 0, x.length);
+        return a;
     }
 }
