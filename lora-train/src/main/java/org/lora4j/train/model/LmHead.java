@@ -179,7 +179,7 @@ final class LmHead {
     void backward(Workspace w, double lossScale, boolean inputGradient) {
         INDArray dLogits = logits;   // the loss left the gradient there
         if (lossScale != 1.0) {
-            dLogits.muli(lossScale);
+            scale(dLogits, lossScale);
         }
         Workspace.Grads g = inputGradient ? w.grads() : null;
         linear.backward(dLogits, inputGradient ? g.dX : null);
@@ -187,6 +187,30 @@ final class LmHead {
             Arrays.fill(g.dh, 0, w.n * d, 0.0);
             norm.backward(g.dX, g.dh);
         }
+    }
+
+    /** Elements per piece of {@link #scale}: fixed, so the split does not depend on the core count. */
+    private static final int SCALE_PIECE = 1 << 16;
+    private static final ThreadLocal<double[]> SCALE_SCRATCH = ThreadLocal.withInitial(() -> new double[SCALE_PIECE]);
+
+    /**
+     * a *= factor as a Java loop on the fork-join pool: an ND4J {@code muli} here would wake OpenMP's
+     * threads inside the step (org.lora4j.core.internal.Threads says why that costs).
+     */
+    private static void scale(INDArray a, double factor) {
+        NativeBuffer buf = NativeBuffer.of(a);
+        long len = a.length();
+        int pieces = (int) ((len + SCALE_PIECE - 1) / SCALE_PIECE);
+        Threads.parallelFor(pieces, p -> {
+            long from = (long) p * SCALE_PIECE;
+            int m = (int) Math.min(SCALE_PIECE, len - from);
+            double[] x = SCALE_SCRATCH.get();
+            buf.read(from, x, 0, m);
+            for (int i = 0; i < m; i++) {
+                x[i] *= factor;
+            }
+            buf.write(x, 0, from, m);
+        });
     }
 
     /**
