@@ -129,22 +129,23 @@ public final class Sampler {
     }
 
     /**
-     * Zeroes every probability outside the nucleus. Sorting a copy of the probabilities (primitive
-     * doubles, no boxing) finds the threshold: the probability at which the running sum from the top
-     * first reaches {@code topP}. Tokens above it are kept; tokens equal to it are kept lowest id first
-     * until the kept mass reaches {@code topP}, which makes ties resolve as greedy decoding does.
+     * Zeroes every probability outside the nucleus. The threshold is the probability at which the
+     * running sum from the top first reaches {@code topP}. Tokens above it are kept; tokens equal to
+     * it are kept lowest id first until the kept mass reaches {@code topP}, which makes ties resolve
+     * as greedy decoding does.
+     *
+     * <p>Finding the threshold sorts only the candidates at or above a cut, not the whole
+     * vocabulary: the largest values in descending order are the same whatever is left out below
+     * them, so the running sum adds the same numbers in the same order as a full sort would and
+     * the threshold is bit for bit the same. The cut comes from the probability mass per binary
+     * exponent: the highest power of two above which the mass exceeds {@code topP} with a margin for
+     * the summation order; if the sorted sum still falls short (rounding), every token is a candidate.
      */
     private static void keepNucleus(double[] p, double topP) {
-        double[] sorted = p.clone();
-        Arrays.sort(sorted);
-        double threshold = sorted[0]; // if rounding stops the sum short of topP, keep everything
-        double cumulative = 0;
-        for (int k = sorted.length - 1; k >= 0; k--) {
-            cumulative += sorted[k];
-            if (cumulative >= topP) {
-                threshold = sorted[k];
-                break;
-            }
+        double[] candidates = new double[p.length];
+        double threshold = threshold(p, nucleusCut(p, topP), topP, candidates);
+        if (Double.isNaN(threshold)) {
+            threshold = threshold(p, 0, topP, candidates);
         }
         double kept = 0;
         for (double q : p) {
@@ -165,5 +166,55 @@ public final class Sampler {
                 }
             }
         }
+    }
+
+    /**
+     * A cut at or below the nucleus threshold, or 0: the binary exponent of every probability in
+     * one pass, then the mass of the exponents from the top down until it passes topP by a margin
+     * far above the rounding of summing the vocabulary in another order.
+     */
+    private static double nucleusCut(double[] p, double topP) {
+        double[] massByExponent = new double[EXPONENTS];   // [e] holds probabilities in [2^-e-1, 2^-e)
+        for (double q : p) {
+            int e = -Math.getExponent(q) - 1;   // q <= 1: e >= -1; q = 1 is alone in the nucleus anyway
+            if (e >= 0 && e < EXPONENTS) {
+                massByExponent[e] += q;
+            } else if (e < 0) {
+                return 0;
+            }
+        }
+        double mass = 0;
+        for (int e = 0; e < EXPONENTS; e++) {
+            mass += massByExponent[e];
+            if (mass >= topP + 1e-9) {
+                return Math.scalb(1.0, -e - 1);
+            }
+        }
+        return 0;
+    }
+
+    private static final int EXPONENTS = 64;
+
+    /**
+     * The probability at which the running sum of the candidates (p at or above cut) from the top
+     * first reaches topP; NaN if it does not and some tokens were left out; the smallest if it
+     * does not with all of them (rounding: keep everything).
+     */
+    private static double threshold(double[] p, double cut, double topP, double[] candidates) {
+        int m = 0;
+        for (double q : p) {
+            if (q >= cut) {
+                candidates[m++] = q;
+            }
+        }
+        Arrays.sort(candidates, 0, m);
+        double cumulative = 0;
+        for (int k = m - 1; k >= 0; k--) {
+            cumulative += candidates[k];
+            if (cumulative >= topP) {
+                return candidates[k];
+            }
+        }
+        return m == p.length ? candidates[0] : Double.NaN;
     }
 }
