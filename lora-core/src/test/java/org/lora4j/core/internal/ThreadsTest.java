@@ -100,7 +100,7 @@ class ThreadsTest {
         List<String> warnings = new ArrayList<>();
         Logger logger = (Logger) Proxy.newProxyInstance(Logger.class.getClassLoader(), new Class<?>[]{Logger.class},
                 (proxy, method, args) -> {
-                    if (method.getName().equals("warn")) {
+                    if (method.getName().equals("info")) {
                         warnings.add((String) args[0]);
                     }
                     return method.getReturnType() == boolean.class ? Boolean.TRUE : null;
