@@ -31,7 +31,7 @@ import java.util.stream.IntStream;
  * take the cores that the fork-join workers and OpenBLAS want next, so every ND4J op between two
  * Java loops or products costs the next one time. The training step's optimizer, clipping and
  * zeroing are Java loops (no ND4J op per tensor), but initialisation, checkpoints and the ops left
- * elsewhere still run on OpenMP, so {@link #warnIfWaitPolicyUnset} says once per process what an
+ * elsewhere still run on OpenMP, so {@link #noteIfWaitPolicyUnset} says once per process what an
  * unset policy was measured to cost (docs/performance.md).
  */
 public final class Threads {
@@ -87,12 +87,12 @@ public final class Threads {
      * and measured the same speed with and without the variable; what is left is a few percent of a
      * whole run, from initialisation and saving (docs/performance.md).
      */
-    public static void warnIfWaitPolicyUnset() {
-        warnIfWaitPolicyUnset(System.getenv("OMP_WAIT_POLICY"), log);
+    public static void noteIfWaitPolicyUnset() {
+        noteIfWaitPolicyUnset(System.getenv("OMP_WAIT_POLICY"), log);
     }
 
-    /** {@link #warnIfWaitPolicyUnset()} with the variable's value and the logger given; for tests. */
-    static boolean warnIfWaitPolicyUnset(String waitPolicy, Logger logger) {
+    /** {@link #noteIfWaitPolicyUnset()} with the variable's value and the logger given; for tests. */
+    static boolean noteIfWaitPolicyUnset(String waitPolicy, Logger logger) {
         if (waitPolicy != null && !waitPolicy.isBlank()) {
             return false;
         }

@@ -106,11 +106,11 @@ class ThreadsTest {
                     return method.getReturnType() == boolean.class ? Boolean.TRUE : null;
                 });
         Threads.resetWarning();
-        assertFalse(Threads.warnIfWaitPolicyUnset("PASSIVE", logger));
+        assertFalse(Threads.noteIfWaitPolicyUnset("PASSIVE", logger));
         assertTrue(warnings.isEmpty());
-        assertTrue(Threads.warnIfWaitPolicyUnset(null, logger));
-        assertFalse(Threads.warnIfWaitPolicyUnset(null, logger));
-        assertFalse(Threads.warnIfWaitPolicyUnset("", logger));
+        assertTrue(Threads.noteIfWaitPolicyUnset(null, logger));
+        assertFalse(Threads.noteIfWaitPolicyUnset(null, logger));
+        assertFalse(Threads.noteIfWaitPolicyUnset("", logger));
         assertEquals(1, warnings.size());
         assertTrue(warnings.get(0).contains("OMP_WAIT_POLICY=PASSIVE"), warnings.get(0));
     }

@@ -118,10 +118,6 @@ final class DecoderBlock {
     }
 
     /** w.grads().dh [n, d]: the gradient of the block's output in, of its input out; parameter gradients accumulate. */
-    void backward(Workspace w) {
-        backward(w, -1);
-    }
-
     /**
      * The backward down to part {@code stop} ({@link #lowestTrainablePart()}): with stop >= 0 nothing
      * below the block needs a gradient, so it ends after the gradients of part stop and leaves w.grads().dh

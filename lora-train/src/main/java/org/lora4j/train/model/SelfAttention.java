@@ -124,17 +124,18 @@ final class SelfAttention {
         }
         checkKept();
         int rows = w.n;
-        o.backward(dOut, w.grads().dAttn);
-        core.backward(w.batch, w.seq, qa, ka, va, lse, w.grads().dAttn, w.grads().dq, w.grads().dk, w.grads().dv);
+        Workspace.Grads g = w.grads();
+        o.backward(dOut, g.dAttn);
+        core.backward(w.batch, w.seq, qa, ka, va, lse, g.dAttn, g.dq, g.dk, g.dv);
         if (DecoderBlock.trains(q)) {
-            rope.apply(w.grads().dq, rows, w.seq, hq, 0, null, -1.0);
-            q.backward(w.grads().dq, null);
+            rope.apply(g.dq, rows, w.seq, hq, 0, null, -1.0);
+            q.backward(g.dq, null);
         }
         if (DecoderBlock.trains(k)) {
-            rope.apply(w.grads().dk, rows, w.seq, hkv, 0, null, -1.0);
-            k.backward(w.grads().dk, null);
+            rope.apply(g.dk, rows, w.seq, hkv, 0, null, -1.0);
+            k.backward(g.dk, null);
         }
-        v.backward(w.grads().dv, null);
+        v.backward(g.dv, null);
     }
 
     private void checkKept() {

@@ -6,11 +6,12 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Scratch of one pass shape (n = batch·seq rows) that every block uses in turn: the double copies
- * of activations for the Java loops, and, made at the first backward, the gradients flowing
+ * of activations for the Java loops, and, made at first use, the gradients flowing
  * between the parts ({@link Grads}). Blocks run one after another, so one set serves them all;
  * what a part must keep between its forward and its backward it owns itself. Made once per
- * (batch, seq) by {@link DecoderModel}; generation, which changes shape between its prefill and
- * its decode steps, never allocates the gradients.
+ * (batch, seq) by {@link DecoderModel}. The gradient buffers double as scratch for a forward that
+ * saves nothing (generation, evaluation, frozen blocks below the trainable ones), which writes its
+ * roped q/k/v and gate/up outputs there instead of into buffers of its own.
  *
  * <p>Layouts: native arrays are [n, width] 'f' (the linear layers' layout); double arrays are
  * column-major [n, width] as in {@link Kernels}.

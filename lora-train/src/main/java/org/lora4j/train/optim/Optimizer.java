@@ -80,7 +80,7 @@ public final class Optimizer {
                     + beta1 + ", " + beta2 + ", " + eps);
         }
         // Every training run builds one optimizer: the first use where the wait policy's cost shows.
-        Threads.warnIfWaitPolicyUnset();
+        Threads.noteIfWaitPolicyUnset();
         this.kind = kind;
         this.beta1 = beta1;
         this.beta2 = beta2;
