@@ -42,6 +42,11 @@ public final class Trajectory {
         return steps.length;
     }
 
+    /** The length of each snapshot vector. */
+    public int dimension() {
+        return vectors[0].length;
+    }
+
     public int[] steps() {
         return steps.clone();
     }
@@ -80,6 +85,57 @@ public final class Trajectory {
             out.add(new Point(steps[t], dot(back, fwd) / (nb * nf)));
         }
         return out;
+    }
+
+    /**
+     * {@link #localCosine} with the lag {@code k} in optimizer steps, as the paper counts it: LCS_k(t)
+     * for every snapshot step t that has snapshots at exactly t - k and t + k. Snapshots off the
+     * regular grid (the last step of a run, saved whatever the interval) are used only where those
+     * steps exist, so the lag is always k steps.
+     */
+    public List<Point> localCosineInSteps(int k, double eps) {
+        if (k < 1) {
+            throw new IllegalArgumentException("lag k must be >= 1 step, got " + k);
+        }
+        java.util.Map<Integer, Integer> index = new java.util.HashMap<>();
+        for (int i = 0; i < steps.length; i++) {
+            index.put(steps[i], i);
+        }
+        List<Point> out = new ArrayList<>();
+        for (int t = 0; t < steps.length; t++) {
+            Integer before = index.get(steps[t] - k);
+            Integer after = index.get(steps[t] + k);
+            if (before == null || after == null) {
+                continue;
+            }
+            double[] back = sub(vectors[before], vectors[t]);
+            double[] fwd = sub(vectors[after], vectors[t]);
+            double nb = norm(back);
+            double nf = norm(fwd);
+            if (Math.max(nb, nf) <= eps || nb == 0 || nf == 0) {
+                continue;
+            }
+            out.add(new Point(steps[t], dot(back, fwd) / (nb * nf)));
+        }
+        return out;
+    }
+
+    /**
+     * How many snapshot steps t have snapshots at t - k and t + k (k in steps), before the eps
+     * filter: zero means the lag is too large for the run (or not on its snapshot grid).
+     */
+    public int lagCandidates(int k) {
+        java.util.Set<Integer> have = new java.util.HashSet<>();
+        for (int s : steps) {
+            have.add(s);
+        }
+        int n = 0;
+        for (int s : steps) {
+            if (have.contains(s - k) && have.contains(s + k)) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** The step where LCS_k peaks (the sharpest turn), or -1 when no point passes the eps filter. */
