@@ -99,7 +99,7 @@ public final class Snapshots {
         }
     }
 
-    private static List<String> modulesIn(SafetensorsFile f) {
+    static List<String> modulesIn(SafetensorsFile f) {
         List<String> out = new ArrayList<>();
         for (String key : f.keys()) {
             PeftKeys.Parsed p = PeftKeys.parseSaved(key);

@@ -42,11 +42,6 @@ public final class Trajectory {
         return steps.length;
     }
 
-    /** The length of each snapshot vector. */
-    public int dimension() {
-        return vectors[0].length;
-    }
-
     public int[] steps() {
         return steps.clone();
     }
@@ -120,24 +115,6 @@ public final class Trajectory {
         return out;
     }
 
-    /**
-     * How many snapshot steps t have snapshots at t - k and t + k (k in steps), before the eps
-     * filter: zero means the lag is too large for the run (or not on its snapshot grid).
-     */
-    public int lagCandidates(int k) {
-        java.util.Set<Integer> have = new java.util.HashSet<>();
-        for (int s : steps) {
-            have.add(s);
-        }
-        int n = 0;
-        for (int s : steps) {
-            if (have.contains(s - k) && have.contains(s + k)) {
-                n++;
-            }
-        }
-        return n;
-    }
-
     /** The step where LCS_k peaks (the sharpest turn), or -1 when no point passes the eps filter. */
     public int transitionStep(int k, double eps) {
         return localCosine(k, eps).stream().max(java.util.Comparator.comparingDouble(Point::value))
@@ -197,11 +174,23 @@ public final class Trajectory {
         }
         // Gram matrix (n x n) is small: snapshots are few compared with the vector length.
         double[][] gram = new double[n][n];
-        double total = 0;
         for (int i = 0; i < n; i++) {
             for (int j = i; j < n; j++) {
                 gram[i][j] = gram[j][i] = dot(x[i], x[j]);
             }
+        }
+        return pcaOfCentredGram(gram, components);
+    }
+
+    /**
+     * PCA from the Gram matrix of mean-centred vectors ({@code gram[i][j] = x_i · x_j}): the scores
+     * are the leading eigenvectors scaled by the square roots of their eigenvalues, the ratios the
+     * eigenvalues over the trace. {@code gram} is overwritten (deflated).
+     */
+    static Pca pcaOfCentredGram(double[][] gram, int components) {
+        int n = gram.length;
+        double total = 0;
+        for (int i = 0; i < n; i++) {
             total += gram[i][i];
         }
         double[][] proj = new double[n][components];

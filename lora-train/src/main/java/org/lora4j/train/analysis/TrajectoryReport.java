@@ -146,8 +146,8 @@ public final class TrajectoryReport {
         if (chosen.isEmpty()) {
             throw new IllegalArgumentException(runDir + ": the snapshots hold no adapter (no lora_B tensor)");
         }
-        Snapshots.Stack stack = Snapshots.stack(runDir, chosen);
-        int[] steps = stack.b().steps();
+        SnapshotGram gram = SnapshotGram.read(runDir, chosen);
+        int[] steps = gram.steps.clone();
         if (steps.length < 3) {
             throw new IllegalArgumentException(runDir + ": " + steps.length + " snapshot(s) (steps "
                     + java.util.Arrays.toString(steps) + "); a trajectory needs at least 3");
@@ -158,18 +158,18 @@ public final class TrajectoryReport {
                 throw new IllegalArgumentException("k = " + lag + " steps is not a multiple of the snapshot interval, "
                         + every + " steps, of run " + runId + ": LCS_k needs snapshots at t - k and t + k");
             }
-            if (stack.b().lagCandidates(lag) == 0) {
+            if (!hasNeighbours(steps, lag)) {
                 throw new IllegalArgumentException("k = " + lag + " steps is too large for run " + runId + ": its snapshots span steps "
                         + steps[0] + ".." + steps[steps.length - 1] + " every " + every
                         + ", and LCS_k needs snapshots at t - k and t + k");
             }
         }
         List<String> notes = new ArrayList<>();
-        Factor fb = factor("B", stack.b(), k, eps, notes);
-        Factor fa = factor("A", stack.a(), k, eps, notes);
+        Factor fb = factor("B", steps, gram.gramB, k, eps, notes);
+        Factor fa = factor("A", steps, gram.gramA, k, eps, notes);
         double[] comp = null;
-        if (stack.rank() > 0) {
-            comp = stack.b().compWithFinal((int) stack.bRows(), stack.rank());
+        if (gram.rank > 0) {
+            comp = gram.comp();
         } else {
             notes.add("comp(t) not computed: the modules' ranks differ, so their B do not stack into one [out, rank] matrix");
         }
@@ -180,11 +180,24 @@ public final class TrajectoryReport {
         return new TrajectoryReport(runDir, runId, seed, chosen, every, steps, k, eps, fb, fa, comp, metrics, notes);
     }
 
-    private static Factor factor(String name, Trajectory t, List<Integer> k, double eps, List<String> notes) {
+    private static boolean hasNeighbours(int[] steps, int k) {
+        java.util.Set<Integer> have = new java.util.HashSet<>();
+        for (int s : steps) {
+            have.add(s);
+        }
+        for (int s : steps) {
+            if (have.contains(s - k) && have.contains(s + k)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static Factor factor(String name, int[] steps, double[][] gram, List<Integer> k, double eps, List<String> notes) {
         Map<Integer, List<Trajectory.Point>> lcs = new LinkedHashMap<>();
         Map<Integer, Transition> transitions = new LinkedHashMap<>();
         for (int lag : k) {
-            List<Trajectory.Point> points = t.localCosineInSteps(lag, eps);
+            List<Trajectory.Point> points = SnapshotGram.localCosine(steps, gram, lag, eps);
             lcs.put(lag, points);
             Trajectory.Point peak = null;
             for (Trajectory.Point p : points) {
@@ -204,9 +217,8 @@ public final class TrajectoryReport {
                 }
             }
         }
-        int dim = t.dimension();
-        int components = Math.min(2, Math.min(t.size(), dim));
-        return new Factor(name, t.norms(), lcs, transitions, t.pca(components));
+        // Two components always: a vector of one value (or a path on a line) gives the second a share of 0.
+        return new Factor(name, SnapshotGram.norms(gram), lcs, transitions, SnapshotGram.pca(gram, 2));
     }
 
     /** The run directory holding metrics.jsonl when the report was given the snapshots folder itself. */

@@ -311,6 +311,73 @@ class TrajectoryReportTest {
     }
 
     @Test
+    void theReportFromInnerProductsEqualsTheMetricsOfTheStackedVectors(@TempDir Path dir) throws IOException {
+        // A random walk over three modules of rank 2 (two of them [3, 2], one [5, 2]): the report, which
+        // works from Gram matrices one module at a time, against Trajectory on the stacked vectors.
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(11);
+        Map<String, double[][][]> walkB = new LinkedHashMap<>();
+        Map<String, double[][][]> walkA = new LinkedHashMap<>();
+        int[][] shapes = {{3, 2, 4}, {5, 2, 3}, {3, 2, 6}};
+        String[] names = {"model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj", "model.layers.2.mlp.up_proj"};
+        for (int m = 0; m < 3; m++) {
+            double[][][] b = new double[31][shapes[m][0]][shapes[m][1]];
+            double[][][] a = new double[31][shapes[m][1]][shapes[m][2]];
+            for (int t = 1; t <= 30; t++) {
+                for (int i = 0; i < b[t].length; i++) {
+                    for (int j = 0; j < b[t][i].length; j++) {
+                        b[t][i][j] = b[t - 1][i][j] + 0.01 * (rng.nextDouble() - 0.3);
+                    }
+                }
+                for (int i = 0; i < a[t].length; i++) {
+                    for (int j = 0; j < a[t][i].length; j++) {
+                        a[t][i][j] = (t == 1 ? 0.5 : a[t - 1][i][j]) + 0.01 * (rng.nextDouble() - 0.5);
+                    }
+                }
+            }
+            walkB.put(names[m], b);
+            walkA.put(names[m], a);
+        }
+        Map<String, IntFunction<Factors>> modules = new LinkedHashMap<>();
+        for (String name : names) {
+            modules.put(name, step -> new Factors(walkA.get(name)[step], walkB.get(name)[step]));
+        }
+        Path run = run(dir.resolve("r"), 1, 30, modules);
+        TrajectoryReport r = TrajectoryReport.build(run, null, List.of(1, 3, 7), 0.002);
+        Snapshots.Stack stack = Snapshots.stack(run, r.modules());
+        assertEquals(List.of(names), r.modules());
+        for (String f : List.of("B", "A")) {
+            Trajectory t = f.equals("B") ? stack.b() : stack.a();
+            TrajectoryReport.Factor rf = f.equals("B") ? r.b() : r.a();
+            double[] norms = t.norms();
+            for (int i = 0; i < norms.length; i++) {
+                assertEquals(norms[i], rf.norms()[i], 1e-12 * (1 + norms[i]), f + " norm " + i);
+            }
+            for (int k : List.of(1, 3, 7)) {
+                List<Trajectory.Point> ref = t.localCosineInSteps(k, 0.002);
+                List<Trajectory.Point> got = rf.lcs().get(k);
+                assertEquals(ref.size(), got.size(), f + " k" + k);
+                assertTrue(ref.size() > 10, "enough points to compare: " + ref.size());
+                for (int i = 0; i < ref.size(); i++) {
+                    assertEquals(ref.get(i).step(), got.get(i).step());
+                    assertEquals(ref.get(i).value(), got.get(i).value(), 1e-9, f + " k" + k + " step " + ref.get(i).step());
+                }
+            }
+            Trajectory.Pca ref = t.pca(2);
+            for (int c = 0; c < 2; c++) {
+                assertEquals(ref.explainedVarianceRatio()[c], rf.pca().explainedVarianceRatio()[c], 1e-9);
+                for (int i = 0; i < 31; i++) {
+                    assertEquals(ref.scores()[i][c], rf.pca().scores()[i][c], 1e-9, f + " PC" + (c + 1) + " at " + i);
+                }
+            }
+        }
+        double[] comp = stack.b().compWithFinal((int) stack.bRows(), stack.rank());
+        assertEquals(11, stack.bRows());
+        for (int i = 0; i < comp.length; i++) {
+            assertEquals(comp[i], r.comp()[i], 1e-12, "comp at " + i);
+        }
+    }
+
+    @Test
     void modulesSortWithLayerNumbersInOrder() {
         List<String> names = new ArrayList<>(List.of("model.layers.10.mlp.down_proj", "model.layers.2.mlp.down_proj",
                 "model.layers.2.mlp.up_proj", "model.layers.1.self_attn.q_proj"));
