@@ -331,7 +331,11 @@ public final class TrajectoryReport {
         o.put("library_version", Version.get());
         o.put("run_id", runId);
         o.put("run_dir", runDir.toAbsolutePath().normalize().toString());
-        o.put("seed", seed);
+        try {
+            o.put("seed", seed == null ? null : Long.valueOf(seed));
+        } catch (NumberFormatException e) {
+            o.put("seed", seed);   // recorded by something else than lora4j's trainer: kept as written
+        }
         ArrayNode mods = o.putArray("modules");
         modules.forEach(mods::add);
         o.put("stacking", modules.size() == 1 ? "one module" : "B stacked along the output dimension, A end to end");
