@@ -52,8 +52,9 @@ final class SnapshotGram {
         int rank = 0;
         double[][][] cross = null;
         for (String module : modules) {
-            Module b = load(files, module, PeftKeys.Factor.B);
-            Module a = load(files, module, PeftKeys.Factor.A);
+            Module[] ba = load(files, module);
+            Module b = ba[0];
+            Module a = ba[1];
             accumulate(gramB, b.vectors);
             accumulate(gramA, a.vectors);
             int r = (int) b.cols;
@@ -72,32 +73,36 @@ final class SnapshotGram {
     private record Module(double[][] vectors, long rows, long cols) {
     }
 
-    private static Module load(List<Path> files, String module, PeftKeys.Factor factor) throws IOException {
-        String key = PeftKeys.saved(module, factor);
-        double[][] vectors = new double[files.size()][];
-        long[] shape = null;
+    /** One module's B and A across the snapshots, each file opened once. */
+    private static Module[] load(List<Path> files, String module) throws IOException {
+        PeftKeys.Factor[] factors = {PeftKeys.Factor.B, PeftKeys.Factor.A};
+        double[][][] vectors = new double[2][files.size()][];
+        long[][] shapes = new long[2][];
         for (int i = 0; i < files.size(); i++) {
             Path file = files.get(i);
             try (SafetensorsFile f = SafetensorsFile.open(file)) {
-                if (!f.keys().contains(key)) {
-                    throw new IllegalArgumentException(file + ": module '" + module + "' is not in this snapshot;"
-                            + " adapted modules there: " + Snapshots.modulesIn(f));
+                for (int w = 0; w < 2; w++) {
+                    String key = PeftKeys.saved(module, factors[w]);
+                    if (!f.keys().contains(key)) {
+                        throw new IllegalArgumentException(file + ": module '" + module + "' is not in this snapshot;"
+                                + " adapted modules there: " + Snapshots.modulesIn(f));
+                    }
+                    long[] s = f.shape(key);
+                    if (s.length != 2) {
+                        throw new IOException(file + ": " + key + " has shape " + Arrays.toString(s) + ", expected a matrix");
+                    }
+                    if (shapes[w] == null) {
+                        shapes[w] = s;
+                    } else if (!Arrays.equals(shapes[w], s)) {
+                        throw new IOException(file + ": " + key + " has shape " + Arrays.toString(s) + ", but "
+                                + files.get(0).getFileName() + " has " + Arrays.toString(shapes[w]));
+                    }
+                    INDArray t = f.get(key, DataType.DOUBLE);
+                    vectors[w][i] = t.reshape(t.length()).toDoubleVector();   // row-major [rows, cols], flattened
                 }
-                long[] s = f.shape(key);
-                if (s.length != 2) {
-                    throw new IOException(file + ": " + key + " has shape " + Arrays.toString(s) + ", expected a matrix");
-                }
-                if (shape == null) {
-                    shape = s;
-                } else if (!Arrays.equals(shape, s)) {
-                    throw new IOException(file + ": " + key + " has shape " + Arrays.toString(s) + ", but "
-                            + files.get(0).getFileName() + " has " + Arrays.toString(shape));
-                }
-                INDArray t = f.get(key, DataType.DOUBLE);
-                vectors[i] = t.reshape(t.length()).toDoubleVector();   // row-major [rows, cols], flattened
             }
         }
-        return new Module(vectors, shape[0], shape[1]);
+        return new Module[]{new Module(vectors[0], shapes[0][0], shapes[0][1]), new Module(vectors[1], shapes[1][0], shapes[1][1])};
     }
 
     private static void accumulate(double[][] gram, double[][] v) {

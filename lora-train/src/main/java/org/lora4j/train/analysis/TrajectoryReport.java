@@ -146,8 +146,8 @@ public final class TrajectoryReport {
         if (chosen.isEmpty()) {
             throw new IllegalArgumentException(runDir + ": the snapshots hold no adapter (no lora_B tensor)");
         }
-        SnapshotGram gram = SnapshotGram.read(runDir, chosen);
-        int[] steps = gram.steps.clone();
+        // The steps and lags are checked before the snapshots are read, which takes long for a large adapter.
+        int[] steps = Snapshots.files(runDir).stream().mapToInt(Snapshots::stepOf).toArray();
         if (steps.length < 3) {
             throw new IllegalArgumentException(runDir + ": " + steps.length + " snapshot(s) (steps "
                     + java.util.Arrays.toString(steps) + "); a trajectory needs at least 3");
@@ -164,6 +164,7 @@ public final class TrajectoryReport {
                         + ", and LCS_k needs snapshots at t - k and t + k");
             }
         }
+        SnapshotGram gram = SnapshotGram.read(runDir, chosen);
         List<String> notes = new ArrayList<>();
         Factor fb = factor("B", steps, gram.gramB, k, eps, notes);
         Factor fa = factor("A", steps, gram.gramA, k, eps, notes);
