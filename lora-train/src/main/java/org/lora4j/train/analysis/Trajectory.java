@@ -82,6 +82,39 @@ public final class Trajectory {
         return out;
     }
 
+    /**
+     * {@link #localCosine} with the lag {@code k} in optimizer steps, as the paper counts it: LCS_k(t)
+     * for every snapshot step t that has snapshots at exactly t - k and t + k. Snapshots off the
+     * regular grid (the last step of a run, saved whatever the interval) are used only where those
+     * steps exist, so the lag is always k steps.
+     */
+    public List<Point> localCosineInSteps(int k, double eps) {
+        if (k < 1) {
+            throw new IllegalArgumentException("lag k must be >= 1 step, got " + k);
+        }
+        java.util.Map<Integer, Integer> index = new java.util.HashMap<>();
+        for (int i = 0; i < steps.length; i++) {
+            index.put(steps[i], i);
+        }
+        List<Point> out = new ArrayList<>();
+        for (int t = 0; t < steps.length; t++) {
+            Integer before = index.get(steps[t] - k);
+            Integer after = index.get(steps[t] + k);
+            if (before == null || after == null) {
+                continue;
+            }
+            double[] back = sub(vectors[before], vectors[t]);
+            double[] fwd = sub(vectors[after], vectors[t]);
+            double nb = norm(back);
+            double nf = norm(fwd);
+            if (Math.max(nb, nf) <= eps || nb == 0 || nf == 0) {
+                continue;
+            }
+            out.add(new Point(steps[t], dot(back, fwd) / (nb * nf)));
+        }
+        return out;
+    }
+
     /** The step where LCS_k peaks (the sharpest turn), or -1 when no point passes the eps filter. */
     public int transitionStep(int k, double eps) {
         return localCosine(k, eps).stream().max(java.util.Comparator.comparingDouble(Point::value))
@@ -141,11 +174,23 @@ public final class Trajectory {
         }
         // Gram matrix (n x n) is small: snapshots are few compared with the vector length.
         double[][] gram = new double[n][n];
-        double total = 0;
         for (int i = 0; i < n; i++) {
             for (int j = i; j < n; j++) {
                 gram[i][j] = gram[j][i] = dot(x[i], x[j]);
             }
+        }
+        return pcaOfCentredGram(gram, components);
+    }
+
+    /**
+     * PCA from the Gram matrix of mean-centred vectors ({@code gram[i][j] = x_i · x_j}): the scores
+     * are the leading eigenvectors scaled by the square roots of their eigenvalues, the ratios the
+     * eigenvalues over the trace. {@code gram} is overwritten (deflated).
+     */
+    static Pca pcaOfCentredGram(double[][] gram, int components) {
+        int n = gram.length;
+        double total = 0;
+        for (int i = 0; i < n; i++) {
             total += gram[i][i];
         }
         double[][] proj = new double[n][components];
