@@ -21,6 +21,8 @@ public final class Main {
               loss         the mean token loss of a model (and adapter) on a JSONL file
               generate     sample answers from a model with an optional adapter
               merge        fold an adapter into its base model and save a plain model
+              direction    the mean-difference direction per layer between two sets of examples
+              compare-directions   per-layer cosines of two direction files (and an adapter's B)
             Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
             Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
             2 a bad option or input, 3 training diverged or a loss was not finite.
@@ -152,6 +154,13 @@ public final class Main {
             }
             case "merge" -> {
                 return help ? print(Commands.MERGE_HELP) : Commands.merge(new Args(rest, Set.of("--overwrite")));
+            }
+            case "direction" -> {
+                return help ? print(DirectionCommands.DIRECTION_HELP)
+                        : DirectionCommands.direction(new Args(rest, Set.of("--balance", "--overwrite")));
+            }
+            case "compare-directions" -> {
+                return help ? print(DirectionCommands.COMPARE_HELP) : DirectionCommands.compare(rest);
             }
             case "help" -> System.out.print(USAGE);
             default -> {
