@@ -119,7 +119,8 @@ final class DirectionCommands {
             d = MeanDifference.compute(model, pos, neg, pooling, layers, balance, seed, batch, prov);
         } catch (IllegalArgumentException e) {
             throw layers.isEmpty() || !e.getMessage().startsWith("layer ") ? e
-                    : new IllegalArgumentException("--layers " + layers.toString().replace(" ", "") + ": " + e.getMessage(), e);
+                    : new IllegalArgumentException("--layers " + String.join(",", layers.stream().map(String::valueOf).toList())
+                    + ": " + e.getMessage(), e);
         }
         d.write(out);
         ObjectNode o = new ObjectMapper().createObjectNode();
