@@ -183,12 +183,51 @@ final class DirectionCommands {
               (cos(v_l^A, v_l^B), signed and absolute; both files must hold the same layers and width)
               --adapter DIR           also the cosine of each column of the adapter's B (o_proj and
                                       down_proj, which write the residual stream) with its layer's direction
-              --out DIR               also write compare.json and cosines.csv there (new or empty directory)
+              --out DIR               also write there (a new or empty directory) compare.json, layers.csv,
+                                      cosines.png (per-layer bars, data in cosines.csv) and, with --adapter,
+                                      adapter_columns.png (and .csv)
               --overwrite             replace what an earlier compare-directions wrote in --out
             Prints the result as one JSON line.
             """;
 
     static final Set<String> COMPARE_FLAGS = Set.of("--overwrite");
+
+    /** cosines.png (per-layer cosines) and, with an adapter, adapter_columns.png; each with its CSV. */
+    private static void plot(Path out, Path fa, Path fb, List<DirectionComparison.LayerCosine> layers, String adapter,
+                             List<DirectionComparison.AdapterCosine> colsA, List<DirectionComparison.AdapterCosine> colsB) {
+        List<String> cats = new ArrayList<>();
+        double[] x = new double[layers.size()];
+        double[] signed = new double[layers.size()];
+        double[] abs = new double[layers.size()];
+        for (int i = 0; i < layers.size(); i++) {
+            cats.add(Integer.toString(layers.get(i).layer()));
+            x[i] = layers.get(i).layer();
+            signed[i] = layers.get(i).cosine();
+            abs[i] = layers.get(i).absCosine();
+        }
+        String run = fa.getFileName() + " vs " + fb.getFileName();
+        Plots.bars(out.resolve("cosines.png"), "Per-layer cosine of two directions: " + run,
+                "layer l (residual stream after block l)", "cos(v_l^A, v_l^B) (unitless)", cats,
+                List.of(Plots.series("signed", x, signed), Plots.series("absolute", x, abs)));
+        if (colsA != null) {
+            List<String> c = new ArrayList<>();
+            double[] cx = new double[colsA.size()];
+            double[] ya = new double[colsA.size()];
+            double[] yb = new double[colsA.size()];
+            for (int i = 0; i < colsA.size(); i++) {
+                DirectionComparison.AdapterCosine a = colsA.get(i);
+                c.add(a.module().replace("model.layers.", "") + (a.column() == 0 && (i + 1 >= colsA.size()
+                        || !colsA.get(i + 1).module().equals(a.module())) ? "" : "[" + a.column() + "]"));
+                cx[i] = i;
+                ya[i] = a.cosine();
+                yb[i] = colsB.get(i).cosine();
+            }
+            Plots.bars(out.resolve("adapter_columns.png"), "Adapter B columns against their layer's direction: "
+                            + Path.of(adapter).getFileName() + ", " + run, "adapter module (layer.module[column])",
+                    "cos(B column, v_l) (unitless)", c,
+                    List.of(Plots.series("with " + fa.getFileName(), cx, ya), Plots.series("with " + fb.getFileName(), cx, yb)));
+        }
+    }
 
     static int compare(String[] argv) throws IOException {
         List<String> files = new ArrayList<>();
@@ -275,7 +314,8 @@ final class DirectionCommands {
                     csv.append(String.format(Locale.ROOT, "%d,%.9g,%.9g,%.9g,%.9g\n", c.layer(), c.cosine(), c.absCosine(),
                             c.normA(), c.normB()));
                 }
-                AtomicFiles.writeString(out.resolve("cosines.csv"), csv.toString());
+                AtomicFiles.writeString(out.resolve("layers.csv"), csv.toString());
+                plot(out, fa, fb, layers, adapter, colsA, colsB);
             }
             o.put("out", out.toAbsolutePath().toString());
         }

@@ -130,10 +130,17 @@ class DirectionCommandsTest {
         JsonNode cols = j.get("adapter_columns");
         assertEquals(4, cols.size(), "two down_proj adapters of rank 2; q_proj does not write the stream");
         assertEquals("model.layers.0.mlp.down_proj", cols.get(0).get("module").asText());
-        List<String> csv = Files.readAllLines(out.resolve("cosines.csv"));
+        List<String> csv = Files.readAllLines(out.resolve("layers.csv"));
         assertTrue(csv.get(0).startsWith("# lora4j compare-directions a=" + a), csv.get(0));
         assertEquals("layer,cosine,abs_cosine,norm_a,norm_b", csv.get(1));
         assertEquals(cos, Double.parseDouble(csv.get(3).split(",")[1]), 1e-8);
+        for (String plot : List.of("cosines", "adapter_columns")) {
+            assertTrue(Files.size(out.resolve(plot + ".png")) > 1000, plot);
+        }
+        List<String> plotted = Files.readAllLines(out.resolve("cosines.csv"));
+        assertEquals("series,category,y", plotted.get(0));
+        assertEquals(5, plotted.size(), "signed and absolute for two layers");
+        assertEquals(9, Files.readAllLines(out.resolve("adapter_columns.csv")).size(), "four B columns, two series");
         assertEquals(j.get("layers"), new org.nd4j.shade.jackson.databind.ObjectMapper().readTree(
                 out.resolve("compare.json").toFile()).get("layers"));
         r = run("compare-directions", a.toString(), a.toString());
