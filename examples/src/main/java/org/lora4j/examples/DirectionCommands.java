@@ -56,9 +56,10 @@ final class DirectionCommands {
               --layers all|L,L        layers (0-based; layer l is the stream after block l) (default all)
               --balance               subsample the larger set, by examples, to the smaller one's size (seeded)
               --seed N                for --balance; recorded in the file (default 0)
-              --batch-size N          examples per forward (default 8; the result does not depend on it)
+              --batch-size N          examples per forward (default 8; changes the result by float rounding only)
               --out FILE.safetensors  one F32 [d_model] tensor per layer, keyed layers.<l>, with the sets'
                                       sha256, token counts, pooling, model and seed in __metadata__
+                                      (written atomically; its directory is created)
               --overwrite             replace an existing --out
             """;
 
@@ -97,6 +98,11 @@ final class DirectionCommands {
             throw new IllegalArgumentException("--positive-label and --negative-label share " + intersection(posLabels, negLabels)
                     + " on one file: the two sets would overlap");
         }
+        Path parent = out.toAbsolutePath().getParent();
+        if (Files.exists(parent) && !Files.isDirectory(parent)) {
+            throw new IllegalArgumentException("--out " + out + ": " + parent + " is a file, not a directory");
+        }
+        Files.createDirectories(parent);   // before the work, so a path that cannot be made fails first
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = Commands.loadWithAdapter(modelDir, adapter);
         int context = model.config().maxPositionEmbeddings();

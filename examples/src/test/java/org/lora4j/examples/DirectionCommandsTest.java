@@ -106,7 +106,7 @@ class DirectionCommandsTest {
         assertEquals("96", meta.get("negative_tokens"));
         assertTrue(d.norm(1) > 0);
 
-        Path g = direction("prompts.safetensors", "--pooling", "last-prompt:2", "--layers", "1");
+        Path g = direction("new/dir/prompts.safetensors", "--pooling", "last-prompt:2", "--layers", "1");
         Directions p = Directions.read(g);
         assertEquals(List.of(1), p.layers());
         assertEquals("12", p.metadata().get("positive_tokens"));
