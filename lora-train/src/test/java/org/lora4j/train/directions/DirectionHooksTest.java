@@ -257,6 +257,13 @@ class DirectionHooksTest {
                 assertTrue(Arrays.deepEquals(before.get(e.getKey()), b), e.getKey() + " untouched");
             }
         }
+        // The comparison of attached adapters sees the same: every edited column is orthogonal to its layer's direction.
+        List<DirectionComparison.AdapterCosine> cos = DirectionComparison.adapterColumnsOf(
+                new Directions(Map.of(1, d.vector(1), 2, d.vector(2)), Map.of(), "layers 1 and 2"), adapters);
+        assertEquals(8, cos.size(), "o_proj and down_proj at layers 1 and 2, rank 2");
+        for (DirectionComparison.AdapterCosine c : cos) {
+            assertEquals(0, c.cosine(), 1e-6, c.module());
+        }
         IllegalArgumentException err;
         DecoderModel q = DecoderModel.randomInit(CONFIG, 30);
         new PeftModel(q).addAdapter("default", LoraConfig.of(1, 1, "q_proj", "v_proj"), 1);
