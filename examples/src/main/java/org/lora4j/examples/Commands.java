@@ -365,6 +365,7 @@ final class Commands {
               --adapter DIR           a PEFT adapter to apply (optional)
               --data FILE.jsonl       chat lines score assistant tokens, text lines every token
               --batch-size N          sequences per forward (default 8; does not change the result)
+            """ + HookOptions.HELP + """
             Each line is a separate sequence and no sequence is truncated; the result averages over
             every scored token of the file: {"loss": ..., "tokens": ...}.
             """;
@@ -374,9 +375,11 @@ final class Commands {
         Path data = Path.of(a.required("--data"));
         String adapter = a.value("--adapter", null);
         int batchSize = a.intValue("--batch-size", 8, 1);
+        HookOptions hooks = HookOptions.parse(a);
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
+        ObjectNode hooked = hooks.apply(model);
         // Never truncate: the limit is the model's own context length, and a longer line is refused.
         Dataset d = Dataset.load(data, tok, model.config().maxPositionEmbeddings(), Dataset.Overflow.REFUSE);
         Batcher batches = new Batcher(d, batchSize, model.config().maxPositionEmbeddings(), false,
@@ -391,6 +394,9 @@ final class Commands {
         double loss = n == 0 ? Double.NaN : sum / n;
         putNumber(o, "loss", loss);
         o.put("tokens", n);
+        if (hooked != null) {
+            o.set("hooks", hooked);
+        }
         System.out.println(o);
         if (n == 0) {
             throw new IllegalArgumentException(data + ": no token is scored (chat lines need an assistant reply)");
@@ -428,7 +434,7 @@ final class Commands {
               --seed N                (default 0)
               --samples N             how many answers (default 1)
               --adapter-scale X       multiply every adapter's B at inference (default 1)
-            """;
+            """ + HookOptions.HELP;
 
     static int generate(Args a) throws IOException {
         Path modelDir = Path.of(a.required("--model"));
@@ -442,12 +448,14 @@ final class Commands {
         long seed = a.longValue("--seed", 0);
         int samples = a.intValue("--samples", 1, 1);
         double scale = a.doubleValue("--adapter-scale", 1.0);
+        HookOptions hooks = HookOptions.parse(a);
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
         if (adapter != null) {
             new PeftModel(model).setMultiplier(scale);
         }
+        ObjectNode hooked = hooks.apply(model);
         int[] ids;
         if (raw) {
             ids = tok.encode(prompt);
@@ -478,6 +486,9 @@ final class Commands {
             o.put("temperature", temperature);
             o.put("top_p", topP);
             o.put("text", text);
+            if (hooked != null) {
+                o.set("hooks", hooked);
+            }
             System.out.println(o);
         }
         return 0;

@@ -22,6 +22,8 @@ public final class Main {
               generate     sample answers from a model with an optional adapter
               merge        fold an adapter into its base model and save a plain model
               trajectory   how an sft run's adapter moved: norms, LCS_k and the transition step, PCA path, plots
+              direction    the mean-difference direction per layer between two sets of examples
+              compare-directions   per-layer cosines of two direction files (and an adapter's B)
             Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
             Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
             2 a bad option or input, 3 training diverged or a loss was not finite.
@@ -156,6 +158,13 @@ public final class Main {
             }
             case "trajectory" -> {
                 return help ? print(TrajectoryCommand.HELP) : TrajectoryCommand.run(new Args(rest, Set.of("--overwrite")));
+            }
+            case "direction" -> {
+                return help ? print(DirectionCommands.DIRECTION_HELP)
+                        : DirectionCommands.direction(new Args(rest, Set.of("--balance", "--overwrite")));
+            }
+            case "compare-directions" -> {
+                return help ? print(DirectionCommands.COMPARE_HELP) : DirectionCommands.compare(rest);
             }
             case "help" -> System.out.print(USAGE);
             default -> {
