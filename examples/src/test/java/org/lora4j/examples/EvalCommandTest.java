@@ -115,6 +115,14 @@ class EvalCommandTest {
     }
 
     @Test
+    void helpAndUsageNameIt() throws Exception {
+        String[] h = run("eval", "--help");
+        assertEquals("0", h[0]);
+        assertTrue(h[1].contains("--snapshots RUN_DIR") && h[1].contains("Wilson"), h[1]);
+        assertTrue(run("--help")[1].contains("eval "));
+    }
+
+    @Test
     void badInputsAreNamed(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("o");
         Path badJudge = tmp.resolve("bad-judge.json");
