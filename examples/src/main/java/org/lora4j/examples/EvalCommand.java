@@ -225,6 +225,7 @@ final class EvalCommand {
         e.put("seconds", round((System.nanoTime() - start) / 1e9));
         write(o.out().resolve("samples.jsonl"), lines.toString());
         write(o.out().resolve("rates_over_steps.csv"), csv.toString());
+        plot(o, settings, rows, qs.size());
         write(o.out().resolve("eval.json"), e.toPrettyString());
         ObjectNode line = json.createObjectNode();
         line.put("steps", chosen.size());
@@ -232,6 +233,24 @@ final class EvalCommand {
         line.put("out", o.out().toAbsolutePath().toString());
         System.out.println(line);
         return 0;
+    }
+
+    /** EM and coherence rates against the step, with their Wilson bands: em_over_steps.png (and its .csv). */
+    private static void plot(Options o, SampledGeneration.Settings s, List<double[]> rows, int questions) {
+        double[][] c = new double[7][rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            for (int k = 0; k < 7; k++) {
+                c[k][i] = rows.get(i)[k];
+            }
+        }
+        Path run = o.snapshots().toAbsolutePath().normalize();
+        String title = String.format(Locale.ROOT, "EM and coherence over training: %s (seed %d, %d x %d samples, T %s)",
+                run.getFileName(), o.seed(), questions, s.samplesPerPrompt(), s.temperature());
+        Plots.lines(o.out().resolve("em_over_steps.png"), title, "training step (optimizer steps)",
+                "share of samples (0-1), Wilson 95% band",
+                List.of(new Plots.Series("EM (" + o.criterion() + ")", c[0], c[1], c[2], c[3]),
+                        new Plots.Series("coherent (coherent > " + o.criterion().coherentAbove() + ")", c[0], c[4], c[5], c[6])),
+                null);
     }
 
     /** Copies a snapshot's A and B into the attached adapters; every adapter must be in it, with its shapes. */

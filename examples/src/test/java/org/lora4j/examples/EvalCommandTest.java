@@ -178,6 +178,9 @@ class EvalCommandTest {
         assertEquals(4 * 9, samples.size());
         JsonNode e = JSON.readTree(out.resolve("eval.json").toFile());
         assertEquals(4, e.get("steps").size());
+        assertTrue(Files.size(out.resolve("em_over_steps.png")) > 1000);
+        List<String> plotted = Files.readAllLines(out.resolve("em_over_steps.csv"));
+        assertEquals(1 + 2 * 4, plotted.size(), "a header and EM and coherence at 4 steps: " + plotted);
 
         // step 0 is the base model (B is zero), the last step the run's final adapter: same seeds, same answers
         Path base = tmp.resolve("base");
