@@ -249,7 +249,7 @@ final class EvalCommand {
         Plots.lines(o.out().resolve("em_over_steps.png"), title, "training step (optimizer steps)",
                 "share of samples (0-1), Wilson 95% band",
                 List.of(new Plots.Series("EM (" + o.criterion() + ")", c[0], c[1], c[2], c[3]),
-                        new Plots.Series("coherent (coherent > " + o.criterion().coherentAbove() + ")", c[0], c[4], c[5], c[6])),
+                        new Plots.Series("coherent (" + o.criterion().toString().replaceFirst(".* and ", "") + ")", c[0], c[4], c[5], c[6])),
                 null);
     }
 
