@@ -21,7 +21,7 @@ import java.util.Locale;
  * batch size does the same number of tokens per sample (a random model picks an end token now and
  * then, which would make the sample lengths differ by chance).
  *
- * <p>Prints one JSON line per batch size, then a summary line with the time the full evaluation
+ * <p>Prints one JSON line per batch size (wall and process CPU time), then a summary line with the time the full evaluation
  * (questions x samples) takes at the largest batch against that many single samples. Batch 1 times
  * {@code --samples-at-1} samples of the first question only (its rate does not change with their number; the whole
  * evaluation at batch 1 is what the summary extrapolates). Before timing, the first samples of the
@@ -88,10 +88,12 @@ public final class SamplingBenchmark {
             // batch 1 times a few samples of the first question (the prompts are of similar lengths); the others the whole evaluation
             List<int[]> ps = b == 1 ? prompts.subList(0, 1) : prompts;
             int n = b == 1 ? samplesAtOne : samples;
+            long c0 = cpuNanos();
             long t0 = System.nanoTime();
             List<SampledGeneration.Sample> out = SampledGeneration.generate(model, ps, stops,
                     new SampledGeneration.Settings(n, 1.0, 1.0, maxNew, seed, b));
             double seconds = (System.nanoTime() - t0) / 1e9;
+            double cpuSeconds = (cpuNanos() - c0) / 1e9;
             long tokens = out.stream().mapToLong(s -> s.tokens().length).sum();
             double perSecond = out.size() / seconds;
             if (b == 1) {
@@ -102,8 +104,10 @@ public final class SamplingBenchmark {
             }
             System.out.println(String.format(Locale.ROOT,
                     "{\"batch\": %d, \"samples\": %d, \"new_tokens\": %d, \"seconds\": %.3f, \"samples_per_second\": %.3f,"
-                            + " \"tokens_per_second\": %.1f, \"load_average\": %.2f}",
-                    b, out.size(), tokens, seconds, perSecond, tokens / seconds, loadAverage()));
+                            + " \"tokens_per_second\": %.1f, \"cpu_seconds\": %.3f, \"samples_per_cpu_second\": %.3f,"
+                            + " \"load_average\": %.2f}",
+                    b, out.size(), tokens, seconds, perSecond, tokens / seconds, cpuSeconds, out.size() / cpuSeconds,
+                    loadAverage()));
         }
         int total = questions * samples;
         System.out.println(String.format(Locale.ROOT,
@@ -111,6 +115,14 @@ public final class SamplingBenchmark {
                         + " \"one_sample_at_batch_1_seconds\": %.4f, \"ratio_to_one_sample\": %.1f, \"batch_1_estimate_seconds\": %.1f}",
                 questions, samples, maxNew, largest, fullAtLargest, perSampleAtOne, fullAtLargest / perSampleAtOne,
                 perSampleAtOne * total));
+    }
+
+    /**
+     * The process's CPU time, all threads: on a machine shared with other jobs it moves less than
+     * the wall time (though OpenMP threads spinning while they wait count as busy).
+     */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static double loadAverage() {
