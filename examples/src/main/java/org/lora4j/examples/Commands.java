@@ -478,7 +478,6 @@ final class Commands {
             ObjectNode o = json.createObjectNode();
             o.put("sample", d.sampleIndex());
             o.put("seed", seed);
-            o.put("sample_seed", d.seed());
             o.put("temperature", temperature);
             o.put("top_p", topP);
             o.put("text", text);
