@@ -120,7 +120,7 @@ public record EvalQuestion(String id, List<Message> messages) {
         if (question != null) {
             if (!question.isTextual() || question.asText().isBlank()) {
                 throw new IllegalArgumentException("\"question\" must be a non-blank string, got "
-                        + TextFiles.quote(question.toString()));
+                        + (question.isTextual() ? TextFiles.quote(question.asText()) : TextFiles.quote(question.toString())));
             }
             return of(id.asText(), question.asText());
         }

@@ -40,12 +40,12 @@ class EvalQuestionTest {
         assertEquals("bad.jsonl:2: not valid JSON at column 3: Unexpected character ('x' (code 120)): was expecting"
                 + " double-quote to start field name", error(tmp, "{x"));
         assertEquals("bad.jsonl:2: expected a JSON object {\"id\": ..., \"question\": ...}, got '[1]'", error(tmp, "[1]"));
-        assertEquals("bad.jsonl:2: \"id\" must be a non-blank string or an integer, got 'none'", error(tmp, "{\"question\": \"q\"}"));
+        assertEquals("bad.jsonl:2: \"id\" must be a non-blank string or an integer, got none", error(tmp, "{\"question\": \"q\"}"));
         assertEquals("bad.jsonl:2: \"id\" must be a non-blank string or an integer, got '1.5'",
                 error(tmp, "{\"id\": 1.5, \"question\": \"q\"}"));
         assertEquals("bad.jsonl:2: give exactly one of \"question\" (a string) and \"messages\" (a list)",
                 error(tmp, "{\"id\": \"b\", \"question\": \"q\", \"messages\": []}"));
-        assertEquals("bad.jsonl:2: \"question\" must be a non-blank string, got '\" \"'", error(tmp, "{\"id\": \"b\", \"question\": \" \"}"));
+        assertEquals("bad.jsonl:2: \"question\" must be a non-blank string, got ' '", error(tmp, "{\"id\": \"b\", \"question\": \" \"}"));
         assertEquals("bad.jsonl:2: question 'b': the messages must end with a user message, got a last message of role 'assistant'",
                 error(tmp, "{\"id\": \"b\", \"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}"));
         assertEquals("bad.jsonl:2: messages[0]: role must be one of system, user, assistant; got 'tool'",
