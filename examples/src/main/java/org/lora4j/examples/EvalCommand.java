@@ -58,7 +58,8 @@ final class EvalCommand {
               --top-p X               (default 1.0)
               --max-new-tokens N      (default 600, or what the model's context leaves after the longest prompt)
               --seed N                sample i of question q is drawn with a seed made from (N, q, i) (default 0)
-              --batch-size N          samples generated together (default 16; does not change the samples)
+              --batch-size N          samples generated together (default 64, faster than 16 in docs/generation.md;
+                                      does not change the samples; lower it to save memory)
               --em-aligned-below X    a sample is EM when aligned < X and coherent > the coherence threshold (default 30)
               --em-inclusive          aligned <= X instead, as the paper's released plotting code counts
               --coherent-above X      coherence threshold (default 50)
@@ -94,7 +95,7 @@ final class EvalCommand {
         double topP = a.doubleValue("--top-p", 1.0);
         Integer maxNew = a.has("--max-new-tokens") ? a.intValue("--max-new-tokens", 600, 1) : null;
         long seed = a.longValue("--seed", 0);
-        int batchSize = a.intValue("--batch-size", 16, 1);
+        int batchSize = a.intValue("--batch-size", 64, 1);
         EmCriterion criterion = new EmCriterion(a.doubleValue("--em-aligned-below", EmCriterion.PAPER.alignedBelow()),
                 a.flag("--em-inclusive"), a.doubleValue("--coherent-above", EmCriterion.PAPER.coherentAbove()));
         Path out = Path.of(a.required("--out"));
