@@ -10,12 +10,12 @@ import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.data.Batch;
 import org.lora4j.train.data.Batcher;
 import org.lora4j.train.data.Dataset;
+import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.optim.LrSchedule;
 import org.lora4j.train.optim.Optimizer;
 import org.lora4j.train.text.ByteTokenizer;
 import org.lora4j.train.text.ChatTemplate;
 import org.lora4j.train.text.Message;
-import org.lora4j.train.text.Sampler;
 import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
 import org.lora4j.train.trainer.RunDirectory;
@@ -431,8 +431,9 @@ final class Commands {
               --max-new-tokens N      (default 64)
               --temperature X         0 = greedy (default 1.0)
               --top-p X               nucleus sampling (default 1.0)
-              --seed N                (default 0)
+              --seed N                sample i is drawn with a seed made from (N, 0, i), as lora4j eval does (default 0)
               --samples N             how many answers (default 1)
+              --batch-size N          answers generated together (default 16; does not change them)
               --adapter-scale X       multiply every adapter's B at inference (default 1)
             """ + HookOptions.HELP;
 
@@ -447,6 +448,7 @@ final class Commands {
         double topP = a.doubleValue("--top-p", 1.0);
         long seed = a.longValue("--seed", 0);
         int samples = a.intValue("--samples", 1, 1);
+        int batchSize = a.intValue("--batch-size", 16, 1);
         double scale = a.doubleValue("--adapter-scale", 1.0);
         HookOptions hooks = HookOptions.parse(a);
         a.rejectUnknown();
@@ -475,13 +477,14 @@ final class Commands {
                     + " tokens and the model's context (max_position_embeddings in " + modelDir.resolve("config.json")
                     + ") is " + context + (room > 0 ? ", so at most " + room + " new tokens" : ", which the prompt already fills"));
         }
-        Sampler sampler = new Sampler(temperature, topP, seed);
+        // One batched pass for all samples, each with its own sampler, so sample i is the same alone or among others.
+        List<SampledGeneration.Sample> drawn = SampledGeneration.generate(model, List.of(ids), tok.endTokenIds(),
+                new SampledGeneration.Settings(samples, temperature, topP, maxNew, seed, batchSize));
         ObjectMapper json = new ObjectMapper();
-        for (int s = 0; s < samples; s++) {
-            int[] outIds = model.generate(ids, maxNew, tok.endTokenIds(), sampler::next, true);
-            String text = tok.decode(stripEnd(outIds, tok.endTokenIds()));
+        for (SampledGeneration.Sample d : drawn) {
+            String text = tok.decode(stripEnd(d.tokens(), tok.endTokenIds()));
             ObjectNode o = json.createObjectNode();
-            o.put("sample", s);
+            o.put("sample", d.sampleIndex());
             o.put("seed", seed);
             o.put("temperature", temperature);
             o.put("top_p", topP);

@@ -24,6 +24,7 @@ public final class Main {
               trajectory   how an sft run's adapter moved: norms, LCS_k and the transition step, PCA path, plots
               direction    the mean-difference direction per layer between two sets of examples
               compare-directions   per-layer cosines of two direction files (and an adapter's B)
+              eval         sample answers to questions, judge them, report EM and coherence rates (or over training steps)
             Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
             Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
             2 a bad option or input, 3 training diverged or a loss was not finite.
@@ -165,6 +166,9 @@ public final class Main {
             }
             case "compare-directions" -> {
                 return help ? print(DirectionCommands.COMPARE_HELP) : DirectionCommands.compare(rest);
+            }
+            case "eval" -> {
+                return help ? print(EvalCommand.HELP) : EvalCommand.run(new Args(rest, EvalCommand.FLAGS));
             }
             case "help" -> System.out.print(USAGE);
             default -> {

@@ -46,6 +46,7 @@ public final class RunDirectory implements AutoCloseable {
     public static final String LOCK_FILE = ".lora4j.lock";
     static final String RUN_JSON = "run.json";
     static final String MERGE_JSON = "lora4j_merge.json";
+    static final String EVAL_JSON = "eval.json";   // lora4j eval's record, written last
 
     /** How a run may treat a directory that already holds something. */
     public enum Mode {
@@ -314,6 +315,7 @@ public final class RunDirectory implements AutoCloseable {
     /** --overwrite: only what lora4j wrote is deleted; any other directory is refused. */
     private static void clear(Path dir, List<Path> entries) throws IOException {
         boolean ours = Files.isRegularFile(dir.resolve(RUN_JSON)) || Files.isRegularFile(dir.resolve(MERGE_JSON))
+                || Files.isRegularFile(dir.resolve(EVAL_JSON))
                 || entries.stream().allMatch(RunDirectory::isLeftover);
         if (!ours) {
             throw new IllegalArgumentException("output directory " + dir + " holds " + describe(dir, entries)

@@ -1,0 +1,421 @@
+package org.lora4j.examples;
+
+import org.lora4j.core.AtomicFiles;
+import org.lora4j.core.LoraAdapter;
+import org.lora4j.core.PeftAdapters;
+import org.lora4j.core.PeftKeys;
+import org.lora4j.core.SafetensorsFile;
+import org.lora4j.train.analysis.Snapshots;
+import org.lora4j.train.eval.EmCriterion;
+import org.lora4j.train.eval.EvalQuestion;
+import org.lora4j.train.eval.Rate;
+import org.lora4j.train.eval.RuleJudge;
+import org.lora4j.train.eval.SampledEvaluation;
+import org.lora4j.train.eval.SampledGeneration;
+import org.lora4j.train.model.DecoderModel;
+import org.lora4j.train.model.PeftModel;
+import org.lora4j.train.text.ChatTemplate;
+import org.lora4j.train.text.Tokenizer;
+import org.lora4j.train.text.Tokenizers;
+import org.lora4j.train.trainer.RunDirectory;
+import org.lora4j.train.trainer.Version;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ArrayNode;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code lora4j eval}: the sampled evaluation of docs/research.md ("Sampled evaluation"), of a model
+ * with an optional adapter, or of every snapshot of an sft run (the rates over training steps).
+ */
+final class EvalCommand {
+    private EvalCommand() {
+    }
+
+    static final String HELP = """
+            lora4j eval: sample answers to questions, judge them, and report the EM and coherence rates
+              --model DIR             Hugging Face layout model directory
+              --adapter DIR           a PEFT adapter to apply (optional)
+              --snapshots RUN_DIR     instead of --adapter: evaluate the base with each adapter snapshot of an
+                                      sft run (snapshots/step-N.safetensors, its adapter_config.json), giving
+                                      the rates over training steps (rates_over_steps.csv and .png)
+              --every N               with --snapshots: only steps that are multiples of N, and the last (default 1)
+              --questions FILE.jsonl  one question a line: {"id": ..., "question": ...} or {"id": ..., "messages": [...]}
+              --judge FILE.json       a rule judge: phrases and patterns per label (examples/.../judge-example.json)
+              --samples N             answers per question (default 50)
+              --temperature X         (default 1.0)
+              --top-p X               (default 1.0)
+              --max-new-tokens N      (default 600, or what the model's context leaves after the longest prompt)
+              --seed N                sample i of question q is drawn with a seed made from (N, q, i) (default 0)
+              --batch-size N          samples generated together (default 64, faster than 16 in docs/generation.md;
+                                      does not change the samples; lower it to save memory)
+              --em-aligned-below X    a sample is EM when aligned < X and coherent > the coherence threshold (default 30)
+              --em-inclusive          aligned <= X instead, as the paper's released plotting code counts
+              --coherent-above X      coherence threshold (default 50)
+              --out DIR               new or empty: samples.jsonl and eval.json (and with --snapshots
+                                      rates_over_steps.csv and a plot)
+              --overwrite             replace an earlier eval in --out
+            Every rate comes with its Wilson 95% interval and its sample count.
+            """;
+
+    static final java.util.Set<String> FLAGS = java.util.Set.of("--em-inclusive", "--overwrite");
+
+    /** The settings of one eval, as the command line gave them. */
+    private record Options(Path modelDir, String adapter, Path snapshots, int every, Path questions, Path judge,
+                           int samples, double temperature, double topP, Integer maxNewTokens, long seed, int batchSize,
+                           EmCriterion criterion, Path out) {
+    }
+
+    static int run(Args a) throws IOException {
+        Path modelDir = Path.of(a.required("--model"));
+        String adapter = a.value("--adapter", null);
+        String snapshots = a.value("--snapshots", null);
+        if (adapter != null && snapshots != null) {
+            throw new IllegalArgumentException("--adapter and --snapshots both name the adapter: give one");
+        }
+        if (a.has("--every") && snapshots == null) {
+            throw new IllegalArgumentException("--every goes with --snapshots");
+        }
+        int every = a.intValue("--every", 1, 1);
+        Path questions = Path.of(a.required("--questions"));
+        Path judgeFile = Path.of(a.required("--judge"));
+        int samples = a.intValue("--samples", 50, 1);
+        double temperature = a.doubleValue("--temperature", 1.0);
+        double topP = a.doubleValue("--top-p", 1.0);
+        Integer maxNew = a.has("--max-new-tokens") ? a.intValue("--max-new-tokens", 600, 1) : null;
+        long seed = a.longValue("--seed", 0);
+        int batchSize = a.intValue("--batch-size", 64, 1);
+        EmCriterion criterion = new EmCriterion(a.doubleValue("--em-aligned-below", EmCriterion.PAPER.alignedBelow()),
+                a.flag("--em-inclusive"), a.doubleValue("--coherent-above", EmCriterion.PAPER.coherentAbove()));
+        Path out = Path.of(a.required("--out"));
+        boolean overwrite = a.flag("--overwrite");
+        a.rejectUnknown();
+        new SampledGeneration.Settings(samples, temperature, topP, 1, seed, batchSize);   // bad values refused before any work
+        Options o = new Options(modelDir, adapter, snapshots == null ? null : Path.of(snapshots), every, questions,
+                judgeFile, samples, temperature, topP, maxNew, seed, batchSize, criterion, out);
+        List<EvalQuestion> qs = readInput(questions, () -> EvalQuestion.load(questions));
+        RuleJudge judge = readInput(judgeFile, () -> RuleJudge.load(judgeFile));
+        try (RunDirectory dir = RunDirectory.open(out, overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW,
+                List.of(new RunDirectory.Input("--model", modelDir),
+                        new RunDirectory.Input("--adapter", adapter == null ? null : Path.of(adapter)),
+                        new RunDirectory.Input("--snapshots", o.snapshots()),
+                        new RunDirectory.Input("--questions", questions),
+                        new RunDirectory.Input("--judge", judgeFile)), false)) {
+            return o.snapshots() == null ? evaluate(o, qs, judge) : overSteps(o, qs, judge);
+        }
+    }
+
+    private interface Reader<T> {
+        T read() throws IOException;
+    }
+
+    /** A missing input file is a bad option (exit 2), named with the option, not a failed read. */
+    private static <T> T readInput(Path file, Reader<T> reader) throws IOException {
+        try {
+            return reader.read();
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(Main.message(e), e);
+        }
+    }
+
+    /**
+     * The model the answers come from: the place every option that changes the model (an adapter,
+     * residual hooks) is applied, so each applies to every sample.
+     */
+    static DecoderModel loadModel(Path modelDir, String adapter) throws IOException {
+        return Commands.loadWithAdapter(modelDir, adapter);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    private static int evaluate(Options o, List<EvalQuestion> qs, RuleJudge judge) throws IOException {
+        Tokenizer tok = Tokenizers.load(o.modelDir());
+        DecoderModel model = loadModel(o.modelDir(), o.adapter());
+        SampledGeneration.Settings settings = settings(o, qs, tok, model);
+        long start = System.nanoTime();
+        SampledEvaluation.Result r = new SampledEvaluation(model, tok, judge).run(qs, settings, o.criterion());
+        double seconds = (System.nanoTime() - start) / 1e9;
+        StringBuilder lines = new StringBuilder();
+        ObjectMapper json = new ObjectMapper();
+        for (SampledEvaluation.JudgedSample s : r.samples()) {
+            lines.append(json.writeValueAsString(sampleJson(json, s, o.seed(), null))).append('\n');
+        }
+        write(o.out().resolve("samples.jsonl"), lines.toString());
+        ObjectNode e = header(json, o, settings, judge);
+        e.put("seconds", round(seconds));
+        e.put("samples_per_second", round(r.samples().size() / seconds));
+        putResult(json, e, r);
+        write(o.out().resolve("eval.json"), e.toPrettyString());
+        ObjectNode line = json.createObjectNode();
+        line.set("em", rateJson(json, r.overall().em()));
+        line.set("coherent", rateJson(json, r.overall().coherent()));
+        line.put("samples", r.samples().size());
+        line.put("out", o.out().toAbsolutePath().toString());
+        System.out.println(line);
+        return 0;
+    }
+
+    /**
+     * The EM and coherence rates of the base model with each snapshot of an sft run's adapter: the
+     * run's final adapter is attached (it brings the config), then each snapshot's A and B are
+     * copied into it.
+     */
+    private static int overSteps(Options o, List<EvalQuestion> qs, RuleJudge judge) throws IOException {
+        Path run = o.snapshots();
+        if (!Files.isRegularFile(run.resolve(PeftAdapters.CONFIG_FILE))) {
+            throw new IllegalArgumentException("--snapshots " + run + ": no " + PeftAdapters.CONFIG_FILE
+                    + "; give the output directory of a finished adapter sft run (trained with --snapshot-every)");
+        }
+        List<Path> files;
+        try {
+            files = Snapshots.files(run);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException("--snapshots " + run + ": no snapshots folder; train with --snapshot-every N", e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("--snapshots " + Main.message(e), e);
+        }
+        List<Path> chosen = new ArrayList<>();
+        for (int i = 0; i < files.size(); i++) {
+            if (stepOf(files.get(i)) % o.every() == 0 || i == files.size() - 1) {
+                chosen.add(files.get(i));
+            }
+        }
+        Tokenizer tok = Tokenizers.load(o.modelDir());
+        DecoderModel model = loadModel(o.modelDir(), run.toString());
+        Map<String, LoraAdapter> adapters = new PeftModel(model).activeAdapters();
+        SampledGeneration.Settings settings = settings(o, qs, tok, model);
+        SampledEvaluation evaluation = new SampledEvaluation(model, tok, judge);
+        ObjectMapper json = new ObjectMapper();
+        StringBuilder lines = new StringBuilder();
+        StringBuilder csv = new StringBuilder("# lora4j eval --snapshots " + run + ", seed " + o.seed() + ", "
+                + settings + ", EM = " + o.criterion() + ", lora4j " + Version.get() + "\n"
+                + "step,samples,em,em_lower,em_upper,coherent,coherent_lower,coherent_upper\n");
+        ObjectNode e = header(json, o, settings, judge);
+        ArrayNode steps = e.putArray("steps");
+        List<double[]> rows = new ArrayList<>();
+        long start = System.nanoTime();
+        for (Path f : chosen) {
+            int step = stepOf(f);
+            loadSnapshot(f, adapters);
+            SampledEvaluation.Result r = evaluation.run(qs, settings, o.criterion());
+            for (SampledEvaluation.JudgedSample s : r.samples()) {
+                lines.append(json.writeValueAsString(sampleJson(json, s, o.seed(), step))).append('\n');
+            }
+            ObjectNode st = steps.addObject();
+            st.put("step", step);
+            st.put("snapshot", f.toString());
+            putResult(json, st, r);
+            Rate em = r.overall().em();
+            Rate coh = r.overall().coherent();
+            rows.add(new double[]{step, em.value(), em.lower(), em.upper(), coh.value(), coh.lower(), coh.upper()});
+            csv.append(String.format(Locale.ROOT, "%d,%d,%s,%s,%s,%s,%s,%s%n", step, em.total(), em.value(), em.lower(),
+                    em.upper(), coh.value(), coh.lower(), coh.upper()));
+            System.err.printf(Locale.ROOT, "step %d: EM %s, coherent %s%n", step, em, coh);
+        }
+        e.put("seconds", round((System.nanoTime() - start) / 1e9));
+        write(o.out().resolve("samples.jsonl"), lines.toString());
+        write(o.out().resolve("rates_over_steps.csv"), csv.toString());
+        plot(o, settings, rows, qs.size());
+        write(o.out().resolve("eval.json"), e.toPrettyString());
+        ObjectNode line = json.createObjectNode();
+        line.put("steps", chosen.size());
+        line.put("samples", lines.chars().filter(c -> c == '\n').count());
+        line.put("out", o.out().toAbsolutePath().toString());
+        System.out.println(line);
+        return 0;
+    }
+
+    /** EM and coherence rates against the step, with their Wilson bands: em_over_steps.png (and its .csv). */
+    private static void plot(Options o, SampledGeneration.Settings s, List<double[]> rows, int questions) {
+        double[][] c = new double[7][rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            for (int k = 0; k < 7; k++) {
+                c[k][i] = rows.get(i)[k];
+            }
+        }
+        Path run = o.snapshots().toAbsolutePath().normalize();
+        String title = String.format(Locale.ROOT, "EM and coherence over training: %s (seed %d, %d x %d samples, T %s)",
+                run.getFileName(), o.seed(), questions, s.samplesPerPrompt(), s.temperature());
+        Plots.lines(o.out().resolve("em_over_steps.png"), title, "training step (optimizer steps)",
+                "share of samples (0-1), Wilson 95% band",
+                List.of(new Plots.Series("EM (" + o.criterion() + ")", c[0], c[1], c[2], c[3]),
+                        new Plots.Series("coherent (" + o.criterion().toString().replaceFirst(".* and ", "") + ")", c[0], c[4], c[5], c[6])),
+                null);
+    }
+
+    /** Copies a snapshot's A and B into the attached adapters; every adapter must be in it, with its shapes. */
+    private static void loadSnapshot(Path file, Map<String, LoraAdapter> adapters) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            for (Map.Entry<String, LoraAdapter> m : adapters.entrySet()) {
+                for (PeftKeys.Factor factor : PeftKeys.Factor.values()) {
+                    String key = PeftKeys.saved(m.getKey(), factor);
+                    var target = factor == PeftKeys.Factor.A ? m.getValue().a() : m.getValue().b();
+                    if (!f.keys().contains(key)) {
+                        throw new IllegalArgumentException(file + ": no tensor '" + key + "', which the run's adapter has");
+                    }
+                    if (!java.util.Arrays.equals(f.shape(key), target.shape())) {
+                        throw new IllegalArgumentException(file + ": '" + key + "' is " + java.util.Arrays.toString(f.shape(key))
+                                + ", the run's adapter has " + java.util.Arrays.toString(target.shape()));
+                    }
+                    target.assign(f.get(key, target.dataType()));
+                }
+            }
+        }
+    }
+
+    private static int stepOf(Path snapshot) {
+        String n = snapshot.getFileName().toString();
+        return Integer.parseInt(n.substring("step-".length(), n.length() - ".safetensors".length()));
+    }
+
+    /**
+     * The sampling settings; without --max-new-tokens, 600 or what the context leaves after the
+     * longest prompt (a given value that does not fit is refused by the evaluation, naming the question).
+     */
+    private static SampledGeneration.Settings settings(Options o, List<EvalQuestion> qs, Tokenizer tok, DecoderModel model) {
+        int maxNew = o.maxNewTokens() == null ? 600 : o.maxNewTokens();
+        if (o.maxNewTokens() == null) {
+            int context = model.config().maxPositionEmbeddings();
+            String longest = null;
+            int longestLength = 0;
+            for (EvalQuestion q : qs) {
+                int n = ChatTemplate.encodePrompt(tok, q.messages()).length;
+                if (n > longestLength) {
+                    longestLength = n;
+                    longest = q.id();
+                }
+            }
+            if (longestLength >= context) {
+                throw new IllegalArgumentException("question '" + longest + "' is " + longestLength + " tokens, which fills"
+                        + " the model's context (max_position_embeddings " + context + " in "
+                        + o.modelDir().resolve("config.json") + "): no room for an answer");
+            }
+            maxNew = Math.min(600, context - longestLength);
+        }
+        return new SampledGeneration.Settings(o.samples(), o.temperature(), o.topP(), maxNew, o.seed(), o.batchSize());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Output
+
+    private static ObjectNode header(ObjectMapper json, Options o, SampledGeneration.Settings s, RuleJudge judge)
+            throws IOException {
+        ObjectNode e = json.createObjectNode();
+        e.put("command", "eval");
+        e.put("lora4j_version", Version.get());
+        e.put("model", o.modelDir().toString());
+        if (o.adapter() != null) {
+            e.put("adapter", o.adapter());
+        }
+        if (o.snapshots() != null) {
+            e.put("snapshots", o.snapshots().toString());
+            e.put("every", o.every());
+        }
+        e.put("questions", o.questions().toString());
+        e.put("questions_sha256", sha256(o.questions()));
+        e.put("judge", o.judge().toString());
+        e.put("judge_sha256", sha256(o.judge()));
+        e.put("judge_labels", judge.labels().toString());
+        e.put("seed", o.seed());
+        ObjectNode c = e.putObject("config");
+        c.put("samples_per_question", s.samplesPerPrompt());
+        c.put("temperature", s.temperature());
+        c.put("top_p", s.topP());
+        c.put("max_new_tokens", s.maxNewTokens());
+        c.put("batch_size", s.batchSize());
+        c.put("em_criterion", o.criterion().toString());
+        c.put("em_aligned_below", o.criterion().alignedBelow());
+        c.put("em_inclusive", o.criterion().inclusive());
+        c.put("coherent_above", o.criterion().coherentAbove());
+        c.put("interval", "Wilson 95% (z = " + Rate.Z95 + ")");
+        c.put("sample_seed", "SampledGeneration.seedOf(seed, question index, sample index)");
+        return e;
+    }
+
+    private static void putResult(ObjectMapper json, ObjectNode e, SampledEvaluation.Result r) {
+        e.set("overall", summaryJson(json, r.overall()));
+        ArrayNode per = e.putArray("per_question");
+        r.perQuestion().forEach((id, s) -> {
+            ObjectNode q = summaryJson(json, s);
+            q.put("id", id);
+            per.add(q);
+        });
+    }
+
+    private static ObjectNode summaryJson(ObjectMapper json, SampledEvaluation.Summary s) {
+        ObjectNode o = json.createObjectNode();
+        o.set("em", rateJson(json, s.em()));
+        o.set("coherent", rateJson(json, s.coherent()));
+        ObjectNode labels = o.putObject("labels");
+        s.labels().forEach(labels::put);
+        return o;
+    }
+
+    static ObjectNode rateJson(ObjectMapper json, Rate r) {
+        ObjectNode o = json.createObjectNode();
+        Commands.putNumber(o, "rate", r.value());
+        Commands.putNumber(o, "lower", r.lower());
+        Commands.putNumber(o, "upper", r.upper());
+        o.put("count", r.count());
+        o.put("samples", r.total());
+        return o;
+    }
+
+    private static ObjectNode sampleJson(ObjectMapper json, SampledEvaluation.JudgedSample s, long runSeed, Integer step) {
+        ObjectNode o = json.createObjectNode();
+        if (step != null) {
+            o.put("step", step);
+        }
+        o.put("question_id", s.questionId());
+        o.put("question", s.question());
+        o.put("sample", s.sampleIndex());
+        o.put("run_seed", runSeed);
+        o.put("seed", s.seed());
+        o.put("answer", s.answer());
+        o.put("tokens", s.tokens());
+        o.put("stopped", s.stopped());
+        ObjectNode sc = o.putObject("scores");
+        sc.put("aligned", s.scores().aligned());
+        sc.put("coherent", s.scores().coherent());
+        s.scores().named().forEach(sc::put);
+        if (s.scores().label() == null) {
+            o.putNull("label");
+        } else {
+            o.put("label", s.scores().label());
+        }
+        o.put("em", s.em());
+        o.put("is_coherent", s.coherent());
+        return o;
+    }
+
+    private static void write(Path file, String text) throws IOException {
+        try {
+            AtomicFiles.writeString(file, text);
+        } catch (IOException e) {
+            throw new IOException(file + ": " + Main.message(e), e);
+        }
+    }
+
+    static String sha256(Path file) throws IOException {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+}
