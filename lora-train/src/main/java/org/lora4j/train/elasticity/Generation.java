@@ -1,5 +1,8 @@
 package org.lora4j.train.elasticity;
 
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
 import java.util.SplittableRandom;
 
 /**
@@ -33,5 +36,16 @@ public record Generation(int maxNewTokens, double temperature, double topP, int 
      */
     public long sampleSeed(int prompt, int sample) {
         return new SplittableRandom(seed * 1_000_003L + prompt * 10_007L + sample).nextLong();
+    }
+
+    /** As recorded in the protocols' outputs, keys in this order. */
+    public ObjectNode toJson() {
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("max_new_tokens", maxNewTokens);
+        o.put("temperature", temperature);
+        o.put("top_p", topP);
+        o.put("samples_per_prompt", samplesPerPrompt);
+        o.put("seed", seed);
+        return o;
     }
 }

@@ -218,9 +218,7 @@ public final class Resistance {
         o.put("alignment", s.alignment().toString());
         o.put("prompts", s.prompts().toString());
         o.set("training", s.training().toJson());
-        o.set("generation", json.valueToTree(Map.of("max_new_tokens", s.generation().maxNewTokens(),
-                "temperature", s.generation().temperature(), "top_p", s.generation().topP(),
-                "samples_per_prompt", s.generation().samplesPerPrompt(), "seed", s.generation().seed())));
+        o.set("generation", s.generation().toJson());
         o.set("provenance", json.valueToTree(provenance));
         return o;
     }
