@@ -21,6 +21,8 @@ public final class Main {
               loss         the mean token loss of a model (and adapter) on a JSONL file
               generate     sample answers from a model with an optional adapter
               merge        fold an adapter into its base model and save a plain model
+              kl           token-level KL(model || reference) over the scored tokens of a JSONL file
+              elasticity   the resistance and rebound protocols (resistance|rebound --config FILE --out DIR)
             Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
             Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
             2 a bad option or input, 3 training diverged or a loss was not finite.
@@ -152,6 +154,12 @@ public final class Main {
             }
             case "merge" -> {
                 return help ? print(Commands.MERGE_HELP) : Commands.merge(new Args(rest, Set.of("--overwrite")));
+            }
+            case "kl" -> {
+                return help ? print(ElasticityCommands.KL_HELP) : ElasticityCommands.kl(new Args(rest, Set.of()));
+            }
+            case "elasticity" -> {
+                return help ? print(ElasticityCommands.ELASTICITY_HELP) : ElasticityCommands.elasticity(rest);
             }
             case "help" -> System.out.print(USAGE);
             default -> {
