@@ -6,6 +6,8 @@ import org.lora4j.train.elasticity.Generation;
 import org.lora4j.train.elasticity.KlDivergence;
 import org.lora4j.train.elasticity.Rebound;
 import org.lora4j.train.elasticity.Resistance;
+import org.lora4j.train.eval.Judge;
+import org.lora4j.train.eval.RuleJudge;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.optim.LrSchedule;
 import org.lora4j.train.optim.Optimizer;
@@ -108,11 +110,13 @@ final class ElasticityCommands {
             resistance: θ1..θ3 = θ0 fine-tuned on successive thirds of "alignment"; each θk answers
               "prompts" (R_k); then θ2→θ1 vs θ1→θ2, θ3→θ2 vs θ2→θ3, θ3→θ1 vs θ1→θ3 (inverse θa→θb
               trains θa on R_b, forward θb→θa trains θb on R_a) with identical settings, seed, data
-              size and steps. Writes plan.json, pairs/*/losses.csv and .png, resistance.json/.csv/.md.
+              size and steps. Writes plan.json, pairs/*/losses.csv and loss-curves.png,
+              resistance.json/.csv/.md and resistance-bars.png.
             rebound: θ_n = θ0 fine-tuned on the first n of "positive" for each n of "positive_sizes";
               each θ_n fine-tuned afresh on the first m of "negative" for each m of "negative_sizes"
               (0: none); every point answers "prompts" and "judge" scores the answers. Writes
-              rebound.json/.csv and rebound.png (mean aligned score against m, a line per n).
+              rebound.json/.csv, rebound-curve.png (mean aligned score against m, a line per n) and
+              rebound-em.png (the share of EM answers likewise); each plot's data beside it as CSV.
             The config (every key checked; unknown keys are refused):
               "model": DIR, "prompts": FILE.jsonl of {"prompt": ...} lines,
               resistance: "alignment": FILE.jsonl (chat)
@@ -164,7 +168,7 @@ final class ElasticityCommands {
             try (RunDirectory dir = openOut(out, List.of(input("model", model), input("config", configFile),
                     input("alignment", alignment), input("prompts", prompts)))) {
                 Resistance.Report r = withProgress(quiet, () -> Resistance.run(s, out, provenance));
-                plotResistance(out, r, configFile);
+                plotResistance(out, r, training.seed());
                 System.out.println(Files.readString(out.resolve("resistance.md")).strip());
             }
         } else {
@@ -177,21 +181,18 @@ final class ElasticityCommands {
             Rebound.Thresholds t = c.thresholds();
             c.rejectUnknown();
             Rebound.Settings s = new Rebound.Settings(model, positive, negative, prompts, ns, ms, training, generation, t);
-            org.lora4j.train.eval.Judge judge = loadJudge(judgeFile);
+            Judge judge = RuleJudge.load(judgeFile);
             try (RunDirectory dir = openOut(out, List.of(input("model", model), input("config", configFile),
                     input("positive", positive), input("negative", negative), input("prompts", prompts),
                     input("judge", judgeFile)))) {
                 Rebound.Report r = withProgress(quiet, () -> Rebound.run(s, judge, out, provenance));
-                plotRebound(out, r, configFile);
+                plotRebound(out, r, training.seed());
                 System.out.println(Files.readString(out.resolve("rebound.csv")).strip());
             }
         }
         return 0;
     }
 
-    static org.lora4j.train.eval.Judge loadJudge(Path file) throws IOException {
-        throw new IllegalArgumentException(file + ": the rule judge is not available yet");
-    }
 
     private static RunDirectory.Input input(String key, Path p) {
         return new RunDirectory.Input("\"" + key + "\"", p);
@@ -228,10 +229,73 @@ final class ElasticityCommands {
         }
     }
 
-    static void plotResistance(Path out, Resistance.Report r, Path configFile) throws IOException {
+    /**
+     * Per pair, both loss curves (pairs/&lt;pair&gt;/loss-curves.png), and the table's mean losses as
+     * bars (resistance-bars.png); the titles name the run by its output directory and seed.
+     */
+    static void plotResistance(Path out, Resistance.Report r, long seed) {
+        String run = runName(out) + ", seed " + seed;
+        List<String> pairs = new ArrayList<>();
+        double[] inv = new double[r.pairs().size()];
+        double[] fwd = new double[r.pairs().size()];
+        for (int i = 0; i < r.pairs().size(); i++) {
+            Resistance.Pair p = r.pairs().get(i);
+            Plots.lines(out.resolve("pairs/" + p.id() + "/loss-curves.png"),
+                    "Resistance " + run + ": inverse " + p.inverse().name() + " vs forward " + p.forward().name(),
+                    "optimizer step", "training loss (nats per token)",
+                    List.of(curve("inverse " + p.inverse().name(), p.inverse()),
+                            curve("forward " + p.forward().name(), p.forward())), null);
+            pairs.add(p.inverse().name() + " vs " + p.forward().name());
+            inv[i] = p.inverse().meanLoss();
+            fwd[i] = p.forward().meanLoss();
+        }
+        double[] x = new double[pairs.size()];
+        Plots.bars(out.resolve("resistance-bars.png"), "Resistance " + run + ": mean training loss, lower is easier",
+                "pair (inverse vs forward)", "mean training loss (nats per token)", pairs,
+                List.of(Plots.series("inverse", x, inv), Plots.series("forward", x, fwd)));
     }
 
-    static void plotRebound(Path out, Rebound.Report r, Path configFile) throws IOException {
+    private static Plots.Series curve(String name, Resistance.Direction d) {
+        double[] x = new double[d.losses().size()];
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = d.losses().get(i)[0];
+            y[i] = d.losses().get(i)[1];
+        }
+        return Plots.series(name, x, y);
+    }
+
+    /** The judged score against the number of negative examples, a line per n (rebound-curve.png). */
+    static void plotRebound(Path out, Rebound.Report r, long seed) {
+        Map<Integer, List<Rebound.Point>> byN = new LinkedHashMap<>();
+        for (Rebound.Point p : r.points()) {
+            byN.computeIfAbsent(p.n(), k -> new ArrayList<>()).add(p);
+        }
+        List<Plots.Series> aligned = new ArrayList<>();
+        List<Plots.Series> em = new ArrayList<>();
+        for (Map.Entry<Integer, List<Rebound.Point>> e : byN.entrySet()) {
+            List<Rebound.Point> ps = e.getValue();
+            double[] m = new double[ps.size()];
+            double[] score = new double[ps.size()];
+            double[] share = new double[ps.size()];
+            for (int i = 0; i < ps.size(); i++) {
+                m[i] = ps.get(i).m();
+                score[i] = ps.get(i).meanAligned();
+                share[i] = 100 * ps.get(i).emShare();
+            }
+            aligned.add(Plots.series("n = " + e.getKey() + " positive", m, score));
+            em.add(Plots.series("n = " + e.getKey() + " positive", m, share));
+        }
+        String run = runName(out) + ", seed " + seed;
+        Plots.lines(out.resolve("rebound-curve.png"), "Rebound " + run + ": judged alignment after negative examples",
+                "negative examples m (count)", "mean aligned score (0-100)", aligned, null);
+        Plots.lines(out.resolve("rebound-em.png"), "Rebound " + run + ": misaligned answers after negative examples",
+                "negative examples m (count)", "EM answers (% of samples)", em, null);
+    }
+
+    private static String runName(Path out) {
+        Path name = out.toAbsolutePath().normalize().getFileName();
+        return name == null ? out.toString() : name.toString();
     }
 
     // ---------------------------------------------------------------------------------------------
