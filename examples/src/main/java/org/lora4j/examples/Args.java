@@ -19,6 +19,10 @@ final class Args {
             }
             if (flagNames.contains(a)) {
                 flags.add(a);
+            } else if (values.containsKey(a)) {
+                // Keeping only the last would drop the first silently (two --steer, two --lr): refuse.
+                throw new IllegalArgumentException(a + " is given twice ('" + values.get(a) + "' and '"
+                        + (i + 1 < argv.length ? argv[i + 1] : "") + "'); give it once");
             } else if (i + 1 >= argv.length) {
                 throw new IllegalArgumentException(a + " needs a value");
             } else if (argv[i + 1].startsWith("--")) {
