@@ -66,6 +66,28 @@ class ElasticityCommandsTest {
     }
 
     @Test
+    void klAppliesEachSidesAdapter() throws Exception {
+        Path adapter = dir.resolve("adapter");
+        DecoderModel m = DecoderModel.load(model);
+        // Init RANDOM: B is not zero, so the adapter changes the model from the start.
+        new org.lora4j.train.model.PeftModel(m).addAdapter("default", new org.lora4j.core.LoraConfig(2, 8, 0, false,
+                org.lora4j.core.LoraConfig.Init.RANDOM, List.of("q_proj", "down_proj"), List.of()), 3);
+        new org.lora4j.train.model.PeftModel(m).savePretrained(adapter, model.toString(), java.util.Map.of());
+        String[] both = run("kl", "--model", model.toString(), "--adapter", adapter.toString(), "--reference",
+                model.toString(), "--reference-adapter", adapter.toString(), "--data", data.toString());
+        assertEquals("0", both[0], both[2]);
+        assertEquals(0.0, lastJson(both[1]).get("kl").asDouble(), "the same adapter on both sides");
+        String[] one = run("kl", "--model", model.toString(), "--adapter", adapter.toString(), "--reference",
+                model.toString(), "--data", data.toString());
+        String[] other = run("kl", "--model", model.toString(), "--reference", model.toString(), "--reference-adapter",
+                adapter.toString(), "--data", data.toString());
+        double klOne = lastJson(one[1]).get("kl").asDouble();
+        double klOther = lastJson(other[1]).get("kl").asDouble();
+        assertTrue(klOne > 0 && klOther > 0, klOne + " " + klOther);
+        assertTrue(Math.abs(klOne - klOther) > 1e-9 * klOne, "KL is not symmetric: the model comes first");
+    }
+
+    @Test
     void klRefusesAReferenceWithAnotherVocabulary() throws Exception {
         Path small = dir.resolve("small-vocab");
         if (!Files.exists(small)) {

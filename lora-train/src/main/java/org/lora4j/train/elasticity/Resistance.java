@@ -107,7 +107,6 @@ public final class Resistance {
         List<String> prompts = Answers.readPrompts(s.prompts());
         Path[] models = new Path[4];
         models[0] = s.model();
-        List<Answers.Answer>[] answers = newAnswerArray();
         for (int k = 1; k <= 3; k++) {
             int from = (k - 1) * alignment.size() / 3;
             int to = k * alignment.size() / 3;
@@ -116,8 +115,8 @@ public final class Resistance {
             log.info("θ{}: θ{} fine-tuned on alignment lines {}-{}", k, k - 1, from + 1, to);
             FineTunes.Run r = FineTunes.train(models[k - 1], third, base, out.resolve("stages/theta-" + k),
                     with(provenance, "stage", "theta-" + k));
-            answers[k] = Answers.answer(r.model(), r.tokenizer(), prompts, s.generation(), s.prompts());
-            Answers.writeTranscripts(out.resolve("answers/R-" + k + ".jsonl"), answers[k]);
+            Answers.writeTranscripts(out.resolve("answers/R-" + k + ".jsonl"),
+                    Answers.answer(r.model(), r.tokenizer(), prompts, s.generation(), s.prompts()));
             models[k] = out.resolve("models/theta-" + k);
             FineTunes.saveModel(r, s.model(), models[k]);
         }
@@ -131,12 +130,12 @@ public final class Resistance {
             int lo = p[1];
             String id = hi + "to" + lo + "-vs-" + lo + "to" + hi;
             Path dir = out.resolve("pairs/" + id);
-            int size = Math.min(answers[lo].size(), answers[hi].size());
             // inverse θhi→θlo trains θhi on R_lo; forward θlo→θhi trains θlo on R_hi
-            Path invData = dir.resolve("inverse-data.jsonl");
-            Path fwdData = dir.resolve("forward-data.jsonl");
             List<String> rLo = FineTunes.lines(out.resolve("answers/R-" + lo + ".jsonl"), "answers");
             List<String> rHi = FineTunes.lines(out.resolve("answers/R-" + hi + ".jsonl"), "answers");
+            int size = Math.min(rLo.size(), rHi.size());
+            Path invData = dir.resolve("inverse-data.jsonl");
+            Path fwdData = dir.resolve("forward-data.jsonl");
             FineTunes.writeLines(invData, rLo.subList(0, size));
             FineTunes.writeLines(fwdData, rHi.subList(0, size));
             TrainConfig config = base.toBuilder().maxSteps(FineTunes.steps(base, size)).build();
@@ -168,11 +167,6 @@ public final class Resistance {
 
     /** A pair as planned: inverse θhi→θlo trains θhi on inverseData, forward θlo→θhi trains θlo on forwardData. */
     private record Planned(String id, int hi, int lo, Path dir, Path inverseData, Path forwardData, TrainConfig config) {
-    }
-
-    @SuppressWarnings("unchecked")
-    private static List<Answers.Answer>[] newAnswerArray() {
-        return (List<Answers.Answer>[]) new List[4];
     }
 
     static Map<String, Object> with(Map<String, Object> provenance, String key, Object value) {
