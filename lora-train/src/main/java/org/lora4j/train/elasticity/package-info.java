@@ -1,0 +1,8 @@
+/**
+ * Elasticity of alignment, result 1 of docs/research.md: the token-level KL divergence between a
+ * model and a reference on a file ({@link org.lora4j.train.elasticity.KlDivergence}), the
+ * resistance protocol (forward against inverse alignment fine-tunes,
+ * {@link org.lora4j.train.elasticity.Resistance}) and the rebound protocol (a judged score against
+ * the amount of contradictory data, {@link org.lora4j.train.elasticity.Rebound}).
+ */
+package org.lora4j.train.elasticity;
