@@ -40,6 +40,7 @@ final class HookOptions {
     private final String ablate;
     private final String ablateB;
     private final Long randomSeed;
+    private ObjectNode applied;
 
     private HookOptions(String steer, String ablate, String ablateB, Long randomSeed) {
         this.steer = steer;
@@ -70,6 +71,16 @@ final class HookOptions {
 
     boolean isEmpty() {
         return steer == null && ablate == null && ablateB == null;
+    }
+
+    /** True when an option edits the adapter's weights ({@code --ablate-b}) rather than adding hooks. */
+    boolean editsAdapter() {
+        return ablateB != null;
+    }
+
+    /** What the last {@link #apply} installed, for the command's record; null before it or when empty. */
+    ObjectNode applied() {
+        return applied;
     }
 
     /**
@@ -118,6 +129,7 @@ final class HookOptions {
         if (randomSeed != null) {
             o.put("random_control", randomSeed);
         }
+        applied = o;
         return o;
     }
 

@@ -174,10 +174,26 @@ class CommandLineTest {
     }
 
     static List<String> sftArgs(Path out, String... more) {
-        List<String> a = new ArrayList<>(List.of("sft", "--model", model.toString(), "--data", data.toString(),
+        List<String> a = List.of("sft", "--model", model.toString(), "--data", data.toString(),
                 "--out", out.toString(), "--lora-rank", "2", "--target-modules", "down_proj", "--lr", "0.05",
-                "--max-steps", "4", "--batch-size", "4", "--seed", "3", "--quiet"));
-        a.addAll(List.of(more));
+                "--max-steps", "4", "--batch-size", "4", "--seed", "3", "--quiet");
+        return withOptions(a, more);
+    }
+
+    /**
+     * {@code base} with {@code more} added; an option {@code base} already gives takes the new value in
+     * place, since the CLI refuses an option given twice.
+     */
+    static List<String> withOptions(List<String> base, String... more) {
+        List<String> a = new ArrayList<>(base);
+        for (int i = 0; i < more.length; i++) {
+            int at = a.indexOf(more[i]);
+            if (at > 0 && more[i].startsWith("--") && at + 1 < a.size() && !a.get(at + 1).startsWith("--") && i + 1 < more.length) {
+                a.set(at + 1, more[++i]);
+            } else {
+                a.add(more[i]);
+            }
+        }
         return a;
     }
 

@@ -63,10 +63,9 @@ class DirectionCommandsTest {
 
     static Path direction(String name, String... more) throws Exception {
         Path out = dir.resolve(name);
-        List<String> args = new ArrayList<>(List.of("direction", "--model", model.toString(), "--positive", samples.toString(),
+        List<String> args = CommandLineTest.withOptions(List.of("direction", "--model", model.toString(), "--positive", samples.toString(),
                 "--positive-label", "misaligned", "--negative", samples.toString(), "--negative-label", "aligned",
-                "--out", out.toString()));
-        args.addAll(List.of(more));
+                "--out", out.toString()), more);
         String[] r = run(args.toArray(String[]::new));
         assertEquals("0", r[0], r[2]);
         JsonNode j = lastJson(r[1]);

@@ -45,11 +45,9 @@ class EvalCommandTest {
     }
 
     static List<String> evalArgs(Path out, String... more) {
-        List<String> a = new ArrayList<>(List.of("eval", "--model", CommandLineTest.model.toString(), "--questions",
+        return CommandLineTest.withOptions(List.of("eval", "--model", CommandLineTest.model.toString(), "--questions",
                 questions.toString(), "--judge", judge.toString(), "--samples", "4", "--max-new-tokens", "10", "--seed", "7",
-                "--out", out.toString()));
-        a.addAll(List.of(more));
-        return a;
+                "--out", out.toString()), more);
     }
 
     static List<JsonNode> jsonl(Path file) throws IOException {
@@ -112,6 +110,38 @@ class EvalCommandTest {
             assertEquals(samples.get(i).get("answer"), one.get(i).get("answer"), "sample " + i);
             assertEquals(samples.get(i).get("seed"), one.get(i).get("seed"));
         }
+    }
+
+    /** The hook options apply to every sample: a strong steer changes the answers, and eval.json records it. */
+    @Test
+    void hooksApplyToEverySampleAndAreRecorded(@TempDir Path tmp) throws Exception {
+        org.lora4j.train.model.ModelConfig mc = org.lora4j.train.model.DecoderModel.load(CommandLineTest.model).config();
+        java.util.Map<Integer, double[]> v = new java.util.TreeMap<>();
+        for (int l = 0; l < mc.numLayers(); l++) {
+            double[] d = new double[mc.hiddenSize()];
+            d[l % d.length] = 1;
+            v.put(l, d);
+        }
+        Path dirs = tmp.resolve("v.safetensors");
+        new org.lora4j.train.directions.Directions(v, java.util.Map.of(), "test").write(dirs);
+        Path plain = tmp.resolve("plain");
+        Path steered = tmp.resolve("steered");
+        assertEquals("0", run(evalArgs(plain).toArray(String[]::new))[0]);
+        String[] r = run(evalArgs(steered, "--steer", dirs + ":0:200").toArray(String[]::new));
+        assertEquals("0", r[0], r[2]);
+        JsonNode hooks = JSON.readTree(steered.resolve("eval.json").toFile()).get("hooks");
+        assertEquals(200.0, hooks.get("steer").get("lambda").asDouble(), hooks.toString());
+        assertFalse(JSON.readTree(plain.resolve("eval.json").toFile()).has("hooks"));
+        List<JsonNode> a = jsonl(plain.resolve("samples.jsonl"));
+        List<JsonNode> b = jsonl(steered.resolve("samples.jsonl"));
+        int differ = 0;
+        for (int i = 0; i < a.size(); i++) {
+            differ += a.get(i).get("answer").equals(b.get(i).get("answer")) ? 0 : 1;
+        }
+        assertTrue(differ > a.size() / 2, differ + " of " + a.size() + " answers changed");
+        // --ablate-b would hold for the first snapshot only: refused with --snapshots
+        assertFailsWith("2", List.of("--ablate-b edits the adapter's B"),
+                evalArgs(tmp.resolve("x"), "--snapshots", tmp.toString(), "--ablate-b", dirs + ":0").toArray(String[]::new));
     }
 
     @Test
