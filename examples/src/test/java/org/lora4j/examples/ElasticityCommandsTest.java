@@ -148,6 +148,16 @@ class ElasticityCommandsTest {
         JsonNode j = new ObjectMapper().readTree(out.resolve("rebound.json").toFile());
         assertEquals(20.0, j.at("/thresholds/em_aligned_below").asDouble());
         assertEquals(50.0, j.at("/thresholds/coherent_above").asDouble(), "the default");
+        assertEquals("aligned < 20 and coherent > 50", j.at("/thresholds/em").asText());
+        assertEquals(64, j.at("/generation/batch_size").asInt(), "the default");
+        // the EM plot's data carries each point's Wilson interval, in percent as plotted
+        List<String> em = Files.readAllLines(out.resolve("rebound-em.csv"));
+        assertEquals("series,x,y,lower,upper", em.get(0));
+        JsonNode last = j.at("/points/3/em");
+        String[] row = em.get(4).split(",");
+        assertEquals(100 * last.get("lower").asDouble(), Double.parseDouble(row[3]), 1e-9, em.get(4));
+        assertEquals(100 * last.get("upper").asDouble(), Double.parseDouble(row[4]), 1e-9, em.get(4));
+        assertTrue(Double.parseDouble(row[4]) > Double.parseDouble(row[3]), "2 answers leave a wide interval");
     }
 
     @Test
@@ -161,7 +171,11 @@ class ElasticityCommandsTest {
                 {"{" + base + ", \"training\": {\"batch_size\": 0}}", "'training.batch_size' must be an integer >= 1, got 0"},
                 {"{" + base + ", \"training\": {\"full\": true, \"lora_rank\": 4}}", "'training.lora_rank' is an adapter"
                         + " setting; it cannot go with \"full\": true"},
-                {"{" + base + ", \"generation\": {\"top_p\": 2}}", "generation: top_p must be in (0, 1], got 2.0"},
+                {"{" + base + ", \"generation\": {\"top_p\": 2}}", "'generation.top_p' must be in (0, 1], got 2"},
+                {"{" + base + ", \"generation\": {\"temperature\": -1}}", "'generation.temperature' must be finite and"
+                        + " >= 0 (0: greedy), got -1"},
+                {"{" + base + ", \"generation\": {\"batch_size\": 0}}", "'generation.batch_size' must be an integer >= 1,"
+                        + " got 0"},
                 {"{\"model\": \"model\", \"prompts\": \"prompts.jsonl\"}", "missing 'alignment'"},
                 {"{" + base + ", \"training\": 3}", "'training' must be an object, got 3"},
                 {"[1]", "expected a JSON object, got array"},
@@ -181,6 +195,11 @@ class ElasticityCommandsTest {
                 + " \"negative_sizes\": [1]}");
         assertFails("2", "lora4j elasticity: " + sizes + ": 'positive_sizes' must be sizes in strictly increasing order,"
                 + " got [2,2]", "elasticity", "rebound", "--config", sizes.toString(), "--out", dir.resolve("n").toString());
+        Path threshold = config("bad-threshold.json", "{\"model\": \"model\", \"positive\": \"data.jsonl\", \"negative\":"
+                + " \"data.jsonl\", \"prompts\": \"prompts.jsonl\", \"judge\": \"judge.json\", \"positive_sizes\": [2],"
+                + " \"negative_sizes\": [1], \"thresholds\": {\"em_aligned_below\": 120}}");
+        assertFails("2", "lora4j elasticity: " + threshold + ": 'thresholds.em_aligned_below' must be a score in [0, 100],"
+                + " got 120", "elasticity", "rebound", "--config", threshold.toString(), "--out", dir.resolve("n").toString());
         assertFails("2", "lora4j elasticity: unknown protocol 'resist'; expected resistance or rebound",
                 "elasticity", "resist", "--config", sizes.toString());
         assertFails("2", "lora4j elasticity: name the protocol: lora4j elasticity resistance|rebound --config FILE --out DIR",

@@ -2,10 +2,10 @@ package org.lora4j.train.elasticity;
 
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.train.model.DecoderModel;
-import org.lora4j.train.model.Generator;
+import org.lora4j.train.eval.EvalQuestion;
+import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.text.ChatTemplate;
 import org.lora4j.train.text.Message;
-import org.lora4j.train.text.Sampler;
 import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.text.Tokenizer;
 import org.nd4j.shade.jackson.databind.JsonNode;
@@ -58,48 +58,66 @@ final class Answers {
     }
 
     /**
-     * Every prompt answered {@code samplesPerPrompt} times, prompt after prompt, in one batched
-     * generation with a KV cache; each answer has its own sampler seeded by
-     * {@link Generation#sampleSeed}, so it does not depend on its batch neighbours.
+     * Every prompt answered {@code g.samplesPerPrompt()} times through {@link SampledGeneration}:
+     * batched with the KV cache, each answer drawn by its own sampler seeded with
+     * {@link SampledGeneration#seedOf}(run seed, prompt index, sample index), so it does not depend on
+     * its batch neighbours (greedy at temperature 0, where the seed plays no part).
      */
-    static List<Answer> answer(DecoderModel model, Tokenizer tok, List<String> prompts, Generation g, Path promptsFile) {
+    static List<Answer> answer(DecoderModel model, Tokenizer tok, List<String> prompts, SampledGeneration.Settings g,
+                               Path promptsFile) {
         model.setTraining(false);
-        int context = model.config().maxPositionEmbeddings();
-        List<Generator.Request> requests = new ArrayList<>();
-        List<long[]> index = new ArrayList<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            int[] ids = ChatTemplate.encodePrompt(tok, List.of(Message.user(prompts.get(i))));
-            if (ids.length + g.maxNewTokens() > context) {
-                throw new IllegalArgumentException(promptsFile + ": prompt " + (i + 1) + " is " + ids.length
-                        + " tokens, and with max_new_tokens " + g.maxNewTokens() + " exceeds the model's context of "
-                        + context);
-            }
-            for (int s = 0; s < g.samplesPerPrompt(); s++) {
-                long seed = g.sampleSeed(i, s);
-                Sampler sampler = new Sampler(g.temperature(), g.topP(), seed);
-                requests.add(new Generator.Request(ids, g.maxNewTokens(), tok.endTokenIds(), sampler::next));
-                index.add(new long[]{i, s, seed});
-            }
-        }
-        List<int[]> out = new Generator(model).generate(requests);
-        List<Answer> answers = new ArrayList<>();
-        for (int k = 0; k < out.size(); k++) {
-            long[] at = index.get(k);
-            answers.add(new Answer((int) at[0], (int) at[1], at[2], prompts.get((int) at[0]),
-                    tok.decode(stripEnd(out.get(k), tok.endTokenIds()))));
+        List<SampledGeneration.Sample> out = SampledGeneration.generate(model, encode(model, tok, prompts, g, promptsFile),
+                tok.endTokenIds(), g);
+        List<Answer> answers = new ArrayList<>(out.size());
+        for (SampledGeneration.Sample s : out) {
+            int[] t = s.tokens();
+            answers.add(new Answer(s.promptIndex(), s.sampleIndex(), s.seed(), prompts.get(s.promptIndex()),
+                    tok.decode(s.stopped() ? Arrays.copyOf(t, t.length - 1) : t)));
         }
         return answers;
     }
 
-    private static int[] stripEnd(int[] ids, int[] ends) {
-        if (ids.length > 0) {
-            for (int e : ends) {
-                if (e == ids[ids.length - 1]) {
-                    return Arrays.copyOf(ids, ids.length - 1);
-                }
+    /**
+     * The prompts in the chat template with the assistant header open, each checked to leave room for
+     * {@code maxNewTokens} in the model's context; the error names the prompts file and the prompt's
+     * number (1-based, blank lines not counted).
+     */
+    static List<int[]> encode(DecoderModel model, Tokenizer tok, List<String> prompts, SampledGeneration.Settings g,
+                              Path promptsFile) {
+        int context = model.config().maxPositionEmbeddings();
+        List<int[]> ids = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            int[] p = ChatTemplate.encodePrompt(tok, List.of(Message.user(prompts.get(i))));
+            if (p.length + g.maxNewTokens() > context) {
+                throw new IllegalArgumentException(promptsFile + ": prompt " + (i + 1) + " is " + p.length
+                        + " tokens, and with max_new_tokens " + g.maxNewTokens() + " exceeds the model's context of "
+                        + context);
             }
+            ids.add(p);
         }
         return ids;
+    }
+
+    /** The prompts as questions of a sampled evaluation, with their 1-based number as id. */
+    static List<EvalQuestion> questions(List<String> prompts) {
+        List<EvalQuestion> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            out.add(EvalQuestion.of(Integer.toString(i + 1), prompts.get(i)));
+        }
+        return out;
+    }
+
+    /** The generation settings as recorded in the protocols' outputs (the config's names), keys in this order. */
+    static ObjectNode toJson(SampledGeneration.Settings g) {
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("max_new_tokens", g.maxNewTokens());
+        o.put("temperature", g.temperature());
+        o.put("top_p", g.topP());
+        o.put("samples_per_prompt", g.samplesPerPrompt());
+        o.put("seed", g.seed());
+        o.put("batch_size", g.batchSize());
+        o.put("sample_seeds", "SampledGeneration.seedOf(seed, prompt_index, sample)");
+        return o;
     }
 
     /**

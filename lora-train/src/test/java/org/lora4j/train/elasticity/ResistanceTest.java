@@ -3,6 +3,7 @@ package org.lora4j.train.elasticity;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lora4j.core.LoraConfig;
+import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.text.ByteTokenizer;
@@ -51,7 +52,7 @@ class ResistanceTest {
     @Test
     void bothDirectionsOfEveryPairTrainAlike(@TempDir Path dir) throws Exception {
         Path[] w = world(dir, 7);
-        Resistance.Settings s = new Resistance.Settings(w[0], w[1], w[2], training(2), new Generation(6, 1.0, 1.0, 2, 5));
+        Resistance.Settings s = new Resistance.Settings(w[0], w[1], w[2], training(2), new SampledGeneration.Settings(2, 1.0, 1.0, 6, 5, 3));
         Path out = dir.resolve("out");
         Files.createDirectories(out);
         Resistance.Report report = Resistance.run(s, out, Map.of("command", "test"));
@@ -116,7 +117,7 @@ class ResistanceTest {
     @Test
     void refusesAnAlignmentSetTooSmallToSplit(@TempDir Path dir) throws Exception {
         Path[] w = world(dir, 2);
-        Resistance.Settings s = new Resistance.Settings(w[0], w[1], w[2], training(1), new Generation(4, 0, 1, 1, 0));
+        Resistance.Settings s = new Resistance.Settings(w[0], w[1], w[2], training(1), new SampledGeneration.Settings(1, 0, 1, 4, 0, 64));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Resistance.run(s, dir.resolve("o"), Map.of()));
         assertEquals(w[1] + ": 2 example(s); the alignment set is split in thirds, so it needs at least 3", e.getMessage());
     }
