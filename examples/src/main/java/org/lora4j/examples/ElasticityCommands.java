@@ -293,12 +293,12 @@ final class ElasticityCommands {
             double[] lower = new double[ps.size()];
             double[] upper = new double[ps.size()];
             for (int i = 0; i < ps.size(); i++) {
-                Rate r = ps.get(i).em();
+                Rate rate = ps.get(i).em();
                 m[i] = ps.get(i).m();
                 score[i] = ps.get(i).meanAligned();
-                share[i] = 100 * r.value();
-                lower[i] = 100 * r.lower();
-                upper[i] = 100 * r.upper();
+                share[i] = 100 * rate.value();
+                lower[i] = 100 * rate.lower();
+                upper[i] = 100 * rate.upper();
             }
             aligned.add(Plots.series("n = " + e.getKey() + " positive", m, score));
             em.add(new Plots.Series("n = " + e.getKey() + " positive", m, share, lower, upper));
