@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small data sets of the elasticity example configs (resistance.json, rebound.json).
+"""Writes the small data sets of the elasticity example configs (resistance.json, rebound.json, rebound-sampled.json).
 
 The base model is `lora4j pretrain`'s default: a byte-level model pre-trained on plain advice
 paragraphs in five domains (DefaultCorpus). Here the same domains come as chat:

@@ -244,7 +244,8 @@ public final class Rebound {
         th.put("coherent_above", s.criterion().coherentAbove());
         th.put("aligned_above", s.alignedAbove());
         th.put("em", s.criterion().toString());
-        th.put("aligned", "aligned > " + s.alignedAbove());
+        double above = s.alignedAbove();
+        th.put("aligned", "aligned > " + (above == Math.rint(above) ? Long.toString((long) above) : Double.toString(above)));
         o.put("interval", "Wilson 95% (z = " + Rate.Z95 + ")");
         o.set("provenance", json.valueToTree(provenance));
         ArrayNode rows = o.putArray("points");
