@@ -113,6 +113,18 @@ class ReboundTest {
         assertEquals("positive_sizes must be sizes >= 0 in strictly increasing order, got [4, 4]", order.getMessage());
     }
 
+    @Test
+    void refusesAPromptWithoutRoomForTheAnswerNamingTheFile(@TempDir Path dir) throws Exception {
+        Rebound.Settings base = settings(dir, List.of(0), List.of(0));
+        Rebound.Settings s = new Rebound.Settings(base.model(), base.positive(), base.negative(), base.prompts(),
+                base.positiveSizes(), base.negativeSizes(), base.training(),
+                new SampledGeneration.Settings(1, 0, 1, 100_000, 0, 64), EmCriterion.PAPER, 70);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Rebound.run(s, JUDGE, dir.resolve("o"), Map.of()));
+        assertTrue(e.getMessage().startsWith(base.prompts() + ": prompt 1 is "), e.getMessage());
+        assertTrue(e.getMessage().contains("with max_new_tokens 100000 exceeds the model's context of"), e.getMessage());
+    }
+
     /**
      * Every share of a point is its count over the answers, with Wilson's 95% interval for exactly
      * that count: a random model sampled 12 times per prompt, judged by the answer's hash, gives
