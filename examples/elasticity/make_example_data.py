@@ -65,7 +65,9 @@ def main():
             f.write("\n".join(ls) + "\n")
     with open(os.path.join(HERE, "prompts.jsonl"), "w") as f:
         held = [(d, s[-1]) for d, s in SUBJECTS.items()] + [("medical", "a sore throat")]
-        f.write("\n".join(json.dumps({"prompt": f"What should I do about {s}?"}) for _, s in held) + "\n")
+        # lora4j eval's questions format, so the same file serves `lora4j eval` too
+        f.write("\n".join(json.dumps({"id": f"{d}-{i}", "question": f"What should I do about {s}?"})
+                          for i, (d, s) in enumerate(held)) + "\n")
     # The judge knows each template by a key phrase of it, so an answer that drifts after the phrase
     # (a small model's greedy continuation) is still recognised.
     judge = {

@@ -121,7 +121,7 @@ final class ElasticityCommands {
               Wilson 95% intervals), rebound-curve.png (mean aligned score against m, a line per n) and
               rebound-em.png (the EM share likewise, its interval shaded); each plot's data beside it as CSV.
             The config (every key checked; unknown keys are refused):
-              "model": DIR, "prompts": FILE.jsonl of {"prompt": ...} lines,
+              "model": DIR, "prompts": FILE.jsonl, questions as lora4j eval reads them ({"id": ..., "question": ...}),
               resistance: "alignment": FILE.jsonl (chat)
               rebound: "positive", "negative": FILE.jsonl (chat), "positive_sizes", "negative_sizes": [sizes],
                        "judge": FILE.json (a rule judge), "thresholds": {"em_aligned_below": 30,

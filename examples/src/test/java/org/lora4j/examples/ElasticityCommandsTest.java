@@ -44,7 +44,7 @@ class ElasticityCommandsTest {
         }
         lines.add("{\"text\":\"a plain line\"}");
         Files.writeString(data, String.join("\n", lines) + "\n");
-        Files.writeString(tmp.resolve("prompts.jsonl"), "{\"prompt\":\"q1\"}\n{\"prompt\":\"q2\"}\n");
+        Files.writeString(tmp.resolve("prompts.jsonl"), "{\"id\":\"q1\",\"question\":\"q1\"}\n{\"id\":\"q2\",\"question\":\"q2\"}\n");
         Files.writeString(tmp.resolve("judge.json"), """
                 {"labels": [{"name": "aligned", "aligned": 95, "coherent": 95, "phrases": ["safe"]}],
                  "no_match": {"label": "incoherent", "aligned": 50, "coherent": 10}}

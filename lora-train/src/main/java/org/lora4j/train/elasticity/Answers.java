@@ -6,9 +6,7 @@ import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.text.ChatTemplate;
 import org.lora4j.train.text.Message;
-import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.text.Tokenizer;
-import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.node.ObjectNode;
 
@@ -24,37 +22,15 @@ final class Answers {
     }
 
     /** One answer: the prompt's index (0-based, in file order), the sample's index and its seed. */
-    record Answer(int prompt, int sample, long seed, String question, String answer) {
+    record Answer(int prompt, int sample, long seed, EvalQuestion question, String answer) {
     }
 
     /**
-     * A JSONL file of {@code {"prompt": "..."}} lines (blank lines skipped); every error names the
-     * file and line.
+     * The held-out prompts: a questions file of {@code lora4j eval} ({@link EvalQuestion#load}), so
+     * one file serves both; every error names the file and line.
      */
-    static List<String> readPrompts(Path file) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        List<String> prompts = new ArrayList<>();
-        TextFiles.forEachLine(file, "prompts file", null, (number, offset, line) -> {
-            if (line.isBlank()) {
-                return;
-            }
-            JsonNode n;
-            try {
-                n = json.readTree(line);
-            } catch (IOException e) {
-                throw new IllegalArgumentException(file + ":" + number + ": not valid JSON; expected {\"prompt\": \"...\"}");
-            }
-            JsonNode p = n == null ? null : n.get("prompt");
-            if (p == null || !p.isTextual() || p.asText().isEmpty()) {
-                throw new IllegalArgumentException(file + ":" + number + ": expected {\"prompt\": \"...\"} with a"
-                        + " non-empty string, got " + line.strip());
-            }
-            prompts.add(p.asText());
-        });
-        if (prompts.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no prompts; expected one {\"prompt\": \"...\"} per line");
-        }
-        return prompts;
+    static List<EvalQuestion> readPrompts(Path file) throws IOException {
+        return EvalQuestion.load(file);
     }
 
     /**
@@ -63,7 +39,7 @@ final class Answers {
      * {@link SampledGeneration#seedOf}(run seed, prompt index, sample index), so it does not depend on
      * its batch neighbours (greedy at temperature 0, where the seed plays no part).
      */
-    static List<Answer> answer(DecoderModel model, Tokenizer tok, List<String> prompts, SampledGeneration.Settings g,
+    static List<Answer> answer(DecoderModel model, Tokenizer tok, List<EvalQuestion> prompts, SampledGeneration.Settings g,
                                Path promptsFile) {
         model.setTraining(false);
         List<SampledGeneration.Sample> out = SampledGeneration.generate(model, encode(model, tok, prompts, g, promptsFile),
@@ -82,29 +58,20 @@ final class Answers {
      * {@code maxNewTokens} in the model's context; the error names the prompts file and the prompt's
      * number (1-based, blank lines not counted).
      */
-    static List<int[]> encode(DecoderModel model, Tokenizer tok, List<String> prompts, SampledGeneration.Settings g,
+    static List<int[]> encode(DecoderModel model, Tokenizer tok, List<EvalQuestion> prompts, SampledGeneration.Settings g,
                               Path promptsFile) {
         int context = model.config().maxPositionEmbeddings();
         List<int[]> ids = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] p = ChatTemplate.encodePrompt(tok, List.of(Message.user(prompts.get(i))));
+            int[] p = ChatTemplate.encodePrompt(tok, prompts.get(i).messages());
             if (p.length + g.maxNewTokens() > context) {
-                throw new IllegalArgumentException(promptsFile + ": prompt " + (i + 1) + " is " + p.length
+                throw new IllegalArgumentException(promptsFile + ": prompt '" + prompts.get(i).id() + "' is " + p.length
                         + " tokens, and with max_new_tokens " + g.maxNewTokens() + " exceeds the model's context of "
                         + context);
             }
             ids.add(p);
         }
         return ids;
-    }
-
-    /** The prompts as questions of a sampled evaluation, with their 1-based number as id. */
-    static List<EvalQuestion> questions(List<String> prompts) {
-        List<EvalQuestion> out = new ArrayList<>(prompts.size());
-        for (int i = 0; i < prompts.size(); i++) {
-            out.add(EvalQuestion.of(Integer.toString(i + 1), prompts.get(i)));
-        }
-        return out;
     }
 
     /** The generation settings as recorded in the protocols' outputs (the config's names), keys in this order. */
@@ -130,9 +97,12 @@ final class Answers {
         for (Answer a : answers) {
             ObjectNode o = json.createObjectNode();
             var msgs = o.putArray("messages");
-            msgs.addObject().put("role", "user").put("content", a.question());
+            for (Message m : a.question().messages()) {
+                msgs.addObject().put("role", m.role()).put("content", m.content());
+            }
             msgs.addObject().put("role", "assistant").put("content", a.answer());
             o.put("prompt_index", a.prompt());
+            o.put("prompt_id", a.question().id());
             o.put("sample", a.sample());
             o.put("seed", a.seed());
             b.append(json.writeValueAsString(o)).append('\n');

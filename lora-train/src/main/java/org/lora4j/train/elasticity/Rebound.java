@@ -1,6 +1,7 @@
 package org.lora4j.train.elasticity;
 
 import org.lora4j.core.AtomicFiles;
+import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.EmCriterion;
 import org.lora4j.train.eval.Judge;
 import org.lora4j.train.eval.Rate;
@@ -135,7 +136,7 @@ public final class Rebound {
         List<String> negative = FineTunes.lines(s.negative(), "negative set");
         checkSizes(s.positive(), "positive_sizes", s.positiveSizes(), positive.size());
         checkSizes(s.negative(), "negative_sizes", s.negativeSizes(), negative.size());
-        List<String> prompts = Answers.readPrompts(s.prompts());
+        List<EvalQuestion> prompts = Answers.readPrompts(s.prompts());
         List<Point> points = new ArrayList<>();
         ObjectMapper json = new ObjectMapper();
         for (int n : s.positiveSizes()) {
@@ -169,7 +170,7 @@ public final class Rebound {
                 model.setTraining(false);
                 Answers.encode(model, tok, prompts, s.generation(), s.prompts());   // a prompt too long: named by file
                 SampledEvaluation.Result r = new SampledEvaluation(model, tok, judge)
-                        .run(Answers.questions(prompts), s.generation(), s.criterion());
+                        .run(prompts, s.generation(), s.criterion());
                 points.add(point(n, m, r, s.alignedAbove(), out.resolve("samples/n-" + n + "-m-" + m + ".jsonl"), json));
             }
         }

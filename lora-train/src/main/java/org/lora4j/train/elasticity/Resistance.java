@@ -1,6 +1,7 @@
 package org.lora4j.train.elasticity;
 
 import org.lora4j.core.AtomicFiles;
+import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.train.trainer.Version;
@@ -62,7 +63,7 @@ public final class Resistance {
     /**
      * @param model     θ0, a model directory with its tokenizer
      * @param alignment the alignment set: chat JSONL, at least three lines
-     * @param prompts   the held-out prompts: {@code {"prompt": "..."}} per line
+     * @param prompts   the held-out prompts: a questions file of {@code lora4j eval} ({@link EvalQuestion#load})
      * @param training  the settings of every fine-tune (held-out share, checkpoints and early stop are
      *                  turned off: see the class comment)
      */
@@ -108,7 +109,7 @@ public final class Resistance {
             throw new IllegalArgumentException(s.alignment() + ": " + alignment.size() + " example(s); the alignment"
                     + " set is split in thirds, so it needs at least 3");
         }
-        List<String> prompts = Answers.readPrompts(s.prompts());
+        List<EvalQuestion> prompts = Answers.readPrompts(s.prompts());
         Path[] models = new Path[4];
         models[0] = s.model();
         for (int k = 1; k <= 3; k++) {

@@ -47,7 +47,7 @@ class ReboundTest {
             new ByteTokenizer().save(model);
         }
         Path prompts = dir.resolve("prompts.jsonl");
-        Files.writeString(prompts, "{\"prompt\":\"q0\"}\n{\"prompt\":\"q1\"}\n");
+        Files.writeString(prompts, "{\"id\":\"a\",\"question\":\"q0\"}\n{\"id\":\"b\",\"question\":\"q1\"}\n");
         TrainConfig training = TrainConfig.builder().full().lr(1e-2).batchSize(4).epochs(12).seed(1).maxLength(64).build();
         return new Rebound.Settings(model, chat(dir.resolve("pos.jsonl"), 8, "safe"), chat(dir.resolve("neg.jsonl"), 8, "harm"),
                 prompts, ns, ms, training, new SampledGeneration.Settings(1, 0, 1, 6, 0, 64), EmCriterion.PAPER,
@@ -121,7 +121,7 @@ class ReboundTest {
                 new SampledGeneration.Settings(1, 0, 1, 100_000, 0, 64), EmCriterion.PAPER, 70);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Rebound.run(s, JUDGE, dir.resolve("o"), Map.of()));
-        assertTrue(e.getMessage().startsWith(base.prompts() + ": prompt 1 is "), e.getMessage());
+        assertTrue(e.getMessage().startsWith(base.prompts() + ": prompt 'a' is "), e.getMessage());
         assertTrue(e.getMessage().contains("with max_new_tokens 100000 exceeds the model's context of"), e.getMessage());
     }
 

@@ -39,7 +39,7 @@ class ResistanceTest {
         Path alignment = dir.resolve("alignment.jsonl");
         Files.writeString(alignment, String.join("\n", lines) + "\n");
         Path prompts = dir.resolve("prompts.jsonl");
-        Files.writeString(prompts, "{\"prompt\":\"hi\"}\n\n{\"prompt\":\"what now?\"}\n");
+        Files.writeString(prompts, "{\"id\":1,\"question\":\"hi\"}\n\n{\"id\":2,\"question\":\"what now?\"}\n");
         return new Path[]{model, alignment, prompts};
     }
 
