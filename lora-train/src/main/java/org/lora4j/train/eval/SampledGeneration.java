@@ -16,8 +16,8 @@ import java.util.Objects;
  * documents), and a run is reproducible from its seed.
  *
  * <p>Samples are ordered prompt by prompt (prompt 0's samples 0..n-1, then prompt 1's) and cut into
- * batches of {@code batchSize} in that order; the samples of one prompt share a prompt length, so
- * they prefill together.
+ * batches of {@code batchSize} in that order; the samples of one prompt in a batch share one
+ * prefill ({@link Generator} prefills each distinct prompt of a call once).
  */
 public final class SampledGeneration {
     private SampledGeneration() {

@@ -5,7 +5,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.ToIntFunction;
 
@@ -22,7 +25,19 @@ import java.util.function.ToIntFunction;
  * attention over each sequence's own cached keys. A sequence that produces a stop token or reaches
  * its limit is done; done sequences leave the batch once they are half of it (until then their
  * rows repeat their last step, unread and masked for the hooks), because every change of the
- * batch's shape reallocates the buffers of every layer, which costs a few decode steps. Each sequence's logits are computed as they would be alone, up to
+ * batch's shape reallocates the buffers of every layer, which costs a few decode steps.
+ *
+ * <p>Requests with the same prompt (the same token ids) share one prefill: the first of them in
+ * request order is prefilled, and each of the others starts from a copy of its cache slot's prompt
+ * keys and values and of its last-position logits, then decodes on its own with its own limit,
+ * stop tokens and picker. Many samples of one question (the sampled evaluation) so compute the
+ * question's rows once, not once per sample. The hooks therefore see each distinct prompt of a
+ * call once: hooks that transform the stream (steering, ablation) give the same continuations as
+ * without sharing, since a copied prefill is the stream they made; hooks that count or pool rows
+ * ({@link ResidualHook.Capture}) count a repeated prompt once, and a caller that wants every
+ * request's prompt counted passes them in separate calls.
+ *
+ * <p>Each sequence's logits are computed as they would be alone, up to
  * float rounding (BLAS blocks a product by its row count, so a row can round differently in
  * another batch: 6e-7 of the largest logit measured), so a greedy or seeded picker gives the same tokens whatever its
  * batch neighbours, but for a near-tie at that rounding (GeneratorTest).
@@ -88,7 +103,17 @@ public final class Generator {
         model.rope().ensure(cap);
         SelfAttention.KvCache[] caches = model.newCaches(count, cap);
         float[][] logits = new float[count][];
-        for (List<Seq> group : prefillGroups(seqs)) {
+        // The first request with a given prompt leads: only leaders are prefilled, the others copy.
+        Map<Prompt, Seq> leaders = new HashMap<>();
+        List<Seq> followers = new ArrayList<>();
+        for (Seq s : seqs) {
+            Seq lead = leaders.putIfAbsent(new Prompt(s.request.prompt()), s);
+            if (lead != null) {
+                s.leader = lead;
+                followers.add(s);
+            }
+        }
+        for (List<Seq> group : prefillGroups(leaders.values())) {
             int p = group.get(0).len;  // the longest: the others are padded to it
             int[] tokens = new int[group.size() * p];
             boolean[] real = new boolean[group.size() * p];
@@ -106,6 +131,10 @@ public final class Generator {
             for (int bi = 0; bi < group.size(); bi++) {
                 logits[slots[bi]] = l[bi];
             }
+        }
+        for (Seq s : followers) {
+            copyPrompt(caches, s.leader.index, s.index, s.len, cap);
+            logits[s.index] = logits[s.leader.index].clone();   // a picker may write into its array
         }
         List<Seq> rows = new ArrayList<>();  // the decode pass's rows, finished sequences among them
         for (Seq s : seqs) {
@@ -173,9 +202,10 @@ public final class Generator {
      * length: every change of pass shape reallocates the buffers of every layer, and a pass of
      * few rows leaves the products small.
      */
-    private static List<List<Seq>> prefillGroups(Seq[] seqs) {
-        List<Seq> order = new ArrayList<>(Arrays.asList(seqs));
-        order.sort((a, b) -> Integer.compare(b.len, a.len));  // stable: request order within a length
+    private static List<List<Seq>> prefillGroups(Collection<Seq> seqs) {
+        List<Seq> order = new ArrayList<>(seqs);
+        order.sort((a, b) -> a.len != b.len ? Integer.compare(b.len, a.len)
+                : Integer.compare(a.index, b.index));  // request order within a length
         List<List<Seq>> groups = new ArrayList<>();
         for (Seq s : order) {
             List<Seq> g = groups.isEmpty() ? null : groups.get(groups.size() - 1);
@@ -186,6 +216,38 @@ public final class Generator {
             g.add(s);
         }
         return groups;
+    }
+
+    /**
+     * Copies the first {@code positions} positions of every layer's keys and values from slot
+     * {@code from} to slot {@code to}: the prompt's entries; the positions after it are written by
+     * the decode steps before attention reads them. Per feature, as a slot is [cap, width] column-major.
+     */
+    private void copyPrompt(SelfAttention.KvCache[] caches, int from, int to, int positions, int cap) {
+        int width = model.config().kvDim();
+        for (SelfAttention.KvCache c : caches) {
+            long src = c.bases(new int[]{from})[0];
+            long dst = c.bases(new int[]{to})[0];
+            NativeBuffer keys = NativeBuffer.of(c.keys());
+            NativeBuffer values = NativeBuffer.of(c.values());
+            for (int f = 0; f < width; f++) {
+                keys.copyTo(src + (long) f * cap, keys, dst + (long) f * cap, positions);
+                values.copyTo(src + (long) f * cap, values, dst + (long) f * cap, positions);
+            }
+        }
+    }
+
+    /** A prompt's token ids as a map key: equal when the ids are. */
+    private record Prompt(int[] ids) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Prompt p && Arrays.equals(ids, p.ids);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(ids);
+        }
     }
 
     private static int[] identity(int m) {
@@ -220,6 +282,7 @@ public final class Generator {
         final int[] tokens;     // prompt, then the generated tokens; len of them valid
         int len;
         boolean done;
+        Seq leader;             // the request whose prefill this one copies; null when prefilled itself
 
         Seq(int index, Request request) {
             this.index = index;

@@ -172,6 +172,141 @@ class GeneratorTest {
         assertTrue(!Arrays.equals(plain, alone[1]), "the hooks should change the continuation");
     }
 
+    /** Prompts 0, 2 and 6 repeat; 3 extends prompt 0 and 5 is its prefix, so neither is a repeat. */
+    static final int[][] SHARED = {PROMPTS[0], PROMPTS[2], PROMPTS[0].clone(), {3, 14, 15, 9}, PROMPTS[2].clone(),
+            {3, 14}, PROMPTS[0].clone()};
+    static final int[] SHARED_MAX_NEW = {12, 7, 12, 10, 7, 9, 12};
+
+    /**
+     * Runs requests i = order[0], order[1], ... (prompt SHARED[i], its own seeded sampler) in one
+     * call; result i is request i's tokens, firstLogits i the logits its picker saw first.
+     */
+    static List<int[]> sharedRun(DecoderModel m, int[] order, List<float[]> firstLogits) {
+        List<Generator.Request> requests = new ArrayList<>();
+        float[][] first = new float[SHARED.length][];
+        for (int i : order) {
+            ToIntFunction<float[]> pick = sampler(i);
+            requests.add(new Generator.Request(SHARED[i], SHARED_MAX_NEW[i], null, logits -> {
+                if (first[i] == null) {
+                    first[i] = logits.clone();
+                }
+                return pick.applyAsInt(logits);
+            }));
+        }
+        List<int[]> got = new Generator(m).generate(requests);
+        int[][] byRequest = new int[SHARED.length][];
+        for (int k = 0; k < order.length; k++) {
+            byRequest[order[k]] = got.get(k);
+        }
+        firstLogits.addAll(Arrays.asList(first));
+        return Arrays.asList(byRequest);
+    }
+
+    /** The number of prompt rows a hook sees when each distinct prompt of SHARED is prefilled once. */
+    static long distinctPromptRows() {
+        return Arrays.stream(SHARED).map(p -> Arrays.stream(p).boxed().toList()).distinct().mapToLong(List::size).sum();
+    }
+
+    @Test
+    void repeatedPromptsArePrefilledOnceAndSampleAsAlone() {
+        DecoderModel m = model();
+        ResidualHook.Capture capture = new ResidualHook.Capture();   // reads only: the logits stay as without it
+        m.addResidualHook(1, capture);
+        int[] inOrder = {0, 1, 2, 3, 4, 5, 6};
+        int[] shuffled = {6, 3, 4, 0, 5, 2, 1};   // a repeat first, leaders after their followers
+        for (int[] order : new int[][]{inOrder, shuffled}) {
+            capture.reset();
+            List<float[]> first = new ArrayList<>();
+            List<int[]> batched = sharedRun(m, order, first);
+            long rows = capture.count();
+            long generatedRows = 0;
+            for (int i = 0; i < SHARED.length; i++) {
+                generatedRows += batched.get(i).length - 1;
+            }
+            // The prefill ran once per distinct prompt: 3 + 7 + 4 + 2 prompt rows, not 3 + 7 + 3 + 4 + 7 + 2 + 3.
+            assertEquals(distinctPromptRows() + generatedRows, rows, "order " + Arrays.toString(order));
+            // The repeats start from the same logits, bit for bit, and then draw their own samples.
+            assertArrayEquals(first.get(0), first.get(2));
+            assertArrayEquals(first.get(0), first.get(6));
+            assertArrayEquals(first.get(1), first.get(4));
+            assertTrue(!Arrays.equals(batched.get(0), batched.get(2)) || !Arrays.equals(batched.get(0), batched.get(6)),
+                    "three samples of one prompt with different seeds should not all agree");
+            for (int i = 0; i < SHARED.length; i++) {
+                List<float[]> aloneFirst = new ArrayList<>();
+                int[] alone = m.generate(SHARED[i], SHARED_MAX_NEW[i], null, recording(aloneFirst, sampler(i)), true);
+                assertArrayEquals(alone, batched.get(i), "request " + i + " in order " + Arrays.toString(order));
+                assertEquals(0, maxRelativeDifference(aloneFirst.get(0), first.get(i)), 1e-5, "request " + i);
+            }
+        }
+    }
+
+    @Test
+    void aRepeatedPromptKeepsItsOwnLimitAndStops() {
+        DecoderModel m = model();
+        int[] p = PROMPTS[4];
+        // Its stop: a token that request 3's sampler draws alone for the first time at position k >= 1.
+        int[] free = m.generate(p, 16, null, sampler(3), true);
+        int stopAt = -1;
+        int[] stop = null;
+        for (int k = 1; k < free.length - 1 && stop == null; k++) {
+            final int t = free[k];
+            if (Arrays.stream(free, 0, k).noneMatch(x -> x == t)) {
+                stop = new int[]{t};
+                stopAt = k + 1;
+            }
+        }
+        assertTrue(stop != null, "the sampler repeats one token: " + Arrays.toString(free));
+        // The leader (first in request order) generates nothing; the others each stop their own way.
+        int[] maxNew = {0, 16, 5, 16, 1};
+        int[][] stops = {null, null, null, stop, new int[]{49}};
+        List<Generator.Request> requests = new ArrayList<>();
+        for (int i = 0; i < maxNew.length; i++) {
+            requests.add(new Generator.Request(p.clone(), maxNew[i], stops[i], sampler(i)));
+        }
+        List<int[]> batched = new Generator(m).generate(requests);
+        for (int i = 0; i < maxNew.length; i++) {
+            assertArrayEquals(m.generate(p, maxNew[i], stops[i], sampler(i), true), batched.get(i), "request " + i);
+        }
+        assertArrayEquals(new int[]{0, 16, 5, stopAt, 1}, batched.stream().mapToInt(t -> t.length).toArray());
+        assertTrue(stopAt < 16, "the stop should end request 3 early");
+    }
+
+    @Test
+    void steeringAndAblationGiveTheSameWithASharedPrefill() {
+        DecoderModel m = model();
+        int[] order = {0, 1, 2, 3, 4, 5, 6};
+        List<float[]> plainFirst = new ArrayList<>();
+        sharedRun(m, order, plainFirst);
+        Random r = new Random(5);
+        m.addResidualHook(0, new ResidualHook.AddVector(Nd4j.createFromArray(r.doubles(32).toArray()), 1.5));
+        m.addResidualHook(2, new ResidualHook.ProjectOut(Nd4j.createFromArray(r.doubles(32).toArray())));
+        List<float[]> first = new ArrayList<>();
+        List<int[]> batched = sharedRun(m, order, first);
+        boolean changed = false;
+        for (int i = 0; i < SHARED.length; i++) {
+            // Each request alone prefills its own prompt through the hooks: no sharing there.
+            List<float[]> aloneFirst = new ArrayList<>();
+            int[] alone = m.generate(SHARED[i], SHARED_MAX_NEW[i], null, recording(aloneFirst, sampler(i)), true);
+            assertArrayEquals(alone, batched.get(i), "request " + i);
+            assertEquals(0, maxRelativeDifference(aloneFirst.get(0), first.get(i)), 1e-5, "request " + i);
+            changed |= maxRelativeDifference(plainFirst.get(i), first.get(i)) > 1e-3;
+        }
+        assertTrue(changed, "the hooks should change the logits, or the test shows nothing");
+    }
+
+    /** max |got - want| / max |want|. */
+    static double maxRelativeDifference(float[] want, float[] got) {
+        double scale = 0;
+        double worst = 0;
+        for (float v : want) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        for (int v = 0; v < want.length; v++) {
+            worst = Math.max(worst, Math.abs(got[v] - want[v]));
+        }
+        return worst / scale;
+    }
+
     @Test
     void errorsNameTheSequence() {
         DecoderModel m = model();
