@@ -11,7 +11,8 @@ import java.util.Objects;
  * and training ({@link DecoderModel#addResidualHook}).
  *
  * <p>{@code hidden} is [n, d_model] with one row per token, row {@code b·seq + t}; in generation
- * with the KV cache, only the new tokens' rows are passed. {@code tokenMask} [n] holds the mask the
+ * with the KV cache, only the new tokens' rows are passed, and a {@link Generator} call prefills a
+ * prompt that several of its requests share once (a hook that counts rows sees it once). {@code tokenMask} [n] holds the mask the
  * caller gave the forward pass (the loss mask of {@link DecoderModel#loss}; all true when none was
  * given and in generation, except the padding rows of a {@link Generator} prefill, where prompts
  * shorter than the longest of their pass are padded at the end). The array is valid only during
