@@ -90,8 +90,9 @@ public final class SafetensorsFile implements AutoCloseable {
         readFully(lengthField, 0);
         long headerBytes = lengthField.getLong(0);   // u64: negative here means >= 2^63
         if (headerBytes < 0 || headerBytes > MAX_HEADER_BYTES) {
-            throw bad("header length " + Long.toUnsignedString(headerBytes) + " exceeds the limit of "
-                    + MAX_HEADER_BYTES + " bytes");
+            // Text or another format read as a length gives an absurd number: say what the file likely is.
+            throw bad("not a safetensors file? its first 8 bytes give a header length of "
+                    + Long.toUnsignedString(headerBytes) + ", which exceeds the limit of " + MAX_HEADER_BYTES + " bytes");
         }
         if (headerBytes > size - 8) {
             throw bad("header length " + headerBytes + " is larger than the " + (size - 8)

@@ -370,7 +370,10 @@ class SafetensorsTest {
 
         Path huge = dir.resolve("huge-header.safetensors");
         Files.write(huge, ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(-2).array());
-        assertMessage(huge, "header length 18446744073709551614", "exceeds the limit");
+        assertMessage(huge, "header length of 18446744073709551614", "exceeds the limit");
+        Path json = dir.resolve("judge.json");   // a text file given where a safetensors file belongs
+        Files.writeString(json, "{\n  \"case_sensitive\": false\n}\n");
+        assertMessage(json, json + ": not a safetensors file?", "exceeds the limit");
 
         Path latin1 = dir.resolve("latin1.safetensors");
         ByteBuffer l = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(8);
