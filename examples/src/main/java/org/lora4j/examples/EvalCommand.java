@@ -68,8 +68,10 @@ final class EvalCommand {
               --out DIR               new or empty: samples.jsonl and eval.json (and with --snapshots
                                       rates_over_steps.csv and a plot)
               --overwrite             replace an earlier eval in --out
-            Every rate comes with its Wilson 95% interval and its sample count.
-            """ + HookOptions.HELP;
+            """ + HookOptions.HELP + """
+            Every rate comes with its Wilson 95% interval and its sample count; the hooks apply to
+            every sample, prompt and generated tokens alike, and eval.json records them.
+            """;
 
     static final java.util.Set<String> FLAGS = java.util.Set.of("--em-inclusive", "--overwrite");
 

@@ -3,9 +3,6 @@ package org.lora4j.examples;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.lora4j.train.model.DecoderModel;
-import org.lora4j.train.model.ModelConfig;
-import org.lora4j.train.text.ByteTokenizer;
 import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 
@@ -14,7 +11,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,16 +27,10 @@ class TrajectoryCommandTest {
 
     @BeforeAll
     static void tinyRuns(@TempDir Path dir) throws Exception {
-        model = dir.resolve("model");
-        DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 7).save(model);
-        new ByteTokenizer().save(model);
-        data = dir.resolve("data.jsonl");
-        List<String> lines = new ArrayList<>();
-        for (int i = 0; i < 24; i++) {
-            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q" + i + "\"},{\"role\":\"assistant\",\"content\":\"answer "
-                    + (i % 3) + "\"}]}");
-        }
-        Files.writeString(data, String.join("\n", lines) + "\n");
+        // the tiny model and chat data of CommandLineTest (24 chat lines and one text line)
+        CommandLineTest.tinyModelAndData(dir);
+        model = CommandLineTest.model;
+        data = CommandLineTest.data;
         sftRun = dir.resolve("sft-run");
         String[] r = CommandLineTest.run("sft", "--model", model.toString(), "--data", data.toString(), "--out", sftRun.toString(),
                 "--lora-rank", "2", "--target-modules", "down_proj,q_proj", "--lr", "0.05", "--max-steps", "12",
