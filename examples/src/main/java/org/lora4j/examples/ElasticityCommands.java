@@ -54,8 +54,11 @@ final class ElasticityCommands {
               --data FILE.jsonl       tokenized with the model's tokenizer; the tokens scored are those of
                                       lora4j loss: assistant tokens of chat lines, every token of text lines
               --batch-size N          sequences per forward (default 8; does not change the result)
+            The hook options below apply to the model, not the reference, so KL(ablated || unablated)
+            measures what an ablation, a steer or its random control does to the whole distribution:
+            """ + HookOptions.HELP + """
             Prints {"kl": ..., "tokens": ...}: the mean over the scored tokens of
-            sum_v p_model(v) (log p_model(v) - log p_ref(v)), computed in double.
+            sum_v p_model(v) (log p_model(v) - log p_ref(v)), computed in double (and "hooks" when given).
             """;
 
     static int kl(Args a) throws IOException {
@@ -65,9 +68,11 @@ final class ElasticityCommands {
         String refAdapter = a.value("--reference-adapter", null);
         Path data = Path.of(a.required("--data"));
         int batchSize = a.intValue("--batch-size", 8, 1);
+        HookOptions hooks = HookOptions.parse(a);
         a.rejectUnknown();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = Commands.loadWithAdapter(modelDir, adapter);
+        ObjectNode hooked = hooks.apply(model);
         DecoderModel reference = Commands.loadWithAdapter(refDir, refAdapter);
         int vm = model.config().vocabSize();
         int vr = reference.config().vocabSize();
@@ -88,6 +93,9 @@ final class ElasticityCommands {
         ObjectNode o = new ObjectMapper().createObjectNode();
         Commands.putNumber(o, "kl", r.kl());
         o.put("tokens", r.tokens());
+        if (hooked != null) {
+            o.set("hooks", hooked);
+        }
         System.out.println(o);
         if (r.tokens() == 0) {
             throw new IllegalArgumentException(data + ": no token is scored (chat lines need an assistant reply)");

@@ -87,6 +87,30 @@ class ElasticityCommandsTest {
         assertTrue(Math.abs(klOne - klOther) > 1e-9 * klOne, "KL is not symmetric: the model comes first");
     }
 
+    /** The hook options act on the model side only: an ablation moves KL off 0, and is recorded. */
+    @Test
+    void klTakesTheHookOptionsOnTheModelSide() throws Exception {
+        java.util.Map<Integer, double[]> v = new java.util.TreeMap<>();
+        for (int l = 0; l < 2; l++) {
+            double[] d = new double[32];
+            d[3 + l] = 1;
+            v.put(l, d);
+        }
+        Path dirs = dir.resolve("kl-directions.safetensors");
+        new org.lora4j.train.directions.Directions(v, java.util.Map.of(), "test").write(dirs);
+        String[] r = run("kl", "--model", model.toString(), "--reference", model.toString(), "--data", data.toString(),
+                "--ablate", dirs + ":all");
+        assertEquals("0", r[0], r[2]);
+        JsonNode kl = lastJson(r[1]);
+        assertTrue(kl.get("kl").asDouble() > 0, kl.toString());
+        assertEquals("all", kl.get("hooks").get("ablate").get("layers").asText());
+        String[] control = run("kl", "--model", model.toString(), "--reference", model.toString(), "--data",
+                data.toString(), "--ablate", dirs + ":all", "--random-control", "5");
+        assertEquals("0", control[0], control[2]);
+        double klControl = lastJson(control[1]).get("kl").asDouble();
+        assertTrue(klControl > 0 && klControl != kl.get("kl").asDouble(), klControl + " vs " + kl);
+    }
+
     @Test
     void klRefusesAReferenceWithAnotherVocabulary() throws Exception {
         Path small = dir.resolve("small-vocab");
