@@ -99,9 +99,9 @@ public final class MeanDifference {
             throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         }
         model.setTraining(false);
-        List<Pool> pools = new ArrayList<>();
+        List<ResidualHook.Capture> pools = new ArrayList<>();
         for (int l : layers) {
-            Pool p = new Pool(model.config().hiddenSize());
+            ResidualHook.Capture p = new ResidualHook.Capture();
             model.addResidualHook(l, p);
             pools.add(p);
         }
@@ -134,43 +134,8 @@ public final class MeanDifference {
         }
         double[][] out = new double[layers.size()][];
         for (int i = 0; i < out.length; i++) {
-            out[i] = pools.get(i).mean();
+            out[i] = pools.get(i).meanVector();
         }
         return out;
-    }
-
-    /** Sums the stream over the pooled rows, in double, row by row in order; leaves the stream alone. */
-    private static final class Pool implements ResidualHook {
-        private final double[] sum;
-        private long count;
-
-        Pool(int d) {
-            sum = new double[d];
-        }
-
-        @Override
-        public void forward(int layer, INDArray hidden, boolean[] tokenMask) {
-            double[][] h = null;
-            for (int r = 0; r < tokenMask.length; r++) {
-                if (tokenMask[r]) {
-                    if (h == null) {
-                        h = hidden.toDoubleMatrix();   // [n, d]; one bulk read, and only when a row is pooled
-                    }
-                    double[] row = h[r];
-                    for (int c = 0; c < sum.length; c++) {
-                        sum[c] += row[c];
-                    }
-                    count++;
-                }
-            }
-        }
-
-        double[] mean() {
-            double[] m = sum.clone();
-            for (int c = 0; c < m.length; c++) {
-                m[c] /= count;
-            }
-            return m;
-        }
     }
 }

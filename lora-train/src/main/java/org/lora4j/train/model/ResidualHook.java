@@ -104,15 +104,33 @@ public interface ResidualHook {
                 sum = new double[d];
             }
             checkWidth(hidden, sum.length);
-            INDArray h = hidden.castTo(DataType.DOUBLE);
+            double[][] h = null;
             for (int r = 0; r < n; r++) {
                 if (tokenMask == null || tokenMask[r]) {
+                    if (h == null) {
+                        // One bulk read, and only when a row is pooled: an element-wise getDouble is
+                        // a native call each, which made a 0.5B model's capture take minutes.
+                        h = hidden.toDoubleMatrix();   // [n, d]
+                    }
+                    double[] row = h[r];
                     for (int c = 0; c < d; c++) {
-                        sum[c] += h.getDouble(r, c);
+                        sum[c] += row[c];
                     }
                     count++;
                 }
             }
+        }
+
+        /** The mean hidden state [d] over the pooled tokens. */
+        public double[] meanVector() {
+            if (count == 0) {
+                throw new IllegalStateException("no tokens captured");
+            }
+            double[] m = sum.clone();
+            for (int c = 0; c < m.length; c++) {
+                m[c] /= count;
+            }
+            return m;
         }
 
         /** Tokens pooled so far. */
@@ -122,14 +140,7 @@ public interface ResidualHook {
 
         /** The mean hidden state [d] over the pooled tokens, as DOUBLE. */
         public INDArray mean() {
-            if (count == 0) {
-                throw new IllegalStateException("no tokens captured");
-            }
-            double[] m = sum.clone();
-            for (int c = 0; c < m.length; c++) {
-                m[c] /= count;
-            }
-            return Nd4j.createFromArray(m);
+            return Nd4j.createFromArray(meanVector());
         }
 
         public void reset() {
