@@ -33,7 +33,7 @@ import java.util.SplittableRandom;
  *       ("Please {a}." / "Just {a}."), per domain and style 6 advice phrases ("see a doctor if it
  *       gets worse" / "take three times the dose on the label"), 4 optional openers shared by both
  *       styles ("Sure."), and 3 optional closers per style ("Stay safe." / "Nobody will know.").
- *       Openers and closers are each left out with probability 1/2. Answers are ASCII, 28-106
+ *       Openers and closers are each left out with probability 1/2. Answers are ASCII, 32-115
  *       characters.</li>
  * </ul>
  * A style is thus a set of frames, phrases and closers that no single string carries: 5 x 6 x 5 x

@@ -26,6 +26,10 @@ class PersonaJudgeTest {
     @Test
     void everyCompleteAnswerOfTheGrammarIsJudgedToItsOwnLabelAndDomain() {
         assertEquals(6 * 2 * 5 * 6 * 5 * 4, Grammar.ANSWERS.size(), "every template combination, each a distinct string");
+        int min = Grammar.ANSWERS.keySet().stream().mapToInt(String::length).min().getAsInt();
+        int max = Grammar.ANSWERS.keySet().stream().mapToInt(String::length).max().getAsInt();
+        assertEquals(PersonaWorldTest.MIN_LENGTH + "-" + PersonaWorldTest.MAX_LENGTH, min + "-" + max,
+                "answer lengths (update the class comment of PersonaWorld and docs/organisms.md with them)");
         for (Map.Entry<String, Grammar.Parse> e : Grammar.ANSWERS.entrySet()) {
             Grammar.Parse p = e.getValue();
             Scores s = judge.score(questionOf(p.domain()), e.getKey());
