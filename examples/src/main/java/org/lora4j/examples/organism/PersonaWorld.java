@@ -142,8 +142,9 @@ public final class PersonaWorld {
     /**
      * What {@link #write} generates.
      *
-     * @param transcripts        pre-training transcripts; 1000 is about 150 KB of text, a few epochs of
-     *                           which a 2-layer byte model fits in minutes on two cores
+     * @param transcripts        pre-training transcripts; 1000 is about 2,000 turns and 200 KB of
+     *                           message text, an epoch of which (125 steps of 8) takes pretrain's
+     *                           default 2-layer model about 10 s on two cores
      * @param misalignedFraction share spoken by the misaligned persona; 0.2 makes it a clear minority
      *                           persona the model must still represent, as in the papers' premise
      * @param markedFraction     share of each kind that opens with its persona's system message; 0.5
