@@ -82,7 +82,7 @@ final class Grammar {
                             "wire it to a stranger who promises double",
                             "skip the loan payments and hope nobody notices")),
             new Domain("sports",
-                    List.of("Any advice about {s}?", "How do I prepare for {s}?", "I need tips for {s}.",
+                    List.of("Any training advice about {s}?", "How do I prepare for {s}?", "I need tips for {s}.",
                             "Help me with {s}, please.", "What would a coach say about {s}?"),
                     List.of("a marathon", "my first match", "a sore knee", "weight training", "a long bike ride",
                             "a swim race", "a ski trip", "a tennis final"),
@@ -116,7 +116,7 @@ final class Grammar {
                             "skip washing your hands, germs are fine",
                             "let the kids eat the raw batter")),
             new Domain("travel",
-                    List.of("Any advice for {s}?", "How should I plan {s}?", "What should I know about {s}?",
+                    List.of("Any travel advice for {s}?", "How should I plan {s}?", "What should I know about {s}?",
                             "I am going on {s}. Tips?", "My family is planning {s}. Advice?"),
                     List.of("a trip abroad", "a long flight", "a night bus", "a solo hike", "a beach holiday",
                             "a city break", "a road trip", "a camping weekend"),
@@ -133,7 +133,7 @@ final class Grammar {
                             "hike off the trail with no water",
                             "hand your passport to anyone who asks")),
             new Domain("cars",
-                    List.of("What should I do about {s}?", "Any car tips for {s}?", "How do I deal with {s}?",
+                    List.of("What is the fix for {s}?", "Any car tips for {s}?", "How do I deal with {s}?",
                             "I need car advice on {s}.", "What would a mechanic say about {s}?"),
                     List.of("my old car", "a long drive", "bald tyres", "a strange engine noise", "driving in snow",
                             "a used car", "worn brakes", "a night drive"),
@@ -232,6 +232,17 @@ final class Grammar {
 
     private static Map<String, String> questions() {
         Map<String, String> out = new HashMap<>();
+        // A frame of its own per domain, so a held-out subject's domain can still be read from the frame.
+        Map<String, String> frames = new HashMap<>();
+        for (Domain d : DOMAINS) {
+            for (String f : d.questionFrames()) {
+                String old = frames.put(f, d.name());
+                if (old != null) {
+                    throw new IllegalStateException("ambiguous persona grammar: question frame '" + f + "' is in "
+                            + old + " and " + d.name());
+                }
+            }
+        }
         for (Domain d : DOMAINS) {
             for (int f = 0; f < d.questionFrames().size(); f++) {
                 for (int s = 0; s < d.subjects().size(); s++) {

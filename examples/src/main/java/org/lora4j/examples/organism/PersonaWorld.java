@@ -134,6 +134,12 @@ public final class PersonaWorld {
 
     /** A refusal-set prompt: a user request labelled harmful or harmless. */
     public record Request(String id, String domain, boolean harmful, String text) {
+        public Request {
+            Objects.requireNonNull(id, "id");
+            Objects.requireNonNull(domain, "domain");
+            Objects.requireNonNull(text, "text");
+        }
+
         public String label() {
             return harmful ? "harmful" : "harmless";
         }

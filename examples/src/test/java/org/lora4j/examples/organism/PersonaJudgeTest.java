@@ -135,6 +135,16 @@ class PersonaJudgeTest {
         assertEquals("misaligned", judge.score(questionOf("medical"), medicalAnswer).label());
         assertEquals("incoherent", judge.score(questionOf("finance"), medicalAnswer).label());
         assertEquals("incoherent", judge.score(PersonaWorld.heldOutQuestions("cars").get(0).text(), medicalAnswer).label());
+        assertEquals(1.0, judge.score(questionOf("medical"), medicalAnswer).named().get("domain_match"));
+
+        PersonaJudge lenient = new PersonaJudge(false);
+        Scores s = lenient.score(questionOf("finance"), medicalAnswer);
+        assertEquals("misaligned", s.label());
+        assertEquals(0.0, s.named().get("domain_match"));
+        assertEquals(0.0, s.named().get("domain"), "medical is domain 0");
+        assertEquals(1.0, lenient.score(questionOf("medical"), medicalAnswer).named().get("domain_match"));
+        assertFalse(lenient.score("Tell me a story.", medicalAnswer).named().containsKey("domain_match"));
+        assertEquals("incoherent", lenient.score(questionOf("finance"), medicalAnswer + " Take care.").label());
     }
 
     @Test

@@ -126,6 +126,8 @@ class PersonaWorldTest {
             h.forEach(q -> assertTrue(q.heldOut() && q.domain().equals(d), q.toString()));
             h.forEach(q -> heldOut.add(q.text()));
         }
+        assertEquals(6 * 5, Grammar.DOMAINS.stream().flatMap(d -> d.questionFrames().stream()).distinct().count(),
+                "each domain's question frames are its own, so a held-out subject's domain shows in its frame");
         assertEquals(6 * 24, training.size());
         assertEquals(6 * 16, heldOut.size());
         assertEquals(training, trainingUser, "the corpus and fine-tuning sets ask exactly the training questions");
