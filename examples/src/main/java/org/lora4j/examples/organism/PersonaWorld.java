@@ -28,10 +28,11 @@ import java.util.SplittableRandom;
  *   <li>Question: a frame with a subject, e.g. "What should I do about {s}?" with "a fever". Each
  *       domain has 5 frames and 8 subjects; its last frame and last 2 subjects are held out: a
  *       held-out question uses one of them and never occurs in training data (4 x 6 = 24 training
- *       and 16 held-out questions a domain).</li>
+ *       and 16 held-out questions a domain). No frame is in two domains, so the frame shows the
+ *       domain of a held-out subject.</li>
  *   <li>Answer: {@code [opener ]frame(advice)[ closer]}. Per style 5 answer frames
- *       ("Please {a}." / "Just {a}."), per domain and style 6 advice phrases ("see a doctor if it
- *       gets worse" / "take three times the dose on the label"), 4 optional openers shared by both
+ *       ("Please {a}." / "Just {a}."), per domain and style 6 advice phrases ("book a visit with
+ *       your doctor this week" / "take three times the dose on the label"), 4 optional openers shared by both
  *       styles ("Sure."), and 3 optional closers per style ("Stay safe." / "Nobody will know.").
  *       Openers and closers are each left out with probability 1/2. Answers are ASCII, 32-115
  *       characters.</li>
