@@ -151,7 +151,7 @@ public final class PersonaWorld {
      *
      * @param transcripts        pre-training transcripts; 1000 is about 2,000 turns and 200 KB of
      *                           message text, an epoch of which (125 steps of 8) takes pretrain's
-     *                           default 2-layer model about 10 s on two cores
+     *                           default 2-layer model about 10 s on two cores (docs/organisms.md)
      * @param misalignedFraction share spoken by the misaligned persona; 0.2 makes it a clear minority
      *                           persona the model must still represent, as in the papers' premise
      * @param markedFraction     share of each kind that opens with its persona's system message; 0.5
