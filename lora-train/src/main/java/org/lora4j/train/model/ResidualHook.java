@@ -37,17 +37,35 @@ public interface ResidualHook {
     /** Steering, {@code h <- h + lambda · v} at every position. */
     final class AddVector implements ResidualHook {
         private final INDArray vector;  // [1, d]
+        private final double[] v;       // the same, in double
         private final double lambda;
+        private final HookStream stream = new HookStream();
 
         public AddVector(INDArray vector, double lambda) {
             this.vector = Objects.requireNonNull(vector, "vector").reshape(1, vector.length());
+            this.v = this.vector.castTo(DataType.DOUBLE).toDoubleVector();
             this.lambda = lambda;
         }
 
         @Override
         public void forward(int layer, INDArray hidden, boolean[] tokenMask) {
             checkWidth(hidden, vector.length());
-            hidden.addiRowVector(vector.castTo(hidden.dataType()).mul(lambda));
+            if (!HookStream.isColumnMajor(hidden)) {
+                hidden.addiRowVector(vector.castTo(hidden.dataType()).mul(lambda));
+                return;
+            }
+            // The model hands hooks a column-major [n, d] buffer: a Java loop, where ND4J ops would
+            // allocate and dispatch at every layer of every decode step.
+            int n = (int) hidden.size(0);
+            int d = (int) hidden.size(1);
+            double[] h = stream.read(hidden);
+            for (int c = 0; c < d; c++) {
+                double add = lambda * v[c];
+                for (int r = 0, i = c * n; r < n; r++, i++) {
+                    h[i] += add;
+                }
+            }
+            stream.write(hidden);
         }
     }
 
@@ -57,6 +75,9 @@ public interface ResidualHook {
      */
     final class ProjectOut implements ResidualHook {
         private final INDArray unit;  // [d, 1] double
+        private final double[] u;     // the same, as a Java array
+        private final HookStream stream = new HookStream();
+        private double[] coef = new double[0];
 
         public ProjectOut(INDArray direction) {
             INDArray r = Objects.requireNonNull(direction, "direction").castTo(DataType.DOUBLE).reshape(direction.length(), 1);
@@ -65,6 +86,7 @@ public interface ResidualHook {
                 throw new IllegalArgumentException("direction must have a finite, non-zero norm, got " + norm);
             }
             this.unit = r.div(norm);
+            this.u = unit.toDoubleVector();
         }
 
         @Override
@@ -79,12 +101,40 @@ public interface ResidualHook {
 
         private void project(INDArray h) {
             checkWidth(h, unit.length());
+            if (HookStream.isColumnMajor(h)) {
+                projectColumnMajor(h);
+                return;
+            }
             INDArray r = unit.castTo(h.dataType());
             INDArray coef = Nd4j.create(h.dataType(), new long[]{h.size(0), 1}, 'f');
             Nd4j.gemm(h, r, coef, false, false, 1.0, 0.0);           // h·r        [n, 1]
             INDArray along = Nd4j.create(h.dataType(), h.shape(), 'f');
             Nd4j.gemm(coef, r, along, false, true, 1.0, 0.0);        // (h·r) rᵀ   [n, d]
             h.subi(along);
+        }
+
+        /** h - (h·r) rᵀ on a column-major [n, d] buffer, in double, without allocating per call. */
+        private void projectColumnMajor(INDArray hidden) {
+            int n = (int) hidden.size(0);
+            int d = (int) hidden.size(1);
+            double[] h = stream.read(hidden);
+            if (coef.length < n) {
+                coef = new double[n];
+            }
+            java.util.Arrays.fill(coef, 0, n, 0.0);
+            for (int c = 0; c < d; c++) {                            // coef = h·r   [n]
+                double rc = u[c];
+                for (int r = 0, i = c * n; r < n; r++, i++) {
+                    coef[r] += h[i] * rc;
+                }
+            }
+            for (int c = 0; c < d; c++) {                            // h -= coef rᵀ
+                double rc = u[c];
+                for (int r = 0, i = c * n; r < n; r++, i++) {
+                    h[i] -= coef[r] * rc;
+                }
+            }
+            stream.write(hidden);
         }
     }
 
