@@ -1,5 +1,6 @@
 package org.lora4j.examples;
 
+import org.lora4j.train.text.TextFiles;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.PeftAdapter;
 import org.lora4j.core.PeftAdapters;
@@ -265,9 +266,9 @@ final class DirectionCommands {
         ObjectMapper json = new ObjectMapper();
         ObjectNode o = json.createObjectNode();
         o.put("a", fa.toString());
-        o.put("a_sha256", HookOptions.sha256(fa));
+        o.put("a_sha256", TextFiles.sha256(fa));
         o.put("b", fb.toString());
-        o.put("b_sha256", HookOptions.sha256(fb));
+        o.put("b_sha256", TextFiles.sha256(fb));
         ArrayNode arr = o.putArray("layers");
         for (DirectionComparison.LayerCosine c : layers) {
             ObjectNode n = arr.addObject();

@@ -1,5 +1,6 @@
 package org.lora4j.examples;
 
+import org.lora4j.train.text.TextFiles;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.PeftAdapters;
@@ -27,10 +28,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -206,7 +204,7 @@ final class EvalCommand {
         }
         List<Path> chosen = new ArrayList<>();
         for (int i = 0; i < files.size(); i++) {
-            if (stepOf(files.get(i)) % o.every() == 0 || i == files.size() - 1) {
+            if (Snapshots.stepOf(files.get(i)) % o.every() == 0 || i == files.size() - 1) {
                 chosen.add(files.get(i));
             }
         }
@@ -225,7 +223,7 @@ final class EvalCommand {
         List<double[]> rows = new ArrayList<>();
         long start = System.nanoTime();
         for (Path f : chosen) {
-            int step = stepOf(f);
+            int step = Snapshots.stepOf(f);
             loadSnapshot(f, adapters);
             SampledEvaluation.Result r = evaluation.run(qs, settings, o.criterion());
             for (SampledEvaluation.JudgedSample s : r.samples()) {
@@ -293,11 +291,6 @@ final class EvalCommand {
         }
     }
 
-    private static int stepOf(Path snapshot) {
-        String n = snapshot.getFileName().toString();
-        return Integer.parseInt(n.substring("step-".length(), n.length() - ".safetensors".length()));
-    }
-
     /**
      * The sampling settings; without --max-new-tokens, 600 or what the context leaves after the
      * longest prompt (a given value that does not fit is refused by the evaluation, naming the question).
@@ -342,9 +335,9 @@ final class EvalCommand {
             e.put("every", o.every());
         }
         e.put("questions", o.questions().toString());
-        e.put("questions_sha256", sha256(o.questions()));
+        e.put("questions_sha256", TextFiles.sha256(o.questions()));
         e.put("judge", o.judge().toString());
-        e.put("judge_sha256", sha256(o.judge()));
+        e.put("judge_sha256", TextFiles.sha256(o.judge()));
         e.put("judge_labels", judge.labels().toString());
         if (o.adapterScale() != 1.0) {
             e.put("adapter_scale", o.adapterScale());
@@ -429,14 +422,6 @@ final class EvalCommand {
             AtomicFiles.writeString(file, text);
         } catch (IOException e) {
             throw new IOException(file + ": " + Main.message(e), e);
-        }
-    }
-
-    static String sha256(Path file) throws IOException {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 

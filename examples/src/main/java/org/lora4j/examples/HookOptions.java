@@ -1,5 +1,6 @@
 package org.lora4j.examples;
 
+import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.directions.DirectionHooks;
 import org.lora4j.train.directions.Directions;
 import org.lora4j.train.directions.LayerSelection;
@@ -11,9 +12,6 @@ import org.nd4j.shade.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -156,17 +154,9 @@ final class HookOptions {
     private static ObjectNode describe(String file, Directions d, String layers) throws IOException {
         ObjectNode n = new ObjectMapper().createObjectNode();
         n.put("file", file);
-        n.put("sha256", sha256(Path.of(file)));
+        n.put("sha256", TextFiles.sha256(Path.of(file)));
         n.put("layers", layers);
         return n;
-    }
-
-    static String sha256(Path file) throws IOException {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** FILE:LAYER:LAMBDA, split at the last two colons (a path may hold colons). */

@@ -63,7 +63,8 @@ final class TrajectoryCommand {
         if (!Files.isDirectory(runDir)) {
             throw new IllegalArgumentException("--run " + runDir + ": no such directory");
         }
-        // An earlier report may be replaced; RunDirectory's own --overwrite clears only training runs and merges.
+        // An earlier report is replaced only after the new one is built, so a failed build keeps it
+        // (RunDirectory's OVERWRITE would clear it first).
         boolean replace = overwrite && Files.isRegularFile(out.resolve(JSON));
         if (overwrite && !replace && Files.isDirectory(out) && !isEmpty(out)) {
             throw new IllegalArgumentException("--overwrite replaces only an earlier trajectory report (a directory with "

@@ -92,7 +92,7 @@ class DirectionCommandsTest {
         assertEquals(List.of(0, 1), d.layers());
         assertEquals(32, d.width());
         Map<String, String> meta = d.metadata();
-        assertEquals(HookOptions.sha256(samples), meta.get("positive_sha256"));
+        assertEquals(org.lora4j.train.text.TextFiles.sha256(samples), meta.get("positive_sha256"));
         assertEquals("misaligned", meta.get("positive_label"));
         assertEquals("aligned", meta.get("negative_label"));
         assertEquals("6", meta.get("positive_examples"));
@@ -120,6 +120,13 @@ class DirectionCommandsTest {
         Path b = direction("b.safetensors", "--adapter", adapter.toString());
         Path out = dir.resolve("cmp");
         String[] r = run("compare-directions", a.toString(), b.toString(), "--adapter", adapter.toString(), "--out", out.toString());
+        assertEquals("0", r[0], r[2]);
+        // --overwrite replaces an earlier comparison (it was refused as "not written by lora4j")
+        String[] again = run("compare-directions", a.toString(), b.toString(), "--out", out.toString(), "--overwrite");
+        assertEquals("0", again[0], again[2]);
+        assertFalse(Files.exists(out.resolve("adapter_columns.png")), "the earlier run's files are gone");
+        r = run("compare-directions", a.toString(), b.toString(), "--adapter", adapter.toString(), "--out", out.toString(),
+                "--overwrite");
         assertEquals("0", r[0], r[2]);
         JsonNode j = lastJson(r[1]);
         assertEquals(2, j.get("layers").size());
@@ -155,7 +162,7 @@ class DirectionCommandsTest {
         JsonNode s = lastJson(steered[1]);
         assertNotEquals(lastJson(plain[1]).get("loss").asDouble(), s.get("loss").asDouble());
         assertEquals(2000.0, s.get("hooks").get("steer").get("lambda").asDouble());
-        assertEquals(HookOptions.sha256(f), s.get("hooks").get("steer").get("sha256").asText());
+        assertEquals(org.lora4j.train.text.TextFiles.sha256(f), s.get("hooks").get("steer").get("sha256").asText());
         String[] control = run("loss", "--model", model.toString(), "--data", chat.toString(), "--steer", f + ":0:2000",
                 "--random-control", "5");
         JsonNode c = lastJson(control[1]);

@@ -234,7 +234,8 @@ public final class Snapshots {
         }
     }
 
-    static int stepOf(Path p) {
+    /** The step in a snapshot file's name, {@code step-000005.safetensors} -> 5. */
+    public static int stepOf(Path p) {
         Matcher m = NAME.matcher(p.getFileName().toString());
         if (!m.matches()) {
             throw new IllegalArgumentException("not a snapshot file name: " + p);

@@ -1,5 +1,6 @@
 package org.lora4j.train.elasticity;
 
+import org.lora4j.train.text.TextFiles;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.SampledGeneration;
@@ -191,22 +192,13 @@ public final class Resistance {
         o.put("name", name);
         o.put("start_model", start.toString());
         o.put("data", data.toString());
-        o.put("data_sha256", sha256(data));
+        o.put("data_sha256", TextFiles.sha256(data));
         o.put("examples", examples);
         o.put("examples_available", available);   // more than examples: cut to the other direction's size
         o.put("steps", config.maxSteps());
         o.put("seed", config.seed());
         o.set("config", config.toJson());
         return o;
-    }
-
-    static String sha256(Path file) throws IOException {
-        try {
-            return java.util.HexFormat.of().formatHex(
-                    java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JVM has SHA-256", e);
-        }
     }
 
     static ObjectNode header(ObjectMapper json, Settings s, Map<String, Object> provenance) {

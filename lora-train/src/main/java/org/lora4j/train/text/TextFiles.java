@@ -204,6 +204,16 @@ public final class TextFiles {
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
     }
 
+    /** The SHA-256 of a file's bytes, in lower-case hex: how outputs record which input they read. */
+    public static String sha256(Path file) throws IOException {
+        try {
+            return java.util.HexFormat.of().formatHex(
+                    java.security.MessageDigest.getInstance("SHA-256").digest(java.nio.file.Files.readAllBytes(file)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
+        }
+    }
+
     /**
      * A value from a file, for an error message: in single quotes, with line breaks and other control
      * characters escaped as JSON escapes them, so the message stays one line (a fuzzing finding), and

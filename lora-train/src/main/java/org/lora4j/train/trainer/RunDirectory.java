@@ -35,7 +35,7 @@ import java.util.stream.Stream;
  *   <li>a non-empty directory is refused ({@link Mode#NEW}) unless the run continues it
  *       ({@link Mode#RESUME}, which removes the temporary files a crash can leave mid-write) or the
  *       user asks to start again ({@link Mode#OVERWRITE}, which clears it first, but only a directory
- *       lora4j wrote: one with {@value #RUN_JSON} or {@value #MERGE_JSON}).</li>
+ *       lora4j wrote: one holding a command's record, {@link #RECORDS}).</li>
  * </ul>
  * That a resumed directory holds this run and not another is checked by {@link Trainer#resumeFrom}
  * through the run id.
@@ -46,7 +46,12 @@ public final class RunDirectory implements AutoCloseable {
     public static final String LOCK_FILE = ".lora4j.lock";
     static final String RUN_JSON = "run.json";
     static final String MERGE_JSON = "lora4j_merge.json";
-    static final String EVAL_JSON = "eval.json";   // lora4j eval's record, written last
+    /**
+     * The record each lora4j command writes into its --out (training runs, merge, eval,
+     * compare-directions, trajectory): a directory holding one of them is lora4j's own output, which
+     * --overwrite may clear.
+     */
+    static final List<String> RECORDS = List.of(RUN_JSON, MERGE_JSON, "eval.json", "compare.json", "trajectory.json");
 
     /** How a run may treat a directory that already holds something. */
     public enum Mode {
@@ -314,12 +319,11 @@ public final class RunDirectory implements AutoCloseable {
 
     /** --overwrite: only what lora4j wrote is deleted; any other directory is refused. */
     private static void clear(Path dir, List<Path> entries) throws IOException {
-        boolean ours = Files.isRegularFile(dir.resolve(RUN_JSON)) || Files.isRegularFile(dir.resolve(MERGE_JSON))
-                || Files.isRegularFile(dir.resolve(EVAL_JSON))
+        boolean ours = RECORDS.stream().anyMatch(r -> Files.isRegularFile(dir.resolve(r)))
                 || entries.stream().allMatch(RunDirectory::isLeftover);
         if (!ours) {
             throw new IllegalArgumentException("output directory " + dir + " holds " + describe(dir, entries)
-                    + " but no " + RUN_JSON + " or " + MERGE_JSON + ": it was not written by lora4j, and --overwrite"
+                    + " but none of " + String.join(", ", RECORDS) + ": it was not written by lora4j, and --overwrite"
                     + " deletes only lora4j's own output; empty it yourself or choose another --out");
         }
         String what = describe(dir, entries);
