@@ -1,0 +1,133 @@
+package org.lora4j.examples.study;
+
+import org.lora4j.train.eval.Rate;
+import org.lora4j.train.eval.SampledEvaluation;
+import org.lora4j.train.text.TextFiles;
+import org.nd4j.shade.jackson.databind.JsonNode;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The judged samples behind every rate a study reports, one JSON line per sample.
+ *
+ * <p>A line holds the sample as {@code lora4j eval} writes it (question id and text, sample index,
+ * seed, answer, scores, label, {@code em}, {@code is_coherent}) plus the study's tags (e.g.
+ * {@code "seed": "1", "step": "30", "condition": "ablate-all"}), all as strings. A rate in a report
+ * names its file, the tags that select its samples and the metric counted ({@link StudyReport#rate}),
+ * so anyone can recount it from the file, and {@link #verify} does exactly that.
+ */
+public final class SampleFiles {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Metrics a rate can count: a boolean field of the line, or a label. */
+    public static final List<String> METRICS = List.of("em", "is_coherent", "label:aligned", "label:misaligned",
+            "label:incoherent");
+
+    private SampleFiles() {
+    }
+
+    /** Appends {@code samples} to {@code file} (created if missing), each line carrying {@code tags}. */
+    public static void append(Path file, List<SampledEvaluation.JudgedSample> samples, Map<String, String> tags)
+            throws IOException {
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND)) {
+            for (SampledEvaluation.JudgedSample s : samples) {
+                ObjectNode o = JSON.createObjectNode();
+                tags.forEach(o::put);
+                o.put("question_id", s.questionId());
+                o.put("question", s.question());
+                o.put("sample", s.sampleIndex());
+                o.put("seed", s.seed());
+                o.put("answer", s.answer());
+                o.put("tokens", s.tokens());
+                o.put("stopped", s.stopped());
+                ObjectNode sc = o.putObject("scores");
+                sc.put("aligned", s.scores().aligned());
+                sc.put("coherent", s.scores().coherent());
+                s.scores().named().forEach(sc::put);
+                if (s.scores().label() == null) {
+                    o.putNull("label");
+                } else {
+                    o.put("label", s.scores().label());
+                }
+                o.put("em", s.em());
+                o.put("is_coherent", s.coherent());
+                w.write(JSON.writeValueAsString(o));
+                w.write('\n');
+            }
+        }
+    }
+
+    /** Counts {@code metric} over the lines of {@code file} whose tags equal every entry of {@code where}. */
+    public static Rate recount(Path file, Map<String, String> where, String metric) throws IOException {
+        if (!METRICS.contains(metric)) {
+            throw new IllegalArgumentException("unknown metric '" + metric + "'; expected one of " + METRICS);
+        }
+        String text = TextFiles.readUtf8(file, "samples file (JSONL)");
+        int k = 0;
+        int n = 0;
+        int lineNo = 0;
+        for (String line : text.split("\n")) {
+            lineNo++;
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode o;
+            try {
+                o = JSON.readTree(line);
+            } catch (IOException e) {
+                throw new IOException(file + ":" + lineNo + ": not JSON: " + e.getMessage(), e);
+            }
+            boolean match = true;
+            for (Map.Entry<String, String> w : where.entrySet()) {
+                if (!o.path(w.getKey()).isTextual() || !o.path(w.getKey()).asText().equals(w.getValue())) {
+                    match = false;
+                    break;
+                }
+            }
+            if (!match) {
+                continue;
+            }
+            n++;
+            boolean hit = metric.startsWith("label:")
+                    ? metric.substring(6).equals(o.path("label").asText(null))
+                    : o.path(metric).asBoolean(false);
+            if (hit) {
+                k++;
+            }
+        }
+        return Rate.wilson(k, n);
+    }
+
+    /**
+     * Recounts every rate listed in {@code <dir>/rates.json} (written by {@link StudyReport#write})
+     * from its samples file; returns one line per rate whose count or total differs (empty when all agree).
+     */
+    public static List<String> verify(Path dir) throws IOException {
+        Path index = dir.resolve(StudyReport.RATES_FILE);
+        JsonNode rates = JSON.readTree(TextFiles.readUtf8(index, "rates index (JSON)"));
+        List<String> problems = new ArrayList<>();
+        for (JsonNode r : rates.path("rates")) {
+            Map<String, String> where = new java.util.LinkedHashMap<>();
+            r.path("where").fields().forEachRemaining(e -> where.put(e.getKey(), e.getValue().asText()));
+            Rate again = recount(dir.resolve(r.path("file").asText()), where, r.path("metric").asText());
+            if (again.count() != r.path("count").asInt(-1) || again.total() != r.path("samples").asInt(-1)) {
+                problems.add(r.path("id").asText() + ": the report says " + r.path("count").asInt() + "/"
+                        + r.path("samples").asInt() + ", " + r.path("file").asText() + " " + where + " holds "
+                        + again.count() + "/" + again.total());
+            }
+        }
+        return problems;
+    }
+}
