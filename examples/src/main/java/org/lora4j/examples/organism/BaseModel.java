@@ -216,7 +216,7 @@ public final class BaseModel {
 
     private static Built read(Path dir, Spec spec) throws IOException {
         JsonNode rec = JSON.readTree(TextFiles.readUtf8(dir.resolve(RECORD), "cached base record (JSON)"));
-        if (!spec.toJson().equals(rec.path("spec"))) {
+        if (!spec.toJson().toString().equals(rec.path("spec").toString())) {
             throw new IOException(dir.resolve(RECORD) + ": the cached base was made from " + rec.path("spec")
                     + ", not " + spec.toJson() + "; delete " + dir + " to rebuild it");
         }
