@@ -20,9 +20,10 @@ import java.util.Map;
 /**
  * The judged samples behind every rate a study reports, one JSON line per sample.
  *
- * <p>A line holds the sample as {@code lora4j eval} writes it (question id and text, sample index,
- * seed, answer, scores, label, {@code em}, {@code is_coherent}) plus the study's tags (e.g.
- * {@code "seed": "1", "step": "30", "condition": "ablate-all"}), all as strings. A rate in a report
+ * <p>A line holds the study's tags as an object of strings first (e.g. {@code "tags": {"seed": "1",
+ * "step": "30", "condition": "ablate-all"}}), then the sample as {@code lora4j eval} writes it
+ * (question id and text, sample index, sampling seed, answer, scores, label, {@code em},
+ * {@code is_coherent}), so {@code lora4j direction} reads the file as eval samples. A rate in a report
  * names its file, the tags that select its samples and the metric counted ({@link StudyReport#rate}),
  * so anyone can recount it from the file, and {@link #verify} does exactly that.
  */
@@ -44,7 +45,8 @@ public final class SampleFiles {
                 StandardOpenOption.APPEND)) {
             for (SampledEvaluation.JudgedSample s : samples) {
                 ObjectNode o = JSON.createObjectNode();
-                tags.forEach(o::put);
+                ObjectNode t = o.putObject("tags");
+                tags.forEach(t::put);
                 o.put("question_id", s.questionId());
                 o.put("question", s.question());
                 o.put("sample", s.sampleIndex());
@@ -69,7 +71,7 @@ public final class SampleFiles {
         }
     }
 
-    /** Counts {@code metric} over the lines of {@code file} whose tags equal every entry of {@code where}. */
+    /** Counts {@code metric} over the lines of {@code file} whose {@code tags} hold every entry of {@code where}. */
     public static Rate recount(Path file, Map<String, String> where, String metric) throws IOException {
         if (!METRICS.contains(metric)) {
             throw new IllegalArgumentException("unknown metric '" + metric + "'; expected one of " + METRICS);
@@ -91,7 +93,8 @@ public final class SampleFiles {
             }
             boolean match = true;
             for (Map.Entry<String, String> w : where.entrySet()) {
-                if (!o.path(w.getKey()).isTextual() || !o.path(w.getKey()).asText().equals(w.getValue())) {
+                JsonNode tag = o.path("tags").path(w.getKey());
+                if (!tag.isTextual() || !tag.asText().equals(w.getValue())) {
                     match = false;
                     break;
                 }
