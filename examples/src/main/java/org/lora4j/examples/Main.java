@@ -15,7 +15,9 @@ public final class Main {
 
     static final String USAGE = """
             usage: lora4j [command] [options]     (each command takes --help)
-              quickstart   fit a LoRA adapter to a known low-rank change and save it in PEFT format (default)
+              study        the main job: the organism and elasticity studies with their reports
+                           (no arguments: study --quick --overwrite --out lora4j-study)
+              quickstart   fit a LoRA adapter to a known low-rank change and save it in PEFT format
               pretrain     train a small model from scratch (built-in corpus by default), Hugging Face layout
               sft          fine-tune a model on a JSONL file with LoRA adapters or all parameters
               loss         the mean token loss of a model (and adapter) on a JSONL file
@@ -56,9 +58,12 @@ public final class Main {
         String env = System.getenv(DEBUG_ENV);
         boolean debug = args.remove("--debug") | (env != null && !env.isBlank() && !env.equals("0") && !env.equalsIgnoreCase("false"));
         argv = args.toArray(String[]::new);
-        String command = argv.length == 0 ? "quickstart"
+        String command = argv.length == 0 ? "study"
                 : argv[0].equals("--help") || argv[0].equals("-h") ? "help"
-                : argv[0].startsWith("--") ? "quickstart" : argv[0];
+                : argv[0].startsWith("--") ? "study" : argv[0];
+        if (argv.length == 0) {
+            argv = StudyCommand.defaultArgs();
+        }
         try {
             return dispatch(command, argv);
         } catch (IllegalArgumentException e) {
@@ -134,6 +139,9 @@ public final class Main {
         String[] rest = argv.length > 0 && !argv[0].startsWith("--") ? Arrays.copyOfRange(argv, 1, argv.length) : argv;
         boolean help = Arrays.asList(rest).contains("--help") || command.equals("help");
         switch (command) {
+            case "study" -> {
+                return help ? print(StudyCommand.HELP) : StudyCommand.run(new Args(rest, StudyCommand.FLAGS));
+            }
             case "quickstart" -> {
                 if (help) {
                     System.out.print(Quickstart.HELP);

@@ -1,0 +1,153 @@
+package org.lora4j.examples;
+
+import org.lora4j.core.AtomicFiles;
+import org.lora4j.examples.study.StudyReport;
+import org.lora4j.train.trainer.Version;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * {@code lora4j study}, the main job: {@code lora4j organism} and {@code lora4j elasticity} one after
+ * the other into one directory, with a {@code report.md} that links their reports. {@code lora4j}
+ * with no arguments runs it with {@code --quick} into {@value #DEFAULT_OUT}.
+ */
+final class StudyCommand {
+    private StudyCommand() {
+    }
+
+    static final String DEFAULT_OUT = "lora4j-study";
+
+    /** Marks a directory as a study's, so a later run may replace it and nothing else. */
+    static final String MARKER = "study-index.json";
+
+    static final Set<String> FLAGS = Set.of("--quick", "--quiet", "--overwrite");
+
+    static final String HELP = """
+            lora4j study: the main job: the toy model organisms of emergent misalignment (lora4j organism)
+            and the elasticity study (lora4j elasticity), one after the other, each with its report
+              --out DIR               where both go: DIR/organism/report.md, DIR/elasticity/report.md and
+                                      DIR/report.md linking them (default %s; new or empty)
+              --quick                 the quick presets (a few minutes on two cores, bases included)
+              --cache DIR             pre-trained toy bases, reused by hash (default $LORA4J_CACHE, else
+                                      ~/.cache/lora4j)
+              --seeds 1,2,3           seeds of the organisms and fine-tunes (each study's default if absent)
+              --overwrite             replace an earlier study in --out (never a directory that is not one)
+              --quiet                 no progress lines
+            `lora4j` with no arguments runs `lora4j study --quick --overwrite` into %s.
+            """.formatted(DEFAULT_OUT, DEFAULT_OUT);
+
+    /** The arguments {@code lora4j} with none runs. */
+    static String[] defaultArgs() {
+        return new String[]{"--quick", "--overwrite", "--out", DEFAULT_OUT};
+    }
+
+    static int run(Args a) throws IOException {
+        Path out = Path.of(a.value("--out", DEFAULT_OUT));
+        boolean quick = a.flag("--quick");
+        boolean quiet = a.flag("--quiet");
+        boolean overwrite = a.flag("--overwrite");
+        String cache = a.value("--cache", null);
+        String seeds = a.value("--seeds", null);
+        a.rejectUnknown();
+        prepare(out, overwrite);
+        long start = System.nanoTime();
+        List<String[]> parts = List.of(new String[]{"organism", "the EM organisms (three papers' first two)"},
+                new String[]{"elasticity", "alignment is elastic"});
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode index = json.createObjectNode();
+        index.put("lora4j_version", Version.get());
+        index.put("quick", quick);
+        if (seeds != null) {
+            index.put("seeds", seeds);
+        }
+        // Written first, so an interrupted study can still be replaced with --overwrite.
+        index.put("complete", false);
+        AtomicFiles.writeString(out.resolve(MARKER), index.toPrettyString() + "\n");
+        StudyReport report = new StudyReport(out, "lora4j study" + (quick ? " (quick presets)" : ""));
+        List<List<String>> rows = new ArrayList<>();
+        for (String[] part : parts) {
+            List<String> argv = new ArrayList<>(List.of(part[0], "--out", out.resolve(part[0]).toString()));
+            if (quick) {
+                argv.add("--quick");
+            }
+            if (quiet) {
+                argv.add("--quiet");
+            }
+            if (cache != null) {
+                argv.addAll(List.of("--cache", cache));
+            }
+            if (seeds != null) {
+                argv.addAll(List.of("--seeds", seeds));
+            }
+            if (!quiet) {
+                System.err.println("lora4j study: running lora4j " + String.join(" ", argv));
+            }
+            long t0 = System.nanoTime();
+            int code = Main.run(argv.toArray(String[]::new));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            if (code != 0) {
+                // The part printed its own one-line error; say which part and stop with its code.
+                System.err.println("lora4j study: lora4j " + part[0] + " failed (exit " + code + "); what it wrote is in "
+                        + out.resolve(part[0]));
+                return code;
+            }
+            index.put(part[0] + "_seconds", Math.round(seconds * 10) / 10.0);
+            rows.add(List.of("[" + part[0] + "](" + part[0] + "/" + StudyReport.REPORT_FILE + ")", part[1],
+                    String.format(Locale.ROOT, "%.0f s", seconds)));
+        }
+        double total = (System.nanoTime() - start) / 1e9;
+        index.put("seconds", Math.round(total * 10) / 10.0);
+        index.put("complete", true);
+        report.text("Two studies of docs/reproducing.md, run by `lora4j study" + (quick ? " --quick" : "") + "` with"
+                + " lora4j " + Version.get() + ". Each report says what was run (configs, seeds, versions, wall"
+                + " times), shows its tables and plots, and reads each result next to the paper's.");
+        report.table(List.of("report", "what", "wall time"), rows);
+        report.text(String.format(Locale.ROOT, "Total wall time: %.0f s.", total));
+        report.write();
+        AtomicFiles.writeString(out.resolve(MARKER), index.toPrettyString() + "\n");
+        System.out.println(out.resolve(StudyReport.REPORT_FILE).toAbsolutePath() + "  (study done in "
+                + String.format(Locale.ROOT, "%.0f s", total) + "; reports: " + out.resolve("organism/report.md")
+                + ", " + out.resolve("elasticity/report.md") + ")");
+        return 0;
+    }
+
+    /** An empty or new directory; with --overwrite, an earlier study's directory emptied first. */
+    private static void prepare(Path out, boolean overwrite) throws IOException {
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new IllegalArgumentException("--out " + out + " is a file, not a directory");
+        }
+        if (!Files.isDirectory(out)) {
+            Files.createDirectories(out);
+            return;
+        }
+        boolean empty;
+        try (Stream<Path> s = Files.list(out)) {
+            empty = s.findAny().isEmpty();
+        }
+        if (empty) {
+            return;
+        }
+        if (!Files.isRegularFile(out.resolve(MARKER))) {
+            throw new IllegalArgumentException("--out " + out + " is not empty and holds no earlier study (no " + MARKER
+                    + "); give a new or empty directory");
+        }
+        if (!overwrite) {
+            throw new IllegalArgumentException("--out " + out + " holds an earlier study; pass --overwrite to replace it,"
+                    + " or give another --out");
+        }
+        try (Stream<Path> s = Files.list(out)) {
+            for (Path p : s.toList()) {
+                AtomicFiles.deleteTree(p);
+            }
+        }
+    }
+}
