@@ -17,6 +17,7 @@ public final class Main {
             usage: lora4j [command] [options]     (each command takes --help)
               study        the main job: the organism and elasticity studies with their reports
                            (no arguments: study --quick --overwrite --out lora4j-study)
+              organism     toy model organisms of emergent misalignment: rank-1 organisms, trajectories, report
               quickstart   fit a LoRA adapter to a known low-rank change and save it in PEFT format
               pretrain     train a small model from scratch (built-in corpus by default), Hugging Face layout
               sft          fine-tune a model on a JSONL file with LoRA adapters or all parameters
@@ -141,6 +142,9 @@ public final class Main {
         switch (command) {
             case "study" -> {
                 return help ? print(StudyCommand.HELP) : StudyCommand.run(new Args(rest, StudyCommand.FLAGS));
+            }
+            case "organism" -> {
+                return help ? print(OrganismCommand.HELP) : OrganismCommand.run(new Args(rest, OrganismCommand.FLAGS));
             }
             case "quickstart" -> {
                 if (help) {
