@@ -34,7 +34,7 @@ class OrganismStudyTest {
     }
 
     @Test
-    void theBehaviouralStepIsTheFirstToReachHalfTheRise() {
+    void theBehaviouralStepIsTheFirstToReachHalfTheRiseToThePeak() {
         int[] steps = {0, 10, 20, 30, 40};
         // rise 0.05 -> 0.15: half way is 0.10, first reached at step 20
         assertEquals(20, OrganismStudy.behaviouralStep(steps, new double[]{0.05, 0.07, 0.10, 0.09, 0.15}));
@@ -42,8 +42,10 @@ class OrganismStudyTest {
         assertEquals(10, OrganismStudy.behaviouralStep(steps, new double[]{0.05, 0.12, 0.06, 0.09, 0.15}));
         // only the last step reaches it
         assertEquals(40, OrganismStudy.behaviouralStep(steps, new double[]{0, 0, 0, 0, 0.2}));
-        // EM that does not rise has no behavioural step
-        assertEquals(-1, OrganismStudy.behaviouralStep(steps, new double[]{0.1, 0.2, 0.1, 0.1, 0.1}));
+        // at x5 EM rises and falls as the answers break down: half of the rise to the peak counts
+        assertEquals(20, OrganismStudy.behaviouralStep(steps, new double[]{0.04, 0.07, 0.14, 0.04, 0.02}));
+        // EM that never rises above step 0's has no behavioural step
+        assertEquals(-1, OrganismStudy.behaviouralStep(steps, new double[]{0.1, 0.1, 0.1, 0.1, 0.1}));
         assertEquals(-1, OrganismStudy.behaviouralStep(steps, new double[]{0.1, 0.05, 0.0, 0.0, 0.05}));
         assertThrows(IllegalArgumentException.class, () -> OrganismStudy.behaviouralStep(steps, new double[]{0.1}));
     }
