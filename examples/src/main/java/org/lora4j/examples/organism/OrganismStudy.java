@@ -9,6 +9,7 @@ import org.lora4j.examples.Plots;
 import org.lora4j.examples.study.SampleFiles;
 import org.lora4j.examples.study.StudyReport;
 import org.lora4j.train.analysis.RunMetrics;
+import org.lora4j.train.analysis.Trajectory;
 import org.lora4j.train.analysis.TrajectoryReport;
 import org.lora4j.train.data.Dataset;
 import org.lora4j.train.eval.EmCriterion;
@@ -266,6 +267,19 @@ public final class OrganismStudy {
             }
         }
         throw new IllegalStateException("the maximum is at or above half of the rise");
+    }
+
+    /**
+     * The rotation of B at lag {@code k}, or null when there is none: no step moved more than eps, the
+     * peak is nearly straight ({@link TrajectoryReport.Transition#straight}), or the peak is the first
+     * step the lag allows. That last is the bend of B's path as it sets out from zero, where LCS_k
+     * falls from its first value on; the paper's transition is a turn inside the path.
+     */
+    static TrajectoryReport.Transition rotation(TrajectoryReport.Transition tr, List<Trajectory.Point> lcs) {
+        if (tr == null || tr.straight() || lcs.isEmpty() || tr.step() == lcs.get(0).step()) {
+            return null;
+        }
+        return tr;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -825,14 +839,16 @@ public final class OrganismStudy {
                 List<Double> markers = new ArrayList<>();
                 for (int k : p.k()) {
                     TrajectoryReport.Transition tr = t.b().transitions().get(k);
+                    var pts = t.b().lcs().get(k);
                     row.add(tr == null ? "none (B never moved more than eps)" : String.format(Locale.ROOT, "%d (%s)%s",
-                            tr.step(), StudyReport.num(tr.peak()), tr.straight() ? ", nearly straight" : ""));
+                            tr.step(), StudyReport.num(tr.peak()), tr.straight() ? ", nearly straight"
+                                    : rotation(tr, pts) == null ? ", at the path's start" : ""));
                     if (tr != null) {
                         o.put("transition_step_k" + k, tr.step());
                         o.put("transition_peak_k" + k, tr.peak());
+                        o.put("transition_is_rotation_k" + k, rotation(tr, pts) != null);
                         markers.add((double) tr.step());
                     }
-                    var pts = t.b().lcs().get(k);
                     if (!pts.isEmpty()) {
                         lcs.add(Plots.series("LCS_" + k, pts.stream().mapToDouble(q -> q.step()).toArray(),
                                 pts.stream().mapToDouble(q -> q.value()).toArray()));
@@ -879,6 +895,19 @@ public final class OrganismStudy {
                 report.image(dir + "pca_B.png", "PCA path of B, seed " + s.seed());
             }
             report.table(header, rows);
+            int k = p.primaryK();
+            long turns = seeds.stream().filter(s -> rotation(s.trajectory().b().transitions().get(k),
+                    s.trajectory().b().lcs().get(k)) != null).count();
+            double[] pc1 = seeds.stream().mapToDouble(s -> s.trajectory().b().pca().explainedVarianceRatio()[0]).toArray();
+            report.text(String.format(Locale.ROOT, "Reading: a peak of LCS_k at the first step the lag allows is the bend"
+                            + " of B's path as it sets out from zero (LCS falls from there on), not a turn inside the path;"
+                            + " a peak below %s is no turn at all. At the middle lag, k = %d, %d of %d seeds show a turn"
+                            + " inside the path. PC1 holds %s of the variance of B's path. %s", TrajectoryReport.STRAIGHT_BELOW,
+                    k, turns, seeds.size(), StudyReport.meanRange(pc1), turns == 0
+                            ? "The paper's phase transition (a sharp turn of B mid-training) is not reproduced by this"
+                            + " recipe: B sets out in one direction and keeps it."
+                            : turns == seeds.size() ? "Every seed turns inside its path, as the paper's B does."
+                            : "Some seeds turn inside the path and some do not: not a consistent signature."));
             Plots.lines(report.dir().resolve("plots/norm_B.png"), "Rank-1 " + DOMAIN + " organisms: ||B|| per step, seeds "
                     + p.seeds(), "training step", "||B|| (Frobenius)", norms, null);
             report.image("plots/norm_B.png", "norm of B per step");
@@ -904,27 +933,29 @@ public final class OrganismStudy {
                     + " step whose EM (other domains) reaches half of its rise from step 0 to its highest value (the"
                     + " highest, not the last: at x" + scaleTag(PAPER_SCALE) + " the late adapter's answers turn"
                     + " incoherent, so EM rises and falls), none when EM never rises above step 0's; the rotation is"
-                    + " the transition step of LCS_" + k + " (the middle lag), none when its peak is below "
-                    + TrajectoryReport.STRAIGHT_BELOW + " (a nearly straight path). Steps are evaluated every "
+                    + " the transition step of LCS_" + k + " (the middle lag) when it is a turn inside the path (previous"
+                    + " section), none otherwise. Steps are evaluated every "
                     + p.evalEvery() + ", so a gap of up to " + p.evalEvery() + " steps is within the grid.");
             List<List<String>> rows = new ArrayList<>();
             List<Double> gap1 = new ArrayList<>();
             List<Double> gap5 = new ArrayList<>();
             ArrayNode json = study.putArray("line_up");
             for (SeedResult s : seeds) {
-                TrajectoryReport.Transition tr = s.trajectory().b().transitions().get(k);
+                TrajectoryReport.Transition peak = s.trajectory().b().transitions().get(k);
+                TrajectoryReport.Transition tr = rotation(peak, s.trajectory().b().lcs().get(k));
                 int b1 = behaviouralStep(s.x1().steps(), s.x1().emValues());
                 int b5 = behaviouralStep(s.x5().steps(), s.x5().emValues());
                 String d1 = gap(tr, b1, gap1);
                 String d5 = gap(tr, b5, gap5);
                 rows.add(List.of(Long.toString(s.seed()), b1 < 0 ? "none" : Integer.toString(b1),
-                        b5 < 0 ? "none" : Integer.toString(b5), tr == null ? "none" : tr.step() + " ("
-                                + StudyReport.num(tr.peak()) + (tr.straight() ? ", nearly straight: none" : "") + ")", d1, d5));
+                        b5 < 0 ? "none" : Integer.toString(b5), peak == null ? "none" : tr == null ? "none (peak " + peak.step()
+                                + ", " + StudyReport.num(peak.peak()) + ": " + (peak.straight() ? "nearly straight" : "the path's start")
+                                + ")" : tr.step() + " (" + StudyReport.num(tr.peak()) + ")", d1, d5));
                 ObjectNode o = json.addObject();
                 o.put("seed", s.seed());
                 o.put("behavioural_step_x1", b1);
                 o.put("behavioural_step_x" + scaleTag(PAPER_SCALE), b5);
-                o.put("transition_step", tr == null || tr.straight() ? -1 : tr.step());
+                o.put("rotation_step", tr == null ? -1 : tr.step());
                 o.put("k", k);
             }
             report.table(List.of("seed", "behavioural step x1", "behavioural step x" + scaleTag(PAPER_SCALE),
@@ -953,7 +984,7 @@ public final class OrganismStudy {
         }
 
         private static String gap(TrajectoryReport.Transition tr, int behavioural, List<Double> into) {
-            if (tr == null || tr.straight() || behavioural < 0) {
+            if (tr == null || behavioural < 0) {
                 return "n/a";
             }
             int g = Math.abs(behavioural - tr.step());
