@@ -4,6 +4,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lora4j.examples.study.SampleFiles;
 import org.lora4j.examples.study.StudyReport;
+import org.lora4j.train.analysis.Trajectory;
+import org.lora4j.train.analysis.TrajectoryReport;
 import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 
@@ -19,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -48,6 +51,21 @@ class OrganismStudyTest {
         assertEquals(-1, OrganismStudy.behaviouralStep(steps, new double[]{0.1, 0.1, 0.1, 0.1, 0.1}));
         assertEquals(-1, OrganismStudy.behaviouralStep(steps, new double[]{0.1, 0.05, 0.0, 0.0, 0.05}));
         assertThrows(IllegalArgumentException.class, () -> OrganismStudy.behaviouralStep(steps, new double[]{0.1}));
+    }
+
+    @Test
+    void aRotationIsATurnInsideThePath() {
+        List<Trajectory.Point> lcs = List.of(new Trajectory.Point(5, -0.7), new Trajectory.Point(6, -0.8),
+                new Trajectory.Point(7, -0.5), new Trajectory.Point(8, -0.95));
+        TrajectoryReport.Transition inside = new TrajectoryReport.Transition(7, -0.5);
+        assertEquals(inside, OrganismStudy.rotation(inside, lcs));
+        // the first step the lag allows: B setting out from zero
+        assertNull(OrganismStudy.rotation(new TrajectoryReport.Transition(5, -0.7), lcs));
+        // nearly straight
+        assertNull(OrganismStudy.rotation(new TrajectoryReport.Transition(7, -0.95), lcs));
+        // no point passed the movement filter
+        assertNull(OrganismStudy.rotation(null, lcs));
+        assertNull(OrganismStudy.rotation(inside, List.of()));
     }
 
     @Test
