@@ -9,6 +9,7 @@ import org.nd4j.shade.jackson.databind.node.ObjectNode;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +17,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.GZIPInputStream;
 
 /**
  * The judged samples behind every rate a study reports, one JSON line per sample.
@@ -76,7 +78,7 @@ public final class SampleFiles {
         if (!METRICS.contains(metric)) {
             throw new IllegalArgumentException("unknown metric '" + metric + "'; expected one of " + METRICS);
         }
-        String text = TextFiles.readUtf8(file, "samples file (JSONL)");
+        String text = read(file);
         int k = 0;
         int n = 0;
         int lineNo = 0;
@@ -111,6 +113,19 @@ public final class SampleFiles {
             }
         }
         return Rate.wilson(k, n);
+    }
+
+    /** The file's text; a file kept gzipped beside the report ({@code <file>.gz}, as docs/study/ keeps them) is read too. */
+    private static String read(Path file) throws IOException {
+        Path gz = Path.of(file + ".gz");
+        if (!Files.exists(file) && Files.isRegularFile(gz)) {
+            try (InputStream in = new GZIPInputStream(Files.newInputStream(gz))) {
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new IOException(gz + ": not a readable gzip file: " + e.getMessage(), e);
+            }
+        }
+        return TextFiles.readUtf8(file, "samples file (JSONL)");
     }
 
     /**
