@@ -768,6 +768,7 @@ public final class OrganismStudy {
                 ObjectNode fin = o.putObject("final");
                 s.finalRates().forEach((k, v) -> fin.set(k, rateJson(v)));
             }
+            meanOverSteps(seeds);
             report.subsection("The final adapters, over seeds");
             List<List<String>> rows = new ArrayList<>();
             for (String set : List.of("other", "own")) {
@@ -801,6 +802,43 @@ public final class OrganismStudy {
                     StudyReport.meanRange(start), StudyReport.meanRange(end), above, seeds.size(),
                     above == seeds.size() ? "reproduced" : above == 0 ? "not reproduced" : "reproduced in some seeds only",
                     StudyReport.meanRange(values(seeds, DOMAIN + "/other/x1/coherent"))));
+        }
+
+        /** EM and coherence per step as mean and range over the seeds (every seed has the same steps). */
+        private void meanOverSteps(List<SeedResult> seeds) {
+            report.subsection("Over seeds");
+            int[] steps = seeds.get(0).x1().steps();
+            double[] x = Arrays.stream(steps).asDoubleStream().toArray();
+            List<Plots.Series> series = new ArrayList<>();
+            List<List<String>> rows = new ArrayList<>();
+            for (int i = 0; i < steps.length; i++) {
+                rows.add(new ArrayList<>(List.of(Integer.toString(steps[i]))));
+            }
+            for (String metric : List.of("EM", "coherent")) {
+                for (double scale : new double[]{1, PAPER_SCALE}) {
+                    double[] mean = new double[steps.length];
+                    double[] lo = new double[steps.length];
+                    double[] hi = new double[steps.length];
+                    for (int i = 0; i < steps.length; i++) {
+                        final int at = i;
+                        double[] v = seeds.stream().mapToDouble(s -> {
+                            Curve c = scale == 1 ? s.x1() : s.x5();
+                            return (metric.equals("EM") ? c.em() : c.coherent())[at].value();
+                        }).toArray();
+                        mean[i] = Arrays.stream(v).average().orElseThrow();
+                        lo[i] = Arrays.stream(v).min().orElseThrow();
+                        hi[i] = Arrays.stream(v).max().orElseThrow();
+                        rows.get(i).add(StudyReport.meanRange(v));
+                    }
+                    series.add(new Plots.Series(metric + ", B x" + scaleTag(scale), x, mean, lo, hi));
+                }
+            }
+            Plots.lines(report.dir().resolve("plots/em_over_steps_seeds.png"), "Rank-1 " + DOMAIN + " organisms: EM and"
+                            + " coherence on the other domains, mean over seeds " + p.seeds() + ", band from min to max",
+                    "training step", "share of samples", series, null);
+            report.image("plots/em_over_steps_seeds.png", "EM and coherence over steps, mean over seeds");
+            report.table(List.of("step", "EM x1", "EM x" + scaleTag(PAPER_SCALE), "coherent x1",
+                    "coherent x" + scaleTag(PAPER_SCALE)), rows);
         }
 
         private static double[] values(List<SeedResult> seeds, String key) {
@@ -961,6 +999,16 @@ public final class OrganismStudy {
             report.table(List.of("seed", "behavioural step x1", "behavioural step x" + scaleTag(PAPER_SCALE),
                     "transition step LCS_" + k + " (peak)", "|behavioural - transition| x1",
                     "|behavioural - transition| x" + scaleTag(PAPER_SCALE)), rows);
+            double[] bs1 = seeds.stream().mapToDouble(s -> behaviouralStep(s.x1().steps(), s.x1().emValues())).toArray();
+            double[] bs5 = seeds.stream().mapToDouble(s -> behaviouralStep(s.x5().steps(), s.x5().emValues())).toArray();
+            long earlier = 0;
+            for (int i = 0; i < bs1.length; i++) {
+                earlier += bs5[i] >= 0 && (bs1[i] < 0 || bs5[i] < bs1[i]) ? 1 : 0;
+            }
+            report.text(String.format(Locale.ROOT, "B x%s brings the behaviour forward: its behavioural step comes before"
+                            + " x1's in %d of %d seeds (x1: %s; x%s: %s, where -1 is none). The paper scales B for exactly"
+                            + " this, so that the behaviour of a partly trained adapter shows.", scaleTag(PAPER_SCALE), earlier,
+                    seeds.size(), StudyReport.meanRange(bs1), scaleTag(PAPER_SCALE), StudyReport.meanRange(bs5)));
             double[] g1 = gap1.stream().mapToDouble(Double::doubleValue).toArray();
             double[] g5 = gap5.stream().mapToDouble(Double::doubleValue).toArray();
             report.text(String.format(Locale.ROOT, "Reading: |behavioural - transition| is %s at x1 and %s at x%s, in a run"
