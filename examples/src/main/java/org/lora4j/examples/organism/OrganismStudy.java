@@ -1006,9 +1006,11 @@ public final class OrganismStudy {
                 earlier += bs5[i] >= 0 && (bs1[i] < 0 || bs5[i] < bs1[i]) ? 1 : 0;
             }
             report.text(String.format(Locale.ROOT, "B x%s brings the behaviour forward: its behavioural step comes before"
-                            + " x1's in %d of %d seeds (x1: %s; x%s: %s, where -1 is none). The paper scales B for exactly"
-                            + " this, so that the behaviour of a partly trained adapter shows.", scaleTag(PAPER_SCALE), earlier,
-                    seeds.size(), StudyReport.meanRange(bs1), scaleTag(PAPER_SCALE), StudyReport.meanRange(bs5)));
+                            + " x1's in %d of %d seeds (x1: %s; x%s: %s, over the seeds that have one). The paper scales B"
+                            + " for exactly this, so that the behaviour of a partly trained adapter shows.",
+                    scaleTag(PAPER_SCALE), earlier, seeds.size(), StudyReport.meanRange(Arrays.stream(bs1).filter(b -> b >= 0)
+                            .toArray()), scaleTag(PAPER_SCALE), StudyReport.meanRange(Arrays.stream(bs5).filter(b -> b >= 0)
+                            .toArray())));
             double[] g1 = gap1.stream().mapToDouble(Double::doubleValue).toArray();
             double[] g5 = gap5.stream().mapToDouble(Double::doubleValue).toArray();
             report.text(String.format(Locale.ROOT, "Reading: |behavioural - transition| is %s at x1 and %s at x%s, in a run"
