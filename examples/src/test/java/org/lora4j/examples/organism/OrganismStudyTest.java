@@ -104,7 +104,7 @@ class OrganismStudyTest {
         List<String> sections = Arrays.stream(md.split("\n## ")).skip(1).toList();
         List<String> headings = sections.stream().map(s -> s.lines().findFirst().orElse("")).toList();
         for (String expected : List.of("What was run", "The base model", "Rank-1 organisms", "The adapter's trajectory",
-                "Does the behaviour line up", "Rank-1 against a wide adapter", "Wall time")) {
+                "Does the behaviour line up", "Rank-1 against a wide adapter", "Summary next to the papers", "Wall time")) {
             assertTrue(headings.stream().anyMatch(h -> h.startsWith(expected)), expected + " in " + headings);
         }
         for (String s : sections) {
