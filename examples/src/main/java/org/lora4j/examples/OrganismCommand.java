@@ -47,10 +47,23 @@ final class OrganismCommand {
             preset = preset.withSeeds(parseSeeds(seeds));
         }
         requireEmpty(out);
-        OrganismStudy.Result r = OrganismStudy.run(preset, out, BaseModel.cacheRoot(cache), !quiet);
+        OrganismStudy.Result r = quiet ? quietly(preset, out, cache) : OrganismStudy.run(preset, out,
+                BaseModel.cacheRoot(cache), true);
         System.out.println(r.report().toAbsolutePath() + String.format(Locale.ROOT, "  (organism study, %s preset, %.0f s)",
                 preset.name(), r.seconds()));
         return 0;
+    }
+
+    /** The trainer logs two lines a fine-tune at INFO (the study runs a dozen); --quiet keeps them off the console. */
+    private static OrganismStudy.Result quietly(OrganismStudy.Preset preset, Path out, String cache) throws IOException {
+        ch.qos.logback.classic.Logger l = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("org.lora4j");
+        ch.qos.logback.classic.Level old = l.getLevel();
+        l.setLevel(ch.qos.logback.classic.Level.WARN);
+        try {
+            return OrganismStudy.run(preset, out, BaseModel.cacheRoot(cache), false);
+        } finally {
+            l.setLevel(old);
+        }
     }
 
     /** {@code 1,2,3}: at least three distinct integers. */
