@@ -318,10 +318,8 @@ public final class OrganismDirections {
             throw new IllegalArgumentException(o.adapterDir() + ": the organism's adapter has no " + module
                     + " (its modules: " + adapters.keySet() + "); the organism's layer must be its adapter's");
         }
-        for (DirectionComparison.AdapterCosine c : DirectionComparison.adapterColumnsOf(v, Map.of(module, adapters.get(module)))) {
-            return c.cosine();   // rank 1: the first column is the only one
-        }
-        throw new IllegalStateException("no column compared for " + module);
+        // Rank 1: B has one column.
+        return DirectionComparison.adapterColumnsOf(v, Map.of(module, adapters.get(module))).get(0).cosine();
     }
 
     /**
@@ -531,8 +529,8 @@ public final class OrganismDirections {
             report.text(b.toString().replaceAll("; $", ". Their other numbers are left out below."));
         }
 
-        ablationSection(report, rates, results, domains, seeds);
-        steeringSection(in, report, rates, results, domains, seeds);
+        ablationSection(report, rates, results, domains);
+        steeringSection(in, report, rates, results, domains);
         convergenceSection(in, report, results, domains, seeds, layers);
         refusalSection(in, report, rates, results, domains, refusalGap, harmfulCount);
         writeJson(in, results, refusal, refusalGap, seconds);
@@ -547,8 +545,8 @@ public final class OrganismDirections {
             "random-ablate-all", "random (same norm) ablated at every layer",
             "refusal-ablate-all", "refusal direction ablated at every layer");
 
-    private static void ablationSection(StudyReport report, Rates rates, List<Result> results, List<String> domains,
-                                        List<String> seeds) throws IOException {
+    private static void ablationSection(StudyReport report, Rates rates, List<Result> results, List<String> domains)
+            throws IOException {
         report.subsection("Ablating the EM direction");
         List<String> conditions = new ArrayList<>();
         conditions.add("base");
@@ -669,7 +667,7 @@ public final class OrganismDirections {
     }
 
     private static void steeringSection(Inputs in, StudyReport report, Rates rates, List<Result> results,
-                                        List<String> domains, List<String> seeds) throws IOException {
+                                        List<String> domains) throws IOException {
         report.subsection("Steering the base model with the EM direction");
         List<List<String>> rows = new ArrayList<>();
         List<Plots.Series> series = new ArrayList<>();
