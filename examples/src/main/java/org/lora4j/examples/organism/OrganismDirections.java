@@ -391,10 +391,9 @@ public final class OrganismDirections {
 
     private static Map<String, String> tags(String domain, String seed, String condition, String questions) {
         Map<String, String> t = new LinkedHashMap<>();
-        // Not "seed": a samples line's "seed" is the sample's own sampling seed.
         t.put("part", "directions");
         t.put("domain", domain);
-        t.put("org_seed", seed);
+        t.put("seed", seed);
         t.put("condition", condition);
         t.put("questions", questions);
         return t;
@@ -458,7 +457,7 @@ public final class OrganismDirections {
             int n = 0;
             for (Map.Entry<Map<String, String>, SampledEvaluation.Summary> e : summaries.entrySet()) {
                 Map<String, String> t = new LinkedHashMap<>(e.getKey());
-                t.remove("org_seed");
+                t.remove("seed");
                 if (t.equals(want)) {
                     Rate r = coherence ? e.getValue().coherent() : e.getValue().em();
                     k += r.count();
@@ -484,7 +483,7 @@ public final class OrganismDirections {
 
         private static Map<String, String> pooledTags(String domain, String condition, String questions) {
             Map<String, String> t = tags(domain, "", condition, questions);
-            t.remove("org_seed");
+            t.remove("seed");
             return t;
         }
     }

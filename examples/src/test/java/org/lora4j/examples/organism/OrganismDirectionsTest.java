@@ -197,9 +197,10 @@ class OrganismDirectionsTest {
             assertTrue(Math.abs(o.path("cos_b").asDouble(Double.NaN)) <= 1, o.toString());
             assertTrue(Files.isRegularFile(out.resolve("directions").resolve(o.path("direction").asText())));
         }
-        // Every evaluation of the rates is tagged with the organism's seed, never the sample's "seed".
-        String firstSample = Files.readAllLines(out.resolve("directions").resolve(OrganismDirections.SAMPLES_FILE)).get(0);
-        assertTrue(JSON.readTree(firstSample).path("org_seed").isTextual(), firstSample);
+        // The first evaluation is the base's answers to the harmful requests: no organism, so no seed.
+        JsonNode first = JSON.readTree(Files.readAllLines(out.resolve("directions").resolve(OrganismDirections.SAMPLES_FILE)).get(0));
+        assertEquals("none", first.path("tags").path("seed").asText(), first.toString());
+        assertEquals("harmful", first.path("tags").path("questions").asText(), first.toString());
     }
 
     /** A rank-1 rsLoRA organism on layer 1's down_proj, trained one epoch on the domain's misaligned answers. */
