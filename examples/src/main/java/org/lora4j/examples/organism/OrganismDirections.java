@@ -829,8 +829,8 @@ public final class OrganismDirections {
         }
         if (!series.isEmpty()) {
             Path png = in.out().resolve("directions-cosines.png");
-            Plots.lines(png, "Cosine per layer: EM directions across domains, and EM vs refusal (mean, range over seeds)",
-                    "layer", "cosine", series, null);
+            Plots.bars(png, "Cosine per layer: EM directions across domains, and EM vs refusal (mean; bars: range over seeds)",
+                    "layer", "cosine", layerNames(layers), series);
             report.image(rel(report, png), "cosines per layer");
         }
         report.text("**Reading.** The paper found the directions of different fine-tunes at cosine above 0.8 in all but "
@@ -885,8 +885,8 @@ public final class OrganismDirections {
             report.table(List.of("EM direction of", "layer", "cos(EM, refusal), mean (range)", "|cos|",
                     "refusal signal of the base", "share of it left with the EM direction ablated"), rows);
             Path png = in.out().resolve("directions-refusal-signal.png");
-            Plots.lines(png, "Refusal signal left when the EM direction is ablated at every layer (mean, range over seeds)",
-                    "layer", "signal with EM ablated / signal of the base", survivalSeries, null);
+            Plots.bars(png, "Refusal signal left with the EM direction ablated at every layer (mean; bars: range over seeds)",
+                    "layer", "signal with EM ablated / signal of the base", layerNames(layers), survivalSeries);
             report.image(rel(report, png), "refusal signal with the EM direction ablated");
         }
         List<List<String>> harmful = new ArrayList<>();
@@ -1073,7 +1073,16 @@ public final class OrganismDirections {
         return c;
     }
 
-    /** Mean over seeds per layer, with the min-to-max range as the band. */
+    /** Bar categories, one a layer: bars, because a study model has few layers and a line between them means nothing. */
+    private static List<String> layerNames(int layers) {
+        List<String> names = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            names.add("layer " + l);
+        }
+        return names;
+    }
+
+    /** Mean over seeds per layer, with the min-to-max range as its interval. */
     private static Plots.Series band(String name, List<double[]> perSeed, int layers, boolean abs) {
         double[] x = new double[layers];
         double[] y = new double[layers];
