@@ -891,7 +891,8 @@ public final class OrganismDirections {
         }
         List<List<String>> harmful = new ArrayList<>();
         harmful.add(List.of("base", "nothing", rates.cell("base", "none", "base", "harmful")));
-        harmful.add(List.of("base", "refusal direction, each layer's own after every block", rates.cell("base", "none", "refusal-ablate-all", "harmful")));
+        harmful.add(List.of("base", "refusal direction, each layer's own after every block",
+                rates.cell("base", "none", "refusal-ablate-all", "harmful")));
         for (Result r : results) {
             if (r.direction() != null) {
                 String d = r.organism().domain();
