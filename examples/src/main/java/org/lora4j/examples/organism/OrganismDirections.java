@@ -573,6 +573,9 @@ public final class OrganismDirections {
         List<List<String>> summary = new ArrayList<>();
         for (String d : domains) {
             List<Result> rs = withDirection(results, d);
+            if (rs.isEmpty()) {
+                continue;   // no organism of this domain has a direction: nothing to summarise
+            }
             for (String c : conditions) {
                 double[] em = new double[rs.size()];
                 double[] change = new double[rs.size()];
