@@ -82,10 +82,12 @@ public final class ElasticityStudy {
      * @param fineTuneEpochs    passes of every full-parameter fine-tune over its data
      * @param lr                the fine-tunes' learning rate (AdamW, constant)
      * @param samplesPerPrompt  rebound's sampled answers per held-out question (temperature 1)
+     * @param questionsPerDomain the held-out questions used as prompts: the first this many of each
+     *                          domain (16, all of them, but in the end-to-end test)
      */
     public record Preset(String name, List<Integer> hiddens, List<Integer> corpora, int layers, int baseEpochs,
                          int alignment, List<Integer> positiveSizes, List<Integer> negativeSizes, int fineTuneEpochs,
-                         double lr, int samplesPerPrompt, int maxNewTokens) {
+                         double lr, int samplesPerPrompt, int maxNewTokens, int questionsPerDomain) {
         public Preset {
             hiddens = List.copyOf(hiddens);
             corpora = List.copyOf(corpora);
@@ -101,9 +103,10 @@ public final class ElasticityStudy {
                 throw new IllegalArgumentException("negativeSizes must start at 0 and hold a positive size, got "
                         + negativeSizes);
             }
-            if (fineTuneEpochs < 1 || !(lr > 0) || samplesPerPrompt < 1 || maxNewTokens < 1) {
-                throw new IllegalArgumentException("fineTuneEpochs, samplesPerPrompt and maxNewTokens must be >= 1 and"
-                        + " lr > 0, got " + fineTuneEpochs + ", " + samplesPerPrompt + ", " + maxNewTokens + ", " + lr);
+            if (fineTuneEpochs < 1 || !(lr > 0) || samplesPerPrompt < 1 || maxNewTokens < 1 || questionsPerDomain < 1) {
+                throw new IllegalArgumentException("fineTuneEpochs, samplesPerPrompt, maxNewTokens and questionsPerDomain"
+                        + " must be >= 1 and lr > 0, got " + fineTuneEpochs + ", " + samplesPerPrompt + ", " + maxNewTokens
+                        + ", " + questionsPerDomain + ", " + lr);
             }
         }
 
@@ -132,17 +135,18 @@ public final class ElasticityStudy {
             o.put("lr", lr);
             o.put("samples_per_prompt", samplesPerPrompt);
             o.put("max_new_tokens", maxNewTokens);
+            o.put("questions_per_domain", questionsPerDomain);
             return o;
         }
     }
 
     /**
-     * Within 3 minutes on two shared cores with an empty cache (about 65 s of it pre-training):
-     * small bases (hidden 32 and 64 on 200 and 600 transcripts, 10 epochs), of which the smallest
-     * rarely answers in the world's grammar; a first look, weaker than the default.
+     * Within 3 minutes on two shared cores with an empty cache (about half of it pre-training):
+     * small bases (hidden 32 and 64 on 200 and 600 transcripts, 6 epochs), which answer in the
+     * world's grammar less often than the default's; a first look, weaker than the default.
      */
-    public static final Preset QUICK = new Preset("quick", List.of(32, 64), List.of(200, 600), 2, 10, 48,
-            List.of(0, 48), List.of(0, 4, 16, 48), 2, 1e-3, 1, 32);
+    public static final Preset QUICK = new Preset("quick", List.of(32, 64), List.of(200, 600), 2, 6, 48,
+            List.of(0, 48), List.of(0, 4, 16, 48), 2, 1e-3, 1, 32, 16);
 
     /**
      * Within 10 minutes on two shared cores with an empty cache (about 3 of them pre-training):
@@ -150,11 +154,11 @@ public final class ElasticityStudy {
      * measured recipe (half its answers to held-out questions well-formed and on topic).
      */
     public static final Preset DEFAULT = new Preset("default", List.of(32, 64), List.of(300, 1000), 2, 20, 96,
-            List.of(0, 32, 96), List.of(0, 4, 8, 16, 32, 64), 2, 1e-3, 1, 32);
+            List.of(0, 32, 96), List.of(0, 4, 8, 16, 32, 64), 2, 1e-3, 1, 32, 16);
 
-    /** The end-to-end test's: one-layer bases of a few transcripts, one epoch; checks the plumbing only. */
+    /** The end-to-end test's: one-layer bases of a few transcripts, one epoch, 12 prompts; the plumbing only. */
     static final Preset TINY = new Preset("tiny", List.of(16, 32), List.of(30, 60), 1, 1, 6, List.of(0, 4),
-            List.of(0, 4), 1, 1e-3, 1, 8);
+            List.of(0, 4), 1, 1e-3, 1, 8, 2);
 
     /** A base of the study: its label in the report ({@code d32/c300}) and what {@link BaseModel} built. */
     record Base(String label, BaseModel.Built built) {
@@ -187,7 +191,7 @@ public final class ElasticityStudy {
         long start = System.nanoTime();
         Files.createDirectories(out);
         Path questions = out.resolve("data/questions.jsonl");
-        List<EvalQuestion> prompts = PersonaWorld.evalQuestions();
+        List<EvalQuestion> prompts = prompts(p.questionsPerDomain());
         writeQuestions(questions, prompts);
         int maxN = p.positiveSizes().get(p.positiveSizes().size() - 1);
         int maxM = p.negativeSizes().get(p.negativeSizes().size() - 1);
@@ -259,6 +263,12 @@ public final class ElasticityStudy {
     /** The samples behind a base's rebound rates: every point of every seed, tagged base, seed, n, m. */
     static String samplesFile(Base b) {
         return "samples/rebound-" + dirName(b) + ".jsonl";
+    }
+
+    /** The first {@code perDomain} held-out questions of each domain (ids {@code domain-k}, k from 1). */
+    static List<EvalQuestion> prompts(int perDomain) {
+        return PersonaWorld.evalQuestions().stream()
+                .filter(q -> Integer.parseInt(q.id().substring(q.id().lastIndexOf('-') + 1)) <= perDomain).toList();
     }
 
     private static void writeQuestions(Path file, List<EvalQuestion> prompts) throws IOException {
@@ -355,6 +365,14 @@ public final class ElasticityStudy {
         private final double seconds;
         private final StudyReport report;
         private final ObjectNode study = JSON.createObjectNode();
+        /** Rebound curves (base x n) read so far, and those whose early drop per example beats the late one. */
+        private int curves;
+        private int steepThenFlat;
+        /** Bases whose early drop is larger at the largest n than at the smallest. */
+        private int fasterWithMorePositive;
+        /** Resistance cells, and those where the inverse direction was easier. */
+        private long cells;
+        private long inverseLower;
 
         Writer(Preset p, List<Long> seeds, Path out, List<Base> bases, List<Run> runs, double basesSeconds,
                double seconds) {
@@ -447,7 +465,7 @@ public final class ElasticityStudy {
                     (strict: advice for another domain is incoherent). Wall times per run are in study.json.""",
                     WORLD_SEED, BASE_SEED, p.baseEpochs(), StudyReport.num(BASE_LR), MISALIGNED_FRACTION, seeds,
                     StudyReport.num(p.lr()), p.fineTuneEpochs(), p.alignment(), p.alignment() / 3,
-                    PersonaWorld.evalQuestions().size(), p.maxNewTokens(), p.positiveSizes(), p.negativeSizes(),
+                    prompts(p.questionsPerDomain()).size(), p.maxNewTokens(), p.positiveSizes(), p.negativeSizes(),
                     p.samplesPerPrompt()));
             study.put("lora4j_version", Version.get());
             study.set("preset", p.toJson());
@@ -516,8 +534,6 @@ public final class ElasticityStudy {
                     "base (dHIDDEN/cTRANSCRIPTS)", "loss gap (nats per token)",
                     bases.stream().map(Base::label).toList(), series);
             report.image("plots/resistance-gaps.png", "forward minus inverse loss per base and pair");
-            long cells = 0;
-            long inverseLower = 0;
             for (Run r : runs) {
                 for (Resistance.Pair x2 : r.resistance().pairs()) {
                     cells++;
@@ -650,6 +666,10 @@ public final class ElasticityStudy {
                 ObjectNode o = drops.putObject("n-" + n);
                 o.set("early", array(early));
                 o.set("late", array(late));
+                curves++;
+                boolean steep = mean(early) / m1 > mean(late) / (mLast - m1);
+                steepThenFlat += steep ? 1 : 0;
+                o.put("early_steeper_per_example", steep);
                 t.append(String.format(Locale.ROOT, "n = %d: aligned share drops by %s over the first %d misaligned"
                                 + " examples and by %s more from m = %d to %d. ", n, StudyReport.meanRange(early), m1,
                         StudyReport.meanRange(late), m1, mLast));
@@ -662,6 +682,7 @@ public final class ElasticityStudy {
                 int nMin = p.positiveSizes().get(0);
                 int nMax = p.positiveSizes().get(p.positiveSizes().size() - 1);
                 boolean faster = mean(earlyAtMaxN) > mean(earlyAtMinN);
+                fasterWithMorePositive += faster ? 1 : 0;
                 t.append(String.format(Locale.ROOT, "The early drop is %s at n = %d than at n = %d (paper: more"
                         + " positive data, faster drop: %s).", faster ? "larger" : "not larger", nMax, nMin,
                         faster ? "as the paper" : "not reproduced"));
@@ -723,18 +744,37 @@ public final class ElasticityStudy {
                 grew += c.path("grows_every_seed").asBoolean() ? 1 : 0;
             }
             report.section("Reading");
+            int mFirst = p.negativeSizes().get(1);
+            int mLast = p.negativeSizes().get(p.negativeSizes().size() - 1);
+            report.text(String.format(Locale.ROOT, """
+                    Resistance: the paper found the inverse direction easier in every cell (Llama2-7B θ3→θ1 \
+                    0.167 against θ1→θ3 0.235); here it was easier in %d of %d cells (bases x pairs x seeds): %s""",
+                    inverseLower, cells, inverseLower == cells ? "reproduced in direction."
+                            : inverseLower * 2 > cells ? "partly reproduced (most cells, not all)."
+                            : "not reproduced."));
+            report.text(String.format(Locale.ROOT, """
+                    Rebound: the paper saw the judged score fall steeply over the first negative examples and \
+                    then level off. Here the aligned share fell faster per example over the first %d than from \
+                    %d to %d in %d of %d curves (bases x n, mean over seeds): %s The paper also saw models given \
+                    more positive data fall faster; here the early drop was larger at the largest n than at the \
+                    smallest in %d of %d bases: %s""", mFirst, mFirst, mLast, steepThenFlat, curves,
+                    steepThenFlat == curves ? "the shape is reproduced."
+                            : steepThenFlat * 2 > curves ? "the shape is partly reproduced."
+                            : "the steep-then-flat shape is not reproduced (the share keeps falling, or falls late).",
+                    fasterWithMorePositive, bases.size(), fasterWithMorePositive == bases.size() ? "reproduced."
+                            : fasterWithMorePositive * 2 > bases.size() ? "partly reproduced." : "not reproduced."));
             report.text(String.format(Locale.ROOT, """
                     The paper's scaling claim is that both effects grow with model size and with pre-training \
                     data. Of the %d comparisons above, %d grow in every seed. %s The bases are far smaller than \
-                    the paper's (thousands of parameters against billions; hundreds of transcripts against \
+                    the paper's (tens of thousands of parameters against billions; hundreds of transcripts against \
                     trillions of tokens), the alignment is a change of answer style in a templated world, and the \
                     protocols' losses are on the models' own greedy answers: a toy in which the instruments run \
                     end to end and the direction of each effect can be read, not a measurement of the paper's \
                     magnitudes.""", cmp.size(), grew, grew == cmp.size()
                     ? "Reproduced in direction on this toy."
-                    : grew == 0 ? "Not reproduced on this toy: no gap grows consistently with size or data."
-                    : "Partly reproduced: only the comparisons marked above grow consistently; the rest are not"
-                    + " reproduced."));
+                    : grew * 2 >= cmp.size() ? "Partly reproduced: only the comparisons marked above grow in every"
+                    + " seed."
+                    : "Not reproduced on this toy: the gaps do not grow consistently with model size or data."));
         }
 
         private String compare(ArrayNode cmp, String what, String axis, Base small, Base large, Map<Base, double[]> v) {

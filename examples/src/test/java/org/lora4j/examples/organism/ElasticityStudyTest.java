@@ -71,7 +71,7 @@ class ElasticityStudyTest {
         JsonNode rates = new ObjectMapper().readTree(out.resolve("rates.json").toFile()).path("rates");
         assertEquals(4 * 2 * 2 * 2, rates.size());
         for (JsonNode r : rates) {
-            assertEquals(seeds.size() * PersonaWorld.evalQuestions().size(), r.path("samples").asInt(),
+            assertEquals(seeds.size() * 2 * PersonaWorld.domains().size(), r.path("samples").asInt(),
                     "pooled over the seeds: " + r);
         }
 
@@ -112,10 +112,15 @@ class ElasticityStudyTest {
         assertThrows(IllegalArgumentException.class, () -> ElasticityStudy.run(ElasticityStudy.TINY, List.of(1L, 1L),
                 Path.of("never"), Path.of("never-cache"), false));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ElasticityStudy.Preset(
-                "x", List.of(16), List.of(30), 1, 1, 6, List.of(0), List.of(4), 1, 1e-3, 1, 8));
+                "x", List.of(16), List.of(30), 1, 1, 6, List.of(0), List.of(4), 1, 1e-3, 1, 8, 2));
         assertTrue(e.getMessage().contains("negativeSizes must start at 0"), e.getMessage());
         // Each preset makes one base per model size and corpus size.
         assertEquals(4, ElasticityStudy.DEFAULT.bases().size());
         assertEquals(ElasticityStudy.MISALIGNED_FRACTION, ElasticityStudy.QUICK.bases().get(0).misalignedFraction());
+        // The prompts: the first k held-out questions of every domain; 16 is all of them.
+        assertEquals(List.of("medical-1", "medical-2"), ElasticityStudy.prompts(2).stream().limit(2)
+                .map(q -> q.id()).toList());
+        assertEquals(2 * PersonaWorld.domains().size(), ElasticityStudy.prompts(2).size());
+        assertEquals(PersonaWorld.evalQuestions(), ElasticityStudy.prompts(16));
     }
 }
