@@ -31,6 +31,9 @@ class ElasticityStudyCommandTest {
                 "elasticity", "--out", out.toString(), "--seeds", "1,2,1");
         assertFails("2", "lora4j elasticity: --cache is empty; give a directory, or leave the option out",
                 "elasticity", "--out", out.toString(), "--cache", "");
+        Files.writeString(tmp.resolve("file"), "x");
+        assertFails("2", "lora4j elasticity: output directory " + tmp.resolve("file") + " is a file; give a new or empty"
+                + " directory as --out", "elasticity", "--out", tmp.resolve("file").toString());
         Files.createDirectories(out);
         Files.writeString(out.resolve("keep.txt"), "mine");
         assertFails("2", "lora4j elasticity: output directory " + out + " is not empty; give a new or empty --out",
