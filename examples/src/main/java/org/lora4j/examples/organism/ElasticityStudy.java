@@ -491,7 +491,8 @@ public final class ElasticityStudy {
                     R_a, with the same data size, steps and seed. The cells are the mean training loss over the run \
                     (nats per token), mean and range over seeds; the gap is forward − inverse, positive when going \
                     back is easier. The paper (Llama2-7B) saw θ2→θ1 0.159 against θ1→θ2 0.202 and θ3→θ1 0.167 \
-                    against θ1→θ3 0.235, the inverse direction lower in every cell.""");
+                    against θ1→θ3 0.235, the inverse direction lower in every cell (figures as this project \
+                    summarises the paper; check its own table before citing them).""");
             List<List<String>> rows = new ArrayList<>();
             ObjectNode res = study.putObject("resistance");
             for (Base b : bases) {
