@@ -1,6 +1,8 @@
 package org.lora4j.examples;
 
 import org.lora4j.core.LoraConfig;
+import org.lora4j.examples.organism.BaseModel;
+import org.lora4j.examples.organism.ElasticityStudy;
 import org.lora4j.train.data.Dataset;
 import org.lora4j.train.elasticity.KlDivergence;
 import org.lora4j.train.elasticity.Rebound;
@@ -112,6 +114,19 @@ final class ElasticityCommands {
     // elasticity
 
     static final String ELASTICITY_HELP = """
+            lora4j elasticity --out DIR [--quick]: the elasticity study on the persona world, written up as DIR/report.md
+              --out DIR               a new or empty directory: report.md (tables, plots, reading), study.json,
+                                      rates.json, samples/ (every judged answer), plots/, runs/, data/
+              --quick                 the 3-minute preset (tiny bases; the plumbing and a first look)
+                                      instead of the default (about 10 minutes on two cores)
+              --cache DIR             where pre-trained bases are cached (default $LORA4J_CACHE, else
+                                      ~/.cache/lora4j); a base is trained once per spec and reused
+              --seeds 1,2,3           the fine-tunes' seeds (default 1,2,3): each draws the data sets, batch
+                                      order and sampled answers; every number is reported over them
+              --quiet                 no progress lines
+            Bases of two model sizes x two pre-training corpus sizes, each put through resistance and
+            rebound below; docs/research.md, "The elasticity study", describes it.
+
             lora4j elasticity resistance|rebound: the protocols of "Language Models Resist Alignment"
               --config FILE.json      what to run (below); relative paths in it are relative to the file
               --out DIR               a new or empty directory for everything the run writes
@@ -149,8 +164,11 @@ final class ElasticityCommands {
 
     static int elasticity(String[] rest) throws IOException {
         if (rest.length == 0 || rest[0].startsWith("--")) {
-            throw new IllegalArgumentException("name the protocol: lora4j elasticity resistance|rebound --config FILE"
-                    + " --out DIR");
+            if (Arrays.asList(rest).contains("--config")) {
+                throw new IllegalArgumentException("name the protocol: lora4j elasticity resistance|rebound --config FILE"
+                        + " --out DIR");
+            }
+            return study(new Args(rest, Set.of("--quick", "--quiet")));
         }
         String protocol = rest[0];
         if (!protocol.equals("resistance") && !protocol.equals("rebound")) {
@@ -210,6 +228,40 @@ final class ElasticityCommands {
         return 0;
     }
 
+    /** {@code lora4j elasticity --out DIR [--quick] [--cache DIR] [--seeds 1,2,3] [--quiet]}: the study. */
+    private static int study(Args a) throws IOException {
+        if (!a.has("--out")) {
+            throw new IllegalArgumentException("give --out DIR to run the elasticity study (lora4j elasticity --out DIR"
+                    + " [--quick]), or name a protocol: lora4j elasticity resistance|rebound --config FILE --out DIR");
+        }
+        Path out = Path.of(a.required("--out"));
+        boolean quick = a.flag("--quick");
+        Path cache = BaseModel.cacheRoot(a.nonBlank("--cache", null, "a directory"));
+        List<Long> seeds = seeds(a.nonBlank("--seeds", "1,2,3", "seeds such as 1,2,3"));
+        boolean quiet = a.flag("--quiet");
+        a.rejectUnknown();
+        Path report = withProgress(quiet, () -> ElasticityStudy.run(quick ? ElasticityStudy.QUICK
+                : ElasticityStudy.DEFAULT, seeds, out, cache, !quiet));
+        System.out.println("report: " + report);
+        return 0;
+    }
+
+    /** {@code 1,2,3}: distinct integers; the error names the option and the bad value. */
+    static List<Long> seeds(String text) {
+        List<Long> seeds = new ArrayList<>();
+        for (String s : text.split(",", -1)) {
+            try {
+                seeds.add(Long.parseLong(s.strip()));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--seeds must be integers separated by commas (1,2,3), got '" + text
+                        + "'");
+            }
+        }
+        if (seeds.stream().distinct().count() != seeds.size()) {
+            throw new IllegalArgumentException("--seeds must be distinct, got '" + text + "'");
+        }
+        return seeds;
+    }
 
     private static RunDirectory.Input input(String key, Path p) {
         return new RunDirectory.Input("\"" + key + "\"", p);

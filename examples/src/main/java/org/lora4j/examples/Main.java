@@ -29,7 +29,8 @@ public final class Main {
               compare-directions   per-layer cosines of two direction files (and an adapter's B)
               eval         sample answers to questions, judge them, report EM and coherence rates (or over training steps)
               kl           token-level KL(model || reference) over the scored tokens of a JSONL file
-              elasticity   the resistance and rebound protocols (resistance|rebound --config FILE --out DIR)
+              elasticity   the elasticity study over model and corpus sizes (--out DIR [--quick]), or one
+                           protocol (resistance|rebound --config FILE --out DIR)
             Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
             Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
             2 a bad option or input, 3 training diverged or a loss was not finite.
