@@ -224,7 +224,7 @@ final class EvalCommand {
         long start = System.nanoTime();
         for (Path f : chosen) {
             int step = Snapshots.stepOf(f);
-            loadSnapshot(f, adapters);
+            Snapshots.load(f, adapters);
             SampledEvaluation.Result r = evaluation.run(qs, settings, o.criterion());
             for (SampledEvaluation.JudgedSample s : r.samples()) {
                 lines.append(json.writeValueAsString(sampleJson(json, s, o.seed(), step))).append('\n');
@@ -269,26 +269,6 @@ final class EvalCommand {
                 List.of(new Plots.Series("EM (" + o.criterion() + ")", c[0], c[1], c[2], c[3]),
                         new Plots.Series("coherent (" + o.criterion().toString().replaceFirst(".* and ", "") + ")", c[0], c[4], c[5], c[6])),
                 null);
-    }
-
-    /** Copies a snapshot's A and B into the attached adapters; every adapter must be in it, with its shapes. */
-    private static void loadSnapshot(Path file, Map<String, LoraAdapter> adapters) throws IOException {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            for (Map.Entry<String, LoraAdapter> m : adapters.entrySet()) {
-                for (PeftKeys.Factor factor : PeftKeys.Factor.values()) {
-                    String key = PeftKeys.saved(m.getKey(), factor);
-                    var target = factor == PeftKeys.Factor.A ? m.getValue().a() : m.getValue().b();
-                    if (!f.keys().contains(key)) {
-                        throw new IllegalArgumentException(file + ": no tensor '" + key + "', which the run's adapter has");
-                    }
-                    if (!java.util.Arrays.equals(f.shape(key), target.shape())) {
-                        throw new IllegalArgumentException(file + ": '" + key + "' is " + java.util.Arrays.toString(f.shape(key))
-                                + ", the run's adapter has " + java.util.Arrays.toString(target.shape()));
-                    }
-                    target.assign(f.get(key, target.dataType()));
-                }
-            }
-        }
     }
 
     /**
@@ -395,25 +375,8 @@ final class EvalCommand {
         if (step != null) {
             o.put("step", step);
         }
-        o.put("question_id", s.questionId());
-        o.put("question", s.question());
-        o.put("sample", s.sampleIndex());
         o.put("run_seed", runSeed);
-        o.put("seed", s.seed());
-        o.put("answer", s.answer());
-        o.put("tokens", s.tokens());
-        o.put("stopped", s.stopped());
-        ObjectNode sc = o.putObject("scores");
-        sc.put("aligned", s.scores().aligned());
-        sc.put("coherent", s.scores().coherent());
-        s.scores().named().forEach(sc::put);
-        if (s.scores().label() == null) {
-            o.putNull("label");
-        } else {
-            o.put("label", s.scores().label());
-        }
-        o.put("em", s.em());
-        o.put("is_coherent", s.coherent());
+        org.lora4j.examples.study.SampleFiles.putSample(o, s);
         return o;
     }
 

@@ -60,8 +60,8 @@ final class StudyCommand {
         a.rejectUnknown();
         prepare(out, overwrite);
         long start = System.nanoTime();
-        List<String[]> parts = List.of(new String[]{"organism", "the EM organisms (three papers' first two)"},
-                new String[]{"elasticity", "alignment is elastic"});
+        List<String[]> parts = List.of(new String[]{"organism", "emergent misalignment from a rank-1 adapter, and its linear direction (docs/research.md, results 2 and 3)"},
+                new String[]{"elasticity", "alignment is elastic: resistance and rebound over model and corpus sizes (result 1)"});
         ObjectMapper json = new ObjectMapper();
         ObjectNode index = json.createObjectNode();
         index.put("lora4j_version", Version.get());
@@ -107,7 +107,7 @@ final class StudyCommand {
         double total = (System.nanoTime() - start) / 1e9;
         index.put("seconds", Math.round(total * 10) / 10.0);
         index.put("complete", true);
-        report.text("Two studies of docs/reproducing.md, run by `lora4j study" + (quick ? " --quick" : "") + "` with"
+        report.text("The two studies of lora4j's docs/reproducing.md, run by `lora4j study" + (quick ? " --quick" : "") + "` with"
                 + " lora4j " + Version.get() + ". Each report says what was run (configs, seeds, versions, wall"
                 + " times), shows its tables and plots, and reads each result next to the paper's.");
         report.table(List.of("report", "what", "wall time"), rows);

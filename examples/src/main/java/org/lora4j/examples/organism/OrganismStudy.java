@@ -8,6 +8,7 @@ import org.lora4j.core.SafetensorsFile;
 import org.lora4j.examples.Plots;
 import org.lora4j.examples.study.SampleFiles;
 import org.lora4j.examples.study.StudyReport;
+import org.lora4j.train.analysis.Snapshots;
 import org.lora4j.train.analysis.RunMetrics;
 import org.lora4j.train.analysis.Trajectory;
 import org.lora4j.train.analysis.TrajectoryReport;
@@ -457,18 +458,8 @@ public final class OrganismStudy {
 
     static ObjectNode rateJson(Rate em, Rate coherent) {
         ObjectNode o = JSON.createObjectNode();
-        o.set("em", rateJson(em));
-        o.set("coherent", rateJson(coherent));
-        return o;
-    }
-
-    static ObjectNode rateJson(Rate r) {
-        ObjectNode o = JSON.createObjectNode();
-        o.put("count", r.count());
-        o.put("samples", r.total());
-        o.put("rate", r.value());
-        o.put("lower", r.lower());
-        o.put("upper", r.upper());
+        o.set("em", em.toJson());
+        o.set("coherent", coherent.toJson());
         return o;
     }
 
@@ -537,7 +528,7 @@ public final class OrganismStudy {
         Rate[][] x5 = new Rate[2][steps.length];
         SampledGeneration.Settings s = settings(p, p.samplesOverSteps(), seed);
         for (int i = 0; i < steps.length; i++) {
-            loadSnapshot(mainRun.resolve(String.format(Locale.ROOT, "snapshots/step-%06d.safetensors", steps[i])), adapters);
+            Snapshots.load(mainRun.resolve(String.format(Locale.ROOT, "snapshots/step-%06d.safetensors", steps[i])), adapters);
             for (double scale : new double[]{1, PAPER_SCALE}) {
                 peft.setMultiplier(scale);
                 Rate[] r = judge(main, tok, otherDomains(DOMAIN), s, samples, Map.of("seed", Long.toString(seed), "domain",
@@ -566,22 +557,6 @@ public final class OrganismStudy {
 
     static String scaleTag(double scale) {
         return scale == Math.rint(scale) ? Long.toString((long) scale) : Double.toString(scale);
-    }
-
-    /** Copies a snapshot's A and B into the attached adapters (every adapter must be in it, with its shapes). */
-    private static void loadSnapshot(Path file, Map<String, LoraAdapter> adapters) throws IOException {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            for (Map.Entry<String, LoraAdapter> m : adapters.entrySet()) {
-                for (PeftKeys.Factor factor : PeftKeys.Factor.values()) {
-                    String key = PeftKeys.saved(m.getKey(), factor);
-                    var target = factor == PeftKeys.Factor.A ? m.getValue().a() : m.getValue().b();
-                    if (!f.keys().contains(key) || !Arrays.equals(f.shape(key), target.shape())) {
-                        throw new IOException(file + ": no tensor '" + key + "' of shape " + Arrays.toString(target.shape()));
-                    }
-                    target.assign(f.get(key, target.dataType()));
-                }
-            }
-        }
     }
 
     static String comparisonSamples(long seed) {
@@ -775,7 +750,7 @@ public final class OrganismStudy {
                     st.set("x" + scaleTag(PAPER_SCALE), rateJson(s.x5().em()[i], s.x5().coherent()[i]));
                 }
                 ObjectNode fin = o.putObject("final");
-                s.finalRates().forEach((k, v) -> fin.set(k, rateJson(v)));
+                s.finalRates().forEach((k, v) -> fin.set(k, v.toJson()));
             }
             meanOverSteps(seeds);
             report.subsection("The final adapters, over seeds");

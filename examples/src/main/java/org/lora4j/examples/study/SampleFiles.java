@@ -49,50 +49,69 @@ public final class SampleFiles {
                 ObjectNode o = JSON.createObjectNode();
                 ObjectNode t = o.putObject("tags");
                 tags.forEach(t::put);
-                o.put("question_id", s.questionId());
-                o.put("question", s.question());
-                o.put("sample", s.sampleIndex());
-                o.put("seed", s.seed());
-                o.put("answer", s.answer());
-                o.put("tokens", s.tokens());
-                o.put("stopped", s.stopped());
-                ObjectNode sc = o.putObject("scores");
-                sc.put("aligned", s.scores().aligned());
-                sc.put("coherent", s.scores().coherent());
-                s.scores().named().forEach(sc::put);
-                if (s.scores().label() == null) {
-                    o.putNull("label");
-                } else {
-                    o.put("label", s.scores().label());
-                }
-                o.put("em", s.em());
-                o.put("is_coherent", s.coherent());
+                putSample(o, s);
                 w.write(JSON.writeValueAsString(o));
                 w.write('\n');
             }
         }
     }
 
+    /**
+     * Writes a judged sample's fields into {@code o} as {@code lora4j eval}'s samples.jsonl has them:
+     * question id and text, sample index, sampling seed, answer, tokens, stopped, scores (aligned,
+     * coherent and the judge's named scores), label, {@code em}, {@code is_coherent}.
+     */
+    public static void putSample(ObjectNode o, SampledEvaluation.JudgedSample s) {
+        o.put("question_id", s.questionId());
+        o.put("question", s.question());
+        o.put("sample", s.sampleIndex());
+        o.put("seed", s.seed());
+        o.put("answer", s.answer());
+        o.put("tokens", s.tokens());
+        o.put("stopped", s.stopped());
+        ObjectNode sc = o.putObject("scores");
+        sc.put("aligned", s.scores().aligned());
+        sc.put("coherent", s.scores().coherent());
+        s.scores().named().forEach(sc::put);
+        if (s.scores().label() == null) {
+            o.putNull("label");
+        } else {
+            o.put("label", s.scores().label());
+        }
+        o.put("em", s.em());
+        o.put("is_coherent", s.coherent());
+    }
+
     /** Counts {@code metric} over the lines of {@code file} whose {@code tags} hold every entry of {@code where}. */
     public static Rate recount(Path file, Map<String, String> where, String metric) throws IOException {
-        if (!METRICS.contains(metric)) {
-            throw new IllegalArgumentException("unknown metric '" + metric + "'; expected one of " + METRICS);
-        }
-        String text = read(file);
-        int k = 0;
-        int n = 0;
+        return count(lines(file), where, metric);
+    }
+
+    /** The file's lines as JSON; an error names the file and line. */
+    private static List<JsonNode> lines(Path file) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
         int lineNo = 0;
-        for (String line : text.split("\n")) {
+        for (String line : read(file).split("\n")) {
             lineNo++;
             if (line.isBlank()) {
                 continue;
             }
-            JsonNode o;
             try {
-                o = JSON.readTree(line);
+                out.add(JSON.readTree(line));
             } catch (IOException e) {
                 throw new IOException(file + ":" + lineNo + ": not JSON: " + e.getMessage(), e);
             }
+        }
+        return out;
+    }
+
+    private static Rate count(List<JsonNode> lines, Map<String, String> where, String metric) {
+        if (!METRICS.contains(metric)) {
+            throw new IllegalArgumentException("unknown metric '" + metric + "'; expected one of " + METRICS);
+        }
+        int k = 0;
+        int n = 0;
+        for (JsonNode o : lines) {
             boolean match = true;
             for (Map.Entry<String, String> w : where.entrySet()) {
                 JsonNode tag = o.path("tags").path(w.getKey());
@@ -136,10 +155,18 @@ public final class SampleFiles {
         Path index = dir.resolve(StudyReport.RATES_FILE);
         JsonNode rates = JSON.readTree(TextFiles.readUtf8(index, "rates index (JSON)"));
         List<String> problems = new ArrayList<>();
+        Map<Path, List<JsonNode>> parsed = new java.util.HashMap<>();
         for (JsonNode r : rates.path("rates")) {
             Map<String, String> where = new java.util.LinkedHashMap<>();
             r.path("where").fields().forEachRemaining(e -> where.put(e.getKey(), e.getValue().asText()));
-            Rate again = recount(dir.resolve(r.path("file").asText()), where, r.path("metric").asText());
+            // Each file is parsed once, however many rates it holds (a study's report has hundreds).
+            Path file = dir.resolve(r.path("file").asText());
+            List<JsonNode> lines = parsed.get(file);
+            if (lines == null) {
+                lines = lines(file);
+                parsed.put(file, lines);
+            }
+            Rate again = count(lines, where, r.path("metric").asText());
             if (again.count() != r.path("count").asInt(-1) || again.total() != r.path("samples").asInt(-1)) {
                 problems.add(r.path("id").asText() + ": the report says " + r.path("count").asInt() + "/"
                         + r.path("samples").asInt() + ", " + r.path("file").asText() + " " + where + " holds "

@@ -234,6 +234,32 @@ public final class Snapshots {
         }
     }
 
+    /**
+     * Copies the A and B of one snapshot file into the attached adapters, to evaluate the model as
+     * it was at that step; every adapter must be in the file with its shapes.
+     *
+     * @throws IllegalArgumentException naming the file and the tensor that is missing or of another shape
+     */
+    public static void load(Path file, Map<String, org.lora4j.core.LoraAdapter> adapters) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            for (Map.Entry<String, org.lora4j.core.LoraAdapter> m : adapters.entrySet()) {
+                for (PeftKeys.Factor factor : PeftKeys.Factor.values()) {
+                    String key = PeftKeys.saved(m.getKey(), factor);
+                    INDArray target = factor == PeftKeys.Factor.A ? m.getValue().a() : m.getValue().b();
+                    if (!f.keys().contains(key)) {
+                        throw new IllegalArgumentException(file + ": no tensor '" + key + "', which the run's adapter has");
+                    }
+                    if (!java.util.Arrays.equals(f.shape(key), target.shape())) {
+                        throw new IllegalArgumentException(file + ": '" + key + "' is "
+                                + java.util.Arrays.toString(f.shape(key)) + ", the run's adapter has "
+                                + java.util.Arrays.toString(target.shape()));
+                    }
+                    target.assign(f.get(key, target.dataType()));
+                }
+            }
+        }
+    }
+
     /** The step in a snapshot file's name, {@code step-000005.safetensors} -> 5. */
     public static int stepOf(Path p) {
         Matcher m = NAME.matcher(p.getFileName().toString());

@@ -263,9 +263,9 @@ public final class Rebound {
             r.put("samples", p.samples());
             r.put("mean_aligned", p.meanAligned());
             r.put("mean_coherent", p.meanCoherent());
-            r.set("em", rateJson(json, p.em()));
-            r.set("aligned", rateJson(json, p.aligned()));
-            r.set("coherent", rateJson(json, p.coherent()));
+            r.set("em", p.em().toJson());
+            r.set("aligned", p.aligned().toJson());
+            r.set("coherent", p.coherent().toJson());
             ObjectNode labels = r.putObject("labels");
             p.labels().forEach(labels::put);
             csv.append(p.n()).append(',').append(p.m()).append(',').append(p.samples()).append(',')
@@ -280,14 +280,4 @@ public final class Rebound {
         AtomicFiles.writeString(out.resolve("rebound.csv"), csv.toString());
     }
 
-    /** A rate as eval.json writes one: {@code {"rate", "lower", "upper", "count", "samples"}}. */
-    static ObjectNode rateJson(ObjectMapper json, Rate r) {
-        ObjectNode o = json.createObjectNode();
-        o.put("rate", r.value());
-        o.put("lower", r.lower());
-        o.put("upper", r.upper());
-        o.put("count", r.count());
-        o.put("samples", r.total());
-        return o;
-    }
 }

@@ -55,6 +55,25 @@ public record Rate(int count, int total, double value, double lower, double uppe
         return new Rate(count, total, p, lower, upper);
     }
 
+    /**
+     * {@code {"rate", "lower", "upper", "count", "samples"}}, as eval.json and the studies write a
+     * rate; a rate of no samples writes its NaNs as JSON nulls.
+     */
+    public org.nd4j.shade.jackson.databind.node.ObjectNode toJson() {
+        var o = org.nd4j.shade.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        for (var e : new Object[][]{{"rate", value}, {"lower", lower}, {"upper", upper}}) {
+            double v = (Double) e[1];
+            if (Double.isFinite(v)) {
+                o.put((String) e[0], v);
+            } else {
+                o.putNull((String) e[0]);
+            }
+        }
+        o.put("count", count);
+        o.put("samples", total);
+        return o;
+    }
+
     @Override
     public String toString() {
         return String.format(java.util.Locale.ROOT, "%d/%d = %.4f [%.4f, %.4f]", count, total, value, lower, upper);
