@@ -16,7 +16,7 @@ public final class Main {
     static final String USAGE = """
             usage: lora4j [command] [options]     (each command takes --help)
               study        the main job: the organism and elasticity studies with their reports
-                           (no arguments: study --quick --overwrite --out lora4j-study)
+                           (no command: study --quick --overwrite --out lora4j-study, plus the options given)
               organism     toy model organisms of emergent misalignment: rank-1 organisms, trajectories, report
               quickstart   fit a LoRA adapter to a known low-rank change and save it in PEFT format
               pretrain     train a small model from scratch (built-in corpus by default), Hugging Face layout
@@ -63,8 +63,8 @@ public final class Main {
         String command = argv.length == 0 ? "study"
                 : argv[0].equals("--help") || argv[0].equals("-h") ? "help"
                 : argv[0].startsWith("--") ? "study" : argv[0];
-        if (argv.length == 0) {
-            argv = StudyCommand.defaultArgs();
+        if (command.equals("study") && (argv.length == 0 || argv[0].startsWith("--"))) {
+            argv = StudyCommand.withDefaults(argv);
         }
         try {
             return dispatch(command, argv);

@@ -42,12 +42,32 @@ final class StudyCommand {
               --seeds 1,2,3           seeds of the organisms and fine-tunes (each study's default if absent)
               --overwrite             replace an earlier study in --out (never a directory that is not one)
               --quiet                 no progress lines
-            `lora4j` with no arguments runs `lora4j study --quick --overwrite` into %s.
+            `lora4j` with no command runs `lora4j study --quick --overwrite --out %s`, with any options
+            given added (`lora4j --quiet`, `lora4j --out DIR --seeds 4,5,6`).
             """.formatted(DEFAULT_OUT, DEFAULT_OUT);
 
     /** The arguments {@code lora4j} with none runs. */
     static String[] defaultArgs() {
         return new String[]{"--quick", "--overwrite", "--out", DEFAULT_OUT};
+    }
+
+    /**
+     * {@code lora4j [options]} without a command: the default arguments with the user's options
+     * added ({@code lora4j --quiet}, {@code lora4j --out DIR}), a default dropped where the user gave
+     * that option.
+     */
+    static String[] withDefaults(String[] given) {
+        List<String> out = new ArrayList<>(List.of(given));
+        List<String> g = List.of(given);
+        for (String flag : List.of("--quick", "--overwrite")) {
+            if (!g.contains(flag)) {
+                out.add(flag);
+            }
+        }
+        if (!g.contains("--out")) {
+            out.addAll(List.of("--out", DEFAULT_OUT));
+        }
+        return out.toArray(String[]::new);
     }
 
     static int run(Args a) throws IOException {

@@ -68,6 +68,10 @@ class StudyCommandTest {
     @Test
     void noArgumentsRunTheQuickStudyAndHelpNamesEveryOption() throws Exception {
         assertArrayEquals(new String[]{"--quick", "--overwrite", "--out", "lora4j-study"}, StudyCommand.defaultArgs());
+        assertArrayEquals(new String[]{"--quiet", "--quick", "--overwrite", "--out", "lora4j-study"},
+                StudyCommand.withDefaults(new String[]{"--quiet"}));
+        assertEquals(List.of("--out", "x", "--quick", "--overwrite"),
+                List.of(StudyCommand.withDefaults(new String[]{"--out", "x", "--quick"})));
         String[] r = CommandLineTest.run("study", "--help");
         assertEquals("0", r[0]);
         for (String o : List.of("--out", "--quick", "--cache", "--seeds", "--overwrite", "--quiet")) {
