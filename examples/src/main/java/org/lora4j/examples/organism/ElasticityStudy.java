@@ -253,11 +253,7 @@ public final class ElasticityStudy {
         double seconds = (System.nanoTime() - start) / 1e9;
         Path report = new Writer(p, seeds, out, bases, runs, basesSeconds, seconds).write();
         // The protocols count their own rates; the report's must equal a recount of the samples files.
-        List<String> wrong = SampleFiles.verify(out);
-        if (!wrong.isEmpty()) {
-            throw new IllegalStateException(out.resolve(StudyReport.RATES_FILE) + ": " + wrong.size()
-                    + " rate(s) differ from their samples files, first: " + wrong.get(0));
-        }
+        SampleFiles.requireVerified(out);
         return report;
     }
 

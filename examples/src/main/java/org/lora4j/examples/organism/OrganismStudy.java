@@ -384,6 +384,8 @@ public final class OrganismStudy {
         times.put("total", total);
         report.write();
         AtomicFiles.writeString(out.resolve("study.json"), study.toPrettyString() + "\n");
+        // Every rate of the report must equal a recount of its samples file.
+        SampleFiles.requireVerified(out);
         return new Result(out.resolve(StudyReport.REPORT_FILE), base, total);
     }
 

@@ -175,4 +175,16 @@ public final class SampleFiles {
         }
         return problems;
     }
+
+    /**
+     * {@link #verify}, failing when any rate differs: a study calls it after writing its report, so
+     * a report whose numbers its samples do not bear out is never left as a finished run.
+     */
+    public static void requireVerified(Path dir) throws IOException {
+        List<String> wrong = verify(dir);
+        if (!wrong.isEmpty()) {
+            throw new IllegalStateException(dir.resolve(StudyReport.RATES_FILE) + ": " + wrong.size()
+                    + " rate(s) differ from their samples files, first: " + wrong.get(0));
+        }
+    }
 }

@@ -65,6 +65,10 @@ class StudyReportTest {
         assertEquals(1, problems.size());
         assertTrue(problems.get(0).contains("em/20") && problems.get(0).contains("6/10")
                 && problems.get(0).contains("7/10"), problems.get(0));
+        // A study calls requireVerified after writing: such a report fails the run, naming the rate.
+        var failed = assertThrows(IllegalStateException.class, () -> SampleFiles.requireVerified(dir));
+        assertTrue(failed.getMessage().contains("1 rate(s) differ") && failed.getMessage().contains("em/20"),
+                failed.getMessage());
     }
 
     @Test
