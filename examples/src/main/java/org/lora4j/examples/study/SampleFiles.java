@@ -48,7 +48,7 @@ public final class SampleFiles {
             for (SampledEvaluation.JudgedSample s : samples) {
                 ObjectNode o = JSON.createObjectNode();
                 ObjectNode t = o.putObject("tags");
-                tags.forEach(t::put);
+                new java.util.TreeMap<>(tags).forEach(t::put);   // sorted, so the file is the same in every run
                 putSample(o, s);
                 w.write(JSON.writeValueAsString(o));
                 w.write('\n');

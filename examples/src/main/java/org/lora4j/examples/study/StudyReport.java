@@ -104,7 +104,7 @@ public final class StudyReport {
         o.put("id", id);
         o.put("file", file);
         ObjectNode w = o.putObject("where");
-        where.forEach(w::put);
+        new java.util.TreeMap<>(where).forEach(w::put);   // sorted: callers pass Map.of, whose order differs between runs
         o.put("metric", metric);
         o.put("count", r.count());
         o.put("samples", r.total());
