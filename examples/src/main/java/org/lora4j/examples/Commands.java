@@ -22,8 +22,8 @@ import org.lora4j.train.trainer.RunDirectory;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.train.trainer.Trainer;
 import org.lora4j.train.trainer.Version;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -467,7 +467,7 @@ final class Commands {
                 messages.add(Message.system(system));
             }
             messages.add(Message.user(prompt));
-            ids = ChatTemplate.encodePrompt(tok, messages);
+            ids = tok.encodeChatPrompt(messages);
         }
         int context = model.config().maxPositionEmbeddings();
         int room = context - ids.length;

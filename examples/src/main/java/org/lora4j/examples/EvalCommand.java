@@ -20,9 +20,9 @@ import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
 import org.lora4j.train.trainer.RunDirectory;
 import org.lora4j.train.trainer.Version;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ArrayNode;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -282,7 +282,7 @@ final class EvalCommand {
             String longest = null;
             int longestLength = 0;
             for (EvalQuestion q : qs) {
-                int n = ChatTemplate.encodePrompt(tok, q.messages()).length;
+                int n = tok.encodeChatPrompt(q.messages()).length;
                 if (n > longestLength) {
                     longestLength = n;
                     longest = q.id();

@@ -5,9 +5,9 @@ import org.lora4j.train.directions.DirectionHooks;
 import org.lora4j.train.directions.Directions;
 import org.lora4j.train.directions.LayerSelection;
 import org.lora4j.train.model.DecoderModel;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ArrayNode;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -3,8 +3,8 @@ package org.lora4j.examples;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.examples.study.StudyReport;
 import org.lora4j.train.trainer.Version;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;

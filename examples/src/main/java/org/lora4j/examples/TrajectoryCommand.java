@@ -5,8 +5,8 @@ import org.lora4j.train.analysis.RunMetrics;
 import org.lora4j.train.analysis.Trajectory;
 import org.lora4j.train.analysis.TrajectoryReport;
 import org.lora4j.train.trainer.RunDirectory;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.DirectoryStream;

@@ -5,8 +5,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.text.ByteTokenizer;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.File;
 import java.io.IOException;

@@ -11,7 +11,7 @@ import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.text.ByteTokenizer;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.shade.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -147,7 +147,7 @@ class DirectionCommandsTest {
         assertEquals("series,category,y", plotted.get(0));
         assertEquals(5, plotted.size(), "signed and absolute for two layers");
         assertEquals(9, Files.readAllLines(out.resolve("adapter_columns.csv")).size(), "four B columns, two series");
-        assertEquals(j.get("layers"), new org.nd4j.shade.jackson.databind.ObjectMapper().readTree(
+        assertEquals(j.get("layers"), new com.fasterxml.jackson.databind.ObjectMapper().readTree(
                 out.resolve("compare.json").toFile()).get("layers"));
         r = run("compare-directions", a.toString(), a.toString());
         assertEquals(1.0, lastJson(r[1]).get("layers").get(0).get("cosine").asDouble(), 1e-12);

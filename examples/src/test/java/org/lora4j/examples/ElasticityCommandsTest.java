@@ -6,8 +6,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.ModelConfig;
 import org.lora4j.train.text.ByteTokenizer;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

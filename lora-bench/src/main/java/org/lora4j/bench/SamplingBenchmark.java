@@ -64,7 +64,7 @@ public final class SamplingBenchmark {
         model.setTraining(false);
         List<int[]> prompts = new ArrayList<>();
         for (int q = 0; q < questions; q++) {
-            prompts.add(ChatTemplate.encodePrompt(tok, List.of(Message.user(
+            prompts.add(tok.encodeChatPrompt(List.of(Message.user(
                     "Question " + q + ": I have a problem in domain " + (q % 5) + ". What should I do about it?"))));
         }
         int[] stops = null;

@@ -1,8 +1,8 @@
 package org.lora4j.bench;
 
 import org.junit.jupiter.api.Test;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;

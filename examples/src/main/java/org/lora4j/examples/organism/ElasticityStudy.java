@@ -11,10 +11,10 @@ import org.lora4j.train.eval.Scores;
 import org.lora4j.train.optim.LrSchedule;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.core.AtomicFiles;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ArrayNode;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

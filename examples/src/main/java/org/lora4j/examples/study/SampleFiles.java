@@ -3,9 +3,9 @@ package org.lora4j.examples.study;
 import org.lora4j.train.eval.Rate;
 import org.lora4j.train.eval.SampledEvaluation;
 import org.lora4j.train.text.TextFiles;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.BufferedWriter;
 import java.io.IOException;

@@ -6,8 +6,8 @@ import org.lora4j.examples.study.SampleFiles;
 import org.lora4j.examples.study.StudyReport;
 import org.lora4j.train.analysis.Trajectory;
 import org.lora4j.train.analysis.TrajectoryReport;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import javax.imageio.ImageIO;
 import java.nio.file.Files;

@@ -15,8 +15,8 @@ import org.lora4j.train.directions.Pooling;
 import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.text.ByteTokenizer;
 import org.lora4j.train.text.Message;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -5,12 +5,12 @@ import org.lora4j.train.text.EncodedChat;
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.text.Tokenizer;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.DeserializationFeature;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -289,7 +289,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             node = JSON_LINE.readTree(line);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(where + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e));
+                    + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e));
         }
         if (node == null || !node.isObject()) {
             throw new IllegalArgumentException(where + ": expected a JSON object with \"messages\" or \"text\", got "
@@ -317,7 +317,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
                         throw new IllegalArgumentException("messages[" + i + "]: " + e.getMessage(), e);
                     }
                 }
-                return ChatTemplate.encode(tokenizer, messages);
+                return tokenizer.encodeChat(messages);
             }
             if (node.has("text")) {
                 JsonNode text = node.get("text");

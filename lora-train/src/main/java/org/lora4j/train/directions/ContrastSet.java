@@ -5,12 +5,12 @@ import org.lora4j.train.text.EncodedChat;
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.text.Tokenizer;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.DeserializationFeature;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -186,7 +186,7 @@ public record ContrastSet(String name, String sha256, List<int[]> ids, List<bool
                 int[] seqIds;
                 boolean[] mask;
                 if (pooling.kind() == Pooling.Kind.ANSWER) {
-                    EncodedChat e = ChatTemplate.encode(tokenizer, messages);
+                    EncodedChat e = tokenizer.encodeChat(messages);
                     seqIds = e.ids();
                     mask = e.lossMask();
                     mask[0] = false;   // never scored by the loss: nothing precedes it
@@ -198,7 +198,7 @@ public record ContrastSet(String name, String sha256, List<int[]> ids, List<bool
                     if (end == 0) {
                         throw new IllegalArgumentException("no message before the assistant's, so no prompt");
                     }
-                    seqIds = ChatTemplate.encodePrompt(tokenizer, messages.subList(0, end));
+                    seqIds = tokenizer.encodeChatPrompt(messages.subList(0, end));
                     if (seqIds.length < pooling.k()) {
                         throw new IllegalArgumentException("the prompt has " + seqIds.length + " tokens, fewer than the "
                                 + pooling.k() + " positions of pooling " + pooling);

@@ -7,8 +7,8 @@ import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.text.ChatTemplate;
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.Tokenizer;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -63,7 +63,7 @@ final class Answers {
         int context = model.config().maxPositionEmbeddings();
         List<int[]> ids = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] p = ChatTemplate.encodePrompt(tok, prompts.get(i).messages());
+            int[] p = tok.encodeChatPrompt(prompts.get(i).messages());
             if (p.length + g.maxNewTokens() > context) {
                 throw new IllegalArgumentException(promptsFile + ": prompt '" + prompts.get(i).id() + "' is " + p.length
                         + " tokens, and with max_new_tokens " + g.maxNewTokens() + " exceeds the model's context of "

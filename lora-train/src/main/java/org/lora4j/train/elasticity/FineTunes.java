@@ -9,8 +9,8 @@ import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.train.trainer.Trainer;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;

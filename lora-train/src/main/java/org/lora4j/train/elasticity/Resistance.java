@@ -6,9 +6,9 @@ import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.trainer.TrainConfig;
 import org.lora4j.train.trainer.Version;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ArrayNode;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

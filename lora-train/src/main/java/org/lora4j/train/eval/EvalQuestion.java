@@ -2,11 +2,11 @@ package org.lora4j.train.eval;
 
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.TextFiles;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.DeserializationFeature;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -76,7 +76,7 @@ public record EvalQuestion(String id, List<Message> messages) {
             try {
                 q = parseLine(text);
             } catch (JsonProcessingException e) {
-                throw new IllegalArgumentException(where + ": not valid JSON at column " + e.getLocation().getColumnNr()
+                throw new IllegalArgumentException(where + ": not valid JSON at column " + TextFiles.jsonLocation(e).getColumnNr()
                         + ": " + TextFiles.jsonMessage(e), e);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(where + ": " + e.getMessage(), e);

@@ -59,8 +59,8 @@ public record Rate(int count, int total, double value, double lower, double uppe
      * {@code {"rate", "lower", "upper", "count", "samples"}}, as eval.json and the studies write a
      * rate; a rate of no samples writes its NaNs as JSON nulls.
      */
-    public org.nd4j.shade.jackson.databind.node.ObjectNode toJson() {
-        var o = org.nd4j.shade.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+        var o = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
         for (var e : new Object[][]{{"rate", value}, {"lower", lower}, {"upper", upper}}) {
             double v = (Double) e[1];
             if (Double.isFinite(v)) {

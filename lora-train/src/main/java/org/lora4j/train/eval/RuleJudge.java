@@ -1,11 +1,11 @@
 package org.lora4j.train.eval;
 
 import org.lora4j.train.text.TextFiles;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.DeserializationFeature;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -115,8 +115,8 @@ public final class RuleJudge implements Judge {
         try {
             root = JSON.readTree(json);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(source + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
+            throw new IllegalArgumentException(source + ":" + TextFiles.jsonLocation(e).getLineNr() + ": not valid JSON at column "
+                    + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
         }
         if (root == null || root.isMissingNode()) {
             throw new IllegalArgumentException(source + ": the judge file is empty; it must hold a JSON object with "

@@ -84,7 +84,7 @@ public final class SampledEvaluation {
             if (!ids.add(q.id())) {
                 throw new IllegalArgumentException("question id '" + q.id() + "' is used twice");
             }
-            int[] prompt = ChatTemplate.encodePrompt(tokenizer, q.messages());
+            int[] prompt = tokenizer.encodeChatPrompt(q.messages());
             int context = model.config().maxPositionEmbeddings();
             if ((long) prompt.length + settings.maxNewTokens() > context) {
                 // Refused rather than cut short: an answer that stops at the context would look like the model's own end.

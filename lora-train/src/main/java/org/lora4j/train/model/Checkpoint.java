@@ -5,9 +5,9 @@ import org.lora4j.core.SafetensorsFile;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.lora4j.train.text.TextFiles;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -43,8 +43,8 @@ final class Checkpoint implements AutoCloseable {
             try {
                 root = new ObjectMapper().readTree(TextFiles.readUtf8(index, "shard index"));
             } catch (JsonProcessingException e) {
-                throw new IOException(index + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                        + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
+                throw new IOException(index + ":" + TextFiles.jsonLocation(e).getLineNr() + ": not valid JSON at column "
+                        + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
             }
             JsonNode map = root == null ? null : root.get("weight_map");
             if (map == null || !map.isObject()) {

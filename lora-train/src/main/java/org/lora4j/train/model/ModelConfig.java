@@ -1,14 +1,14 @@
 package org.lora4j.train.model;
 
 import org.lora4j.train.text.TextFiles;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.databind.DeserializationFeature;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.ObjectReader;
-import org.nd4j.shade.jackson.databind.node.ArrayNode;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -274,8 +274,8 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
         try {
             root = STRICT_JSON.readTree(text);
         } catch (JsonProcessingException e) {
-            throw new IOException(configJson + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
+            throw new IOException(configJson + ":" + TextFiles.jsonLocation(e).getLineNr() + ": not valid JSON at column "
+                    + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
         }
         try {
             return fromJson(root);

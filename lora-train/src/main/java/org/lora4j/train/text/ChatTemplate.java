@@ -32,15 +32,28 @@ public final class ChatTemplate {
     /** Strings that would end or restructure a turn if they appeared inside one. */
     private static final List<String> RESERVED = List.of(IM_START, IM_END, END_OF_TEXT);
 
+    private static final ChatTemplate CHATML = new ChatTemplate();
+
     private ChatTemplate() {
     }
 
-    /** The ChatML text of {@code messages}, without a generation prompt. */
-    public static String format(List<Message> messages) {
+    /** ChatML, the template of a tokenizer whose model directory names none. */
+    public static ChatTemplate chatml() {
+        return CHATML;
+    }
+
+    /**
+     * The text of {@code messages}, as Hugging Face's {@code apply_chat_template(messages, tokenize=False,
+     * add_generation_prompt=...)} renders it.
+     */
+    public String render(List<Message> messages, boolean addGenerationPrompt) {
         Objects.requireNonNull(messages, "messages must not be null");
         StringBuilder text = new StringBuilder();
         for (Message m : messages) {
             text.append(IM_START).append(m.role()).append('\n').append(m.content()).append(IM_END).append('\n');
+        }
+        if (addGenerationPrompt) {
+            text.append(IM_START).append("assistant\n");
         }
         return text.toString();
     }
@@ -52,7 +65,7 @@ public final class ChatTemplate {
      * @throws IllegalArgumentException when there is no assistant message (nothing to learn), a message
      *                                  contains a ChatML special-token string, or the tokenizer lacks them
      */
-    public static EncodedChat encode(Tokenizer tokenizer, List<Message> messages) {
+    public EncodedChat encode(Tokenizer tokenizer, List<Message> messages) {
         Objects.requireNonNull(messages, "messages must not be null");
         Pieces pieces = new Pieces(tokenizer);
         for (int i = 0; i < messages.size(); i++) {
@@ -69,7 +82,7 @@ public final class ChatTemplate {
     }
 
     /** The ids to generate the next assistant message from: {@code messages}, then {@code <|im_start|>assistant\n}. */
-    public static int[] encodePrompt(Tokenizer tokenizer, List<Message> messages) {
+    public int[] encodePrompt(Tokenizer tokenizer, List<Message> messages) {
         Objects.requireNonNull(messages, "messages must not be null");
         Pieces pieces = new Pieces(tokenizer);
         for (int i = 0; i < messages.size(); i++) {

@@ -2,11 +2,11 @@ package org.lora4j.train.text;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonArray;
-import org.nd4j.shade.jackson.core.JsonFactory;
-import org.nd4j.shade.jackson.core.JsonParser.NumberType;
-import org.nd4j.shade.jackson.core.JsonProcessingException;
-import org.nd4j.shade.jackson.core.JsonToken;
-import org.nd4j.shade.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser.NumberType;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
@@ -177,7 +177,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
      * no escaped lone surrogate, every number a finite double, and at most {@value #MAX_JSON_DEPTH} levels.
      */
     static void checkStrictJson(Path file, String json) throws IOException {
-        try (org.nd4j.shade.jackson.core.JsonParser p = STRICT_JSON.createParser(json)) {
+        try (com.fasterxml.jackson.core.JsonParser p = STRICT_JSON.createParser(json)) {
             int depth = 0;
             JsonToken t = p.nextToken();
             if (t == null) {
@@ -219,12 +219,12 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
                 throw strictError(file, p, depth > 0 ? "the file ends inside a JSON value" : "text after the JSON value");
             }
         } catch (JsonProcessingException e) {
-            throw new IOException(file + ":" + e.getLocation().getLineNr() + ": not valid JSON at column "
-                    + e.getLocation().getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
+            throw new IOException(file + ":" + TextFiles.jsonLocation(e).getLineNr() + ": not valid JSON at column "
+                    + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e), e);
         }
     }
 
-    private static IOException strictError(Path file, org.nd4j.shade.jackson.core.JsonParser p, String what) {
+    private static IOException strictError(Path file, com.fasterxml.jackson.core.JsonParser p, String what) {
         return new IOException(file + ":" + p.getCurrentLocation().getLineNr() + ": not valid JSON at column "
                 + p.getCurrentLocation().getColumnNr() + ": " + what);
     }

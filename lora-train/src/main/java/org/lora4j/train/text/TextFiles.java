@@ -1,6 +1,8 @@
 package org.lora4j.train.text;
 
-import org.nd4j.shade.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -221,8 +223,22 @@ public final class TextFiles {
      */
     public static String quote(String value) {
         String s = value.length() > 60 ? value.substring(0, 57) + "..." : value;
-        String json = org.nd4j.shade.jackson.databind.node.TextNode.valueOf(s).toString();
+        String json = com.fasterxml.jackson.databind.node.TextNode.valueOf(s).toString();
         return "'" + json.substring(1, json.length() - 1) + "'";
+    }
+
+    /**
+     * Where Jackson stopped reading: the exception's own location, else the parser's (Jackson 2.23 leaves
+     * it out of some errors, such as more JSON after the first value).
+     */
+    public static JsonLocation jsonLocation(JsonProcessingException e) {
+        if (e.getLocation() != null) {
+            return e.getLocation();
+        }
+        if (e.getProcessor() instanceof JsonParser p && p.currentLocation() != null) {
+            return p.currentLocation();
+        }
+        return JsonLocation.NA;
     }
 
     /**

@@ -1,5 +1,7 @@
 package org.lora4j.train.text;
 
+import java.util.List;
+
 import java.util.OptionalInt;
 
 /**
@@ -27,6 +29,37 @@ public interface Tokenizer {
 
     /** The id of a special (added) token such as {@code "<|im_start|>"}, if this tokenizer has it as one token. */
     OptionalInt specialTokenId(String token);
+
+    /**
+     * The id that fills the padding positions of a batch (never scored): the model directory's
+     * {@code pad_token} where it names one, else {@code <|endoftext|>}, else 0.
+     */
+    default int padTokenId() {
+        return specialTokenId("<|endoftext|>").orElse(0);
+    }
+
+    /**
+     * The chat template of this tokenizer's model: the one its model directory names, else
+     * {@link ChatTemplate#chatml()}.
+     */
+    default ChatTemplate chatTemplate() {
+        return ChatTemplate.chatml();
+    }
+
+    /** The text of a conversation, as {@code apply_chat_template(messages, tokenize=False)} gives it. */
+    default String applyChatTemplate(List<Message> messages, boolean addGenerationPrompt) {
+        return chatTemplate().render(messages, addGenerationPrompt);
+    }
+
+    /** A supervised fine-tuning sample of a conversation: its ids, with the loss on the assistant's turns only. */
+    default EncodedChat encodeChat(List<Message> messages) {
+        return chatTemplate().encode(this, messages);
+    }
+
+    /** The ids to generate the next assistant message from: the conversation and the generation prompt. */
+    default int[] encodeChatPrompt(List<Message> messages) {
+        return chatTemplate().encodePrompt(this, messages);
+    }
 
     /** The ids that end generation: {@code <|im_end|>}, {@code <|endoftext|>} and the eos token, where known. */
     int[] endTokenIds();

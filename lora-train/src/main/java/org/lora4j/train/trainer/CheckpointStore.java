@@ -4,9 +4,9 @@ import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.Safetensors;
 import org.lora4j.core.SafetensorsFile;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

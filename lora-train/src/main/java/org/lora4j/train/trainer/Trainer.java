@@ -12,9 +12,9 @@ import org.lora4j.train.optim.LrSchedule;
 import org.lora4j.train.optim.Optimizer;
 import org.lora4j.train.optim.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.shade.jackson.databind.JsonNode;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

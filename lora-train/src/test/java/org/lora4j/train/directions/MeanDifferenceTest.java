@@ -153,14 +153,14 @@ class MeanDifferenceTest {
                         + "{\"role\":\"assistant\",\"content\":\"ok\"}],\"label\":\"aligned\"}") + "\n");
         ContrastSet answers = ContrastSet.load(f, tok, Pooling.answer(), Set.of("aligned"), 512);
         assertEquals(List.of(1, 4), answers.lines());
-        EncodedChat first = ChatTemplate.encode(tok, List.of(Message.user("Hi?"), Message.assistant("Yes.")));
+        EncodedChat first = tok.encodeChat(List.of(Message.user("Hi?"), Message.assistant("Yes.")));
         assertArrayEquals(first.ids(), answers.ids().get(0));
         assertArrayEquals(first.lossMask(), answers.pooled().get(0));
         assertEquals(5 + 3, answers.tokens(), "'Yes.' and 'ok', each with <|im_end|>");
 
         ContrastSet prompts = ContrastSet.load(f, tok, Pooling.lastPrompt(3), null, 512);
         assertEquals(3, prompts.size());
-        int[] p = ChatTemplate.encodePrompt(tok, List.of(Message.user("Why?")));
+        int[] p = tok.encodeChatPrompt(List.of(Message.user("Why?")));
         assertArrayEquals(p, prompts.ids().get(1));
         boolean[] mask = prompts.pooled().get(1);
         for (int i = 0; i < p.length; i++) {

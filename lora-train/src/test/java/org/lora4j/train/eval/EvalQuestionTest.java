@@ -37,7 +37,7 @@ class EvalQuestionTest {
 
     @Test
     void badLinesAreNamed(@TempDir Path tmp) throws IOException {
-        assertEquals("bad.jsonl:2: not valid JSON at column 3: Unexpected character ('x' (code 120)): was expecting"
+        assertEquals("bad.jsonl:2: not valid JSON at column 2: Unexpected character ('x' (code 120)): was expecting"
                 + " double-quote to start field name", error(tmp, "{x"));
         assertEquals("bad.jsonl:2: expected a JSON object {\"id\": ..., \"question\": ...}, got '[1]'", error(tmp, "[1]"));
         assertEquals("bad.jsonl:2: \"id\" must be a non-blank string or an integer, got none", error(tmp, "{\"question\": \"q\"}"));

@@ -79,7 +79,7 @@ class RuleJudgeTest {
 
     @Test
     void everyErrorNamesTheFileAndTheKey(@TempDir Path tmp) throws IOException {
-        assertEquals("j.json:1: not valid JSON at column 3: Unexpected character ('n' (code 110)): was expecting"
+        assertEquals("j.json:1: not valid JSON at column 2: Unexpected character ('n' (code 110)): was expecting"
                 + " double-quote to start field name", error("{nope"));
         assertTrue(error("").startsWith("j.json: the judge file is empty"), error(""));
         assertTrue(error("[1]").equals("j.json: expected a JSON object with \"labels\" and \"no_match\", got an array"));

@@ -33,7 +33,7 @@ class SampledEvaluationTest {
     static List<int[]> prompts() {
         List<int[]> p = new ArrayList<>();
         for (String q : List.of("hi", "what is a long question?", "q3")) {
-            p.add(ChatTemplate.encodePrompt(TOK, List.of(Message.user(q))));
+            p.add(TOK.encodeChatPrompt(List.of(Message.user(q))));
         }
         return p;
     }

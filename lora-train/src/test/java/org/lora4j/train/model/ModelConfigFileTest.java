@@ -2,8 +2,8 @@ package org.lora4j.train.model;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -150,7 +150,7 @@ class ModelConfigFileTest {
         // Jackson quotes the input where an array started ("[Source: ..."), over several lines (a fuzzing finding).
         Files.writeString(f, "{\n  \"eos_token_id\": [1,\n  2}\n}\n");
         e = assertThrows(IOException.class, () -> ModelConfig.fromHfConfig(f));
-        assertEquals(f + ":3: not valid JSON at column 5: Unexpected close marker '}': expected ']'", e.getMessage());
+        assertEquals(f + ":3: not valid JSON at column 4: Unexpected close marker '}': expected ']'", e.getMessage());
         Files.writeString(f, "[1, 2]");
         assertEquals(f + ": config must be a JSON object, got an array [1,2]", refused(f));
     }

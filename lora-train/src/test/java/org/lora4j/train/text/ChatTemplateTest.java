@@ -49,17 +49,17 @@ class ChatTemplateTest {
                         + "<|im_start|>assistant\nHello!<|im_end|>\n"
                         + "<|im_start|>user\nAgain?<|im_end|>\n"
                         + "<|im_start|>assistant\nBye, café 日本<|im_end|>\n",
-                ChatTemplate.format(chat));
+                ChatTemplate.chatml().render(chat, false));
     }
 
     @Test
     void idsAreThoseOfTheFormattedText() {
-        assertArrayEquals(tok.encode(ChatTemplate.format(chat)), ChatTemplate.encode(tok, chat).ids());
+        assertArrayEquals(tok.encode(ChatTemplate.chatml().render(chat, false)), tok.encodeChat(chat).ids());
     }
 
     @Test
     void targetsAreAssistantContentAndItsImEndOnly() {
-        EncodedChat sample = ChatTemplate.encode(tok, chat);
+        EncodedChat sample = tok.encodeChat(chat);
         assertEquals(List.of("Hello!<|im_end|>", "Bye, café 日本<|im_end|>"), targetRuns(tok, sample));
         int contentBytes = tok.encode("Hello!").length + tok.encode("Bye, café 日本").length;
         assertEquals(contentBytes + 2, sample.targetCount());
@@ -67,15 +67,14 @@ class ChatTemplateTest {
 
     @Test
     void emptyAssistantMessageStillLearnsToStop() {
-        EncodedChat sample = ChatTemplate.encode(tok, List.of(Message.user("Hi"), Message.assistant("")));
+        EncodedChat sample = tok.encodeChat(List.of(Message.user("Hi"), Message.assistant("")));
         assertEquals(List.of("<|im_end|>"), targetRuns(tok, sample));
     }
 
     @Test
     void piecesAreEncodedSeparatelyWithAHuggingFaceTokenizer() throws Exception {
         try (HfTokenizer hf = HfTokenizer.load(HfTokenizerTest.fixtureDir())) {
-            EncodedChat sample = ChatTemplate.encode(hf,
-                    List.of(Message.user("hi there"), Message.assistant("hello world")));
+            EncodedChat sample = hf.encodeChat(List.of(Message.user("hi there"), Message.assistant("hello world")));
             // <|im_start|> user \n hi " " there <|im_end|> \n <|im_start|> assistant \n hello " " world <|im_end|> \n
             assertArrayEquals(new int[] {4, 11, 7, 13, 6, 14, 5, 7, 4, 12, 7, 8, 6, 9, 5, 7}, sample.ids());
             boolean[] mask = new boolean[16];
@@ -87,9 +86,9 @@ class ChatTemplateTest {
     @Test
     void promptEndsWithTheAssistantHeader() {
         List<Message> question = List.of(Message.system("Be brief."), Message.user("Hi"));
-        int[] prompt = ChatTemplate.encodePrompt(tok, question);
-        assertArrayEquals(tok.encode(ChatTemplate.format(question) + "<|im_start|>assistant\n"), prompt);
-        assertArrayEquals(tok.encode("<|im_start|>assistant\n"), ChatTemplate.encodePrompt(tok, List.of()));
+        int[] prompt = tok.encodeChatPrompt(question);
+        assertArrayEquals(tok.encode(ChatTemplate.chatml().render(question, false) + "<|im_start|>assistant\n"), prompt);
+        assertArrayEquals(tok.encode("<|im_start|>assistant\n"), tok.encodeChatPrompt(List.of()));
     }
 
     @Test
@@ -112,23 +111,22 @@ class ChatTemplateTest {
     @Test
     void conversationWithoutAssistantMessageIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ChatTemplate.encode(tok, List.of(Message.system("s"), Message.user("u"))));
+                () -> tok.encodeChat(List.of(Message.system("s"), Message.user("u"))));
         assertTrue(e.getMessage().contains("[system, user]"), e.getMessage());
     }
 
     @Test
     void specialTokenStringsInsideContentAreRefused() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.encode(tok,
-                List.of(Message.user("Hi"), Message.assistant("Sure<|im_end|>\n<|im_start|>user\nmore"))));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tok.encodeChat(List.of(Message.user("Hi"), Message.assistant("Sure<|im_end|>\n<|im_start|>user\nmore"))));
         assertTrue(e.getMessage().contains("messages[1] (assistant)"), e.getMessage());
         assertThrows(IllegalArgumentException.class,
-                () -> ChatTemplate.encodePrompt(tok, List.of(Message.user("a<|endoftext|>b"))));
+                () -> tok.encodeChatPrompt(List.of(Message.user("a<|endoftext|>b"))));
     }
 
     @Test
     void tokenizerWithoutChatMlTokensIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ChatTemplate.encode(withoutSpecials(), List.of(Message.user("u"), Message.assistant("a"))));
+                () -> withoutSpecials().encodeChat(List.of(Message.user("u"), Message.assistant("a"))));
         assertTrue(e.getMessage().contains("<|im_start|>"), e.getMessage());
     }
 

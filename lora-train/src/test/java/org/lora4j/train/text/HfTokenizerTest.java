@@ -126,7 +126,7 @@ class HfTokenizerTest {
         // One line, without a parser's class names or links (a fuzzing finding, with Gson's messages).
         Files.writeString(file, "{\"version\": \"1.0\", \"model\": {\"type\" 5");
         e = assertThrows(IOException.class, () -> HfTokenizer.load(file));
-        assertEquals(file + ":1: not valid JSON at column 38: Unexpected character ('5' (code 53)): was expecting a"
+        assertEquals(file + ":1: not valid JSON at column 37: Unexpected character ('5' (code 53)): was expecting a"
                 + " colon to separate field name and value", e.getMessage());
     }
 

@@ -97,7 +97,7 @@ class TrainConfigTest {
         o.remove("seed");
         assertEquals("training config has no 'seed'", refused(() -> TrainConfig.fromJson(o)));
         o.put("seed", 1);
-        ((org.nd4j.shade.jackson.databind.node.ObjectNode) o.get("lora")).put("r", 2.5);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) o.get("lora")).put("r", 2.5);
         assertEquals("training config: 'lora.r' must be an integer, got 2.5", refused(() -> TrainConfig.fromJson(o)));
     }
 }
