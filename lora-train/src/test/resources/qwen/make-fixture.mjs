@@ -43,6 +43,24 @@ const version = (name) => JSON.parse(readFileSync(join(packageDir(name), "packag
 
 const tokenizer = fromPreTrained();
 const encode = (text) => tokenizer.encode(text, { add_special_tokens: false });
+// The pre-tokenizer's regex uses \s, which means different things to the two regex engines:
+// JavaScript's includes U+FEFF and leaves out U+0085; Oniguruma's, which Hugging Face tokenizers runs
+// this pattern with (and Python's str.isspace), is Unicode's White_Space, the other way round. A
+// second reference tokenizer has \s spelled out as White_Space, and a string whose ids differ between
+// the two records both: the package's as "ids", the corrected ones as "ids_unicode_whitespace".
+const WHITE_SPACE = "\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const corrected = fromPreTrained();
+const split = corrected.pre_tokenizer.tokenizers[0];
+const unicodeSource = split.pattern.source
+  .replaceAll("[^\\s", `[^${WHITE_SPACE}`)
+  .replaceAll("\\S", `[^${WHITE_SPACE}]`)
+  .replaceAll("\\s", `[${WHITE_SPACE}]`);
+if (split.constructor.name !== "SplitPreTokenizer" || unicodeSource === split.pattern.source) {
+  throw new Error(`the package's pre-tokenizer is not the Split on \\s this script corrects: ${split.pattern}`);
+}
+split.pattern = new RegExp(unicodeSource, split.pattern.flags);
+const encodeUnicodeWhitespace = (text) => corrected.encode(text, { add_special_tokens: false });
+
 // The package refuses to decode no ids; the text of none is "".
 const decode = (ids) => ids.length === 0 ? ""
   : tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
@@ -140,6 +158,12 @@ const fixed = [
   ["whitespace", "vertical\u000btab and form\u000cfeed"],
   ["whitespace-edge", "next\u0085line (U+0085)"],
   ["whitespace-edge", "\ufeffbyte order mark at the start, and\ufeffinside"],
+  // JavaScript's \s and Rust's differ on U+0085 (Rust's only) and U+FEFF (JavaScript's only), and
+  // the pre-tokenizer's regex leans on \s: these put them where that would change the split.
+  ["whitespace-edge", "\u0085\u0085\u0085"],
+  ["whitespace-edge", "a \u0085\nb\u0085 c"],
+  ["whitespace-edge", "  \ufeff  x\ufeff\n"],
+  ["whitespace-edge", "\u1680ogham\u180emongolian\u205fmath\u202fnarrow"],
   ["numbers", "0"],
   ["numbers", "1234567890"],
   ["numbers", "12345678901234567890123456789012345678901234567890"],
@@ -240,7 +264,31 @@ function documents(count, seed) {
   return out;
 }
 
-const strings = [...fixed, ...combinations(200, 11), ...documents(8, 1011)];
+// Short strings of code points drawn from ranges that stress byte-level BPE: 1 to 4 UTF-8 bytes,
+// combining marks, the spaces regexes disagree on, emoji modifiers, surrogate-free planes 1 to 16.
+const ranges = [
+  [0x20, 0x7e], [0x00, 0x1f], [0x80, 0xff], [0x100, 0x24f], [0x300, 0x36f], [0x370, 0x3ff], [0x400, 0x4ff],
+  [0x590, 0x6ff], [0x900, 0x97f], [0xe00, 0xe7f], [0x1100, 0x11ff], [0x2000, 0x206f], [0x20a0, 0x20cf],
+  [0x2190, 0x23ff], [0x2500, 0x27bf], [0x3000, 0x30ff], [0x4e00, 0x9fff], [0xac00, 0xd7a3], [0xe000, 0xe0ff],
+  [0xfe00, 0xfe0f], [0xff00, 0xffef], [0x1f300, 0x1faff], [0x1f3fb, 0x1f3ff], [0x1d400, 0x1d7ff],
+  [0x20000, 0x2a6df], [0xe0000, 0xe007f], [0x10fff0, 0x10ffff],
+];
+function randomCodePoints(count, seed) {
+  const random = rng(seed);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const n = 1 + Math.floor(random() * 12);
+    let text = "";
+    for (let j = 0; j < n; j++) {
+      const [lo, hi] = ranges[Math.floor(random() * ranges.length)];
+      text += String.fromCodePoint(lo + Math.floor(random() * (hi - lo + 1)));
+    }
+    out.push(["random-code-points", text]);
+  }
+  return out;
+}
+
+const strings = [...fixed, ...combinations(200, 11), ...documents(8, 1011), ...randomCodePoints(60, 111)];
 
 // ---------------------------------------------------------------------------------------------
 // Conversations. Contents never hold ChatML's own special tokens (a turn cannot contain them).
@@ -311,7 +359,12 @@ function rendered(render, messages) {
 // ---------------------------------------------------------------------------------------------
 const stringLines = strings.map(([kind, text]) => {
   const ids = encode(text);
-  return JSON.stringify({ kind, text, ids, decoded: decode(ids) });
+  const line = { kind, text, ids, decoded: decode(ids) };
+  const unicodeIds = encodeUnicodeWhitespace(text);
+  if (JSON.stringify(unicodeIds) !== JSON.stringify(ids)) {
+    line.ids_unicode_whitespace = unicodeIds;
+  }
+  return JSON.stringify(line);
 });
 const chatLines = conversations.map(([name, messages]) => JSON.stringify({
   name,
