@@ -163,6 +163,7 @@ const fixed = [
   ["whitespace-edge", "\u0085\u0085\u0085"],
   ["whitespace-edge", "a \u0085\nb\u0085 c"],
   ["whitespace-edge", "  \ufeff  x\ufeff\n"],
+  ["whitespace-edge", "a\u0085 \u0085b and c\u0085 \u0085\u0085d"],
   ["whitespace-edge", "\u1680ogham\u180emongolian\u205fmath\u202fnarrow"],
   ["numbers", "0"],
   ["numbers", "1234567890"],
