@@ -6,9 +6,10 @@
 //
 // Outputs (all gzip, so the repository holds 2 MB instead of 11):
 //   tokenizer.json.gz, tokenizer_config.json.gz  the package's files, byte for byte
-//   strings.jsonl.gz   {"kind", "text", "ids", "decoded"} per string
+//   strings.jsonl.gz   {"kind", "text", "ids", "decoded"} per string, and "ids_unicode_whitespace"
+//                      where the corrected reference differs (see WHITE_SPACE below)
 //   chats.jsonl.gz     {"name", "messages", "chatml": {...}, "template": {...}} per conversation
-//   provenance.json    package versions, SHA-256 of the two files, counts
+//   provenance.json    package versions, SHA-256 of the two files, counts, what the corrections changed
 
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
@@ -392,11 +393,16 @@ function applyChatTemplate(messages, addGenerationPrompt) {
   return template.render({ messages, add_generation_prompt: addGenerationPrompt, tools: null, documents: null, ...specialTokens });
 }
 
-function rendered(render, messages) {
+function rendered(render, name, messages) {
   const result = {};
   for (const gen of [false, true]) {
     const text = render(messages, gen);
-    result[gen ? "prompt" : "conversation"] = { text, ids: encode(text) };
+    const ids = encode(text);
+    // Conversations carry one set of ids: keep U+FEFF and U+0085 out of them (see WHITE_SPACE).
+    if (JSON.stringify(ids) !== JSON.stringify(encodeUnicodeWhitespace(text))) {
+      throw new Error(`conversation ${name}: the two references' ids differ; leave U+FEFF and U+0085 to the strings`);
+    }
+    result[gen ? "prompt" : "conversation"] = { text, ids };
   }
   return result;
 }
@@ -413,14 +419,14 @@ const stringLines = strings.map(([kind, text]) => {
 });
 const changedByPythonStrip = [];
 const chatLines = conversations.map(([name, messages]) => {
-  const template = rendered(applyChatTemplate, messages);
+  const modelTemplate = rendered(applyChatTemplate, name, messages);
   pythonStringMethods = false;
-  const asBundled = rendered(applyChatTemplate, messages);
+  const asBundled = rendered(applyChatTemplate, name, messages);
   pythonStringMethods = true;
-  if (JSON.stringify(asBundled) !== JSON.stringify(template)) {
+  if (JSON.stringify(asBundled) !== JSON.stringify(modelTemplate)) {
     changedByPythonStrip.push(name);
   }
-  return JSON.stringify({ name, messages, chatml: rendered(chatml, messages), template });
+  return JSON.stringify({ name, messages, chatml: rendered(chatml, name, messages), template: modelTemplate });
 });
 
 const texts = new Set(strings.map(([, text]) => text));
