@@ -49,17 +49,17 @@ public enum DataFormat {
     }
 
     /** The name people know it by, as in messages and logs: "messages", "prompt/completion", "alpaca"... */
-    public String label() {
+    String label() {
         return label;
     }
 
     /** The keys every line of this format has. */
-    public List<String> requiredKeys() {
+    List<String> requiredKeys() {
         return required;
     }
 
     /** The keys a line of this format may have; other keys are ignored, as TRL ignores extra columns. */
-    public List<String> optionalKeys() {
+    List<String> optionalKeys() {
         return optional;
     }
 
@@ -75,6 +75,7 @@ public enum DataFormat {
         return s.append('}').toString();
     }
 
+    /** The name people know the format by: "messages", "sharegpt", "prompt/completion", "alpaca" or "text". */
     @Override
     public String toString() {
         return label;
