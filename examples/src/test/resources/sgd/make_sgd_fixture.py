@@ -6,7 +6,7 @@ file as one batch, must leave the adapter at  A0 - lr * dL/dA  and  B0 - lr * dL
 mean next-token loss over every scored token of the file. This script computes that in PyTorch,
 independently of lora4j: its own byte-level ChatML tokenisation (ids 0-255 are bytes,
 <|endoftext|> = 256, <|im_start|> = 257, <|im_end|> = 258; the assistant's content and its
-<|im_end|> are targets, text lines score every token plus a closing <|endoftext|>), the plain
+<|im_end|> are targets; a data file holds one format, so this one is all chats), the plain
 PyTorch decoder of lora-train's parity fixtures, and LoRA as PEFT computes it:
 y = x W^T + (alpha / r) * (x A^T) B^T.
 
@@ -50,7 +50,8 @@ LINES = [
     {"messages": [{"role": "system", "content": "Be brief."},
                   {"role": "user", "content": "Loan?"},
                   {"role": "assistant", "content": "Pay the costly one first."}]},
-    {"text": "Warm up before you start."},
+    {"messages": [{"role": "user", "content": "Before a run?"},
+                  {"role": "assistant", "content": "Warm up before you start."}]},
     {"messages": [{"role": "user", "content": "Bread: café crème?"},
                   {"role": "assistant", "content": "Oui."},
                   {"role": "user", "content": "And?"},

@@ -212,8 +212,8 @@ final class Commands {
     }
 
     /** Packing splits a long document across rows, so only padded training needs a length limit. */
-    static int lengthLimit(TrainConfig config) {
-        return config.packed() ? Integer.MAX_VALUE : config.maxLength();
+    static Dataset limitUnlessPacked(Dataset d, TrainConfig config) {
+        return config.packed() ? d : d.limit(config.maxLength(), config.overflow());
     }
 
     private static Dataset loadCorpus(String data, Tokenizer tok, TrainConfig config) throws IOException {
@@ -225,13 +225,11 @@ final class Commands {
                     paragraphs.add(p.strip());
                 }
             }
-            return Dataset.fromTexts(Path.of("built-in-corpus"), paragraphs, tok, lengthLimit(config), config.overflow());
+            return limitUnlessPacked(Dataset.fromTexts(Path.of("built-in-corpus"), paragraphs, tok), config);
         }
         Path file = Path.of(data);
         // A user's file is read by the library, whose errors name the file, line and byte offset (not UTF-8, a directory).
-        return data.endsWith(".jsonl")
-                ? Dataset.load(file, tok, lengthLimit(config), config.overflow())
-                : Dataset.loadText(file, tok, lengthLimit(config), config.overflow());
+        return limitUnlessPacked(data.endsWith(".jsonl") ? Dataset.load(file, tok) : Dataset.loadText(file, tok), config);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -293,7 +291,7 @@ final class Commands {
     private static int sft(Path modelDir, Path data, Path out, boolean full, String initAdapter, PeftAdapter start,
                            LoraConfig lora, TrainConfig config, String resume, boolean quiet) throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
-        Dataset all = Dataset.load(data, tok, lengthLimit(config), config.overflow());
+        Dataset all = limitUnlessPacked(Dataset.load(data, tok), config);
         DecoderModel model = DecoderModel.load(modelDir);
         if (full) {
             model.setFullFinetune(true);

@@ -41,7 +41,7 @@ class CommandLineTest {
             lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q" + i + "\"},{\"role\":\"assistant\",\"content\":\"answer "
                     + (i % 3) + "\"}]}");
         }
-        lines.add("{\"text\":\"a plain line\"}");
+        lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"plain?\"},{\"role\":\"assistant\",\"content\":\"a plain line\"}]}");
         Files.writeString(data, String.join("\n", lines) + "\n");
     }
 

@@ -42,7 +42,7 @@ class ElasticityCommandsTest {
             lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q" + i + "\"},{\"role\":\"assistant\",\"content\":\""
                     + (i % 2 == 0 ? "be safe" : "be careful") + "\"}]}");
         }
-        lines.add("{\"text\":\"a plain line\"}");
+        lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"plain?\"},{\"role\":\"assistant\",\"content\":\"a plain line\"}]}");
         Files.writeString(data, String.join("\n", lines) + "\n");
         Files.writeString(tmp.resolve("prompts.jsonl"), "{\"id\":\"q1\",\"question\":\"q1\"}\n{\"id\":\"q2\",\"question\":\"q2\"}\n");
         Files.writeString(tmp.resolve("judge.json"), """

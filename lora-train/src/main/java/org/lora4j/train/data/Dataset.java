@@ -2,15 +2,9 @@ package org.lora4j.train.data;
 
 import org.lora4j.train.text.ChatTemplate;
 import org.lora4j.train.text.EncodedChat;
-import org.lora4j.train.text.Message;
 import org.lora4j.train.text.TextFiles;
 import org.lora4j.train.text.Tokenizer;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectReader;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,32 +26,25 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * A tokenised JSONL file: one training sequence per line, in one of two forms:
- * <ul>
- *   <li>{@code {"messages": [{"role": "user", "content": ...}, {"role": "assistant", "content": ...}]}}:
- *       ChatML, loss on the assistant's tokens only ({@link ChatTemplate#encode});</li>
- *   <li>{@code {"text": ...}}: loss on every token ({@link ChatTemplate#encodeText}).</li>
- * </ul>
- * Blank lines are skipped. A malformed line is an error naming the file and line number.
- * Sequences longer than the maximum length are truncated (and counted, and logged) or refused,
- * as the caller chooses: never cut silently.
+ * A tokenised training file: one sequence per non-blank line of a JSONL file, in one of the five
+ * {@link DataFormat}s (messages, ShareGPT, prompt/completion, Alpaca, text; docs/data-formats.md), or one
+ * per paragraph of a plain-text corpus. The first non-blank line decides the format and every line must
+ * fit it; a line that does not is an error naming the file, the line and what is wrong.
+ *
+ * <p>{@link #load(Path, Tokenizer)} keeps every token of every line, which is what packing wants (it
+ * cuts the stream into rows itself). Padded training needs a length limit: {@link #limit} truncates the
+ * longer sequences (counted, and logged) or refuses them, never cuts silently.
  *
  * @param file      where it came from
+ * @param format    the format of its lines ({@link DataFormat#TEXT} for a plain-text corpus)
  * @param examples  one per non-blank line, in file order
  * @param lines     the 1-based line number of each example
- * @param truncated how many examples were cut to the maximum length
+ * @param truncated how many examples were cut to a maximum length
  * @param sha256    hash of the file's bytes, recorded with every output made from it
  */
-public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines, int truncated, String sha256) {
+public record Dataset(Path file, DataFormat format, List<EncodedChat> examples, List<Integer> lines, int truncated,
+                      String sha256) {
     private static final Logger log = LoggerFactory.getLogger(Dataset.class);
-    /**
-     * One JSON value per line: text after it ({@code {"text": "a"} {"text": "b"}}) and a key given twice
-     * are errors, not silently dropped data.
-     */
-    private static final ObjectReader JSON_LINE = new ObjectMapper()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            .reader()
-            .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     /** What to do with a sequence longer than the maximum length. */
     public enum Overflow {
@@ -76,8 +63,12 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
     }
 
     public Dataset {
+        Objects.requireNonNull(format, "format");
         examples = List.copyOf(examples);
         lines = List.copyOf(lines);
+        if (examples.size() != lines.size()) {
+            throw new IllegalArgumentException(examples.size() + " examples but " + lines.size() + " line numbers");
+        }
     }
 
     public int size() {
@@ -85,15 +76,17 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
     }
 
     /**
-     * Reads and tokenises a JSONL file, streaming it line by line.
+     * Reads and tokenises a JSONL file, streaming it line by line, keeping every token of every line.
+     * The format is that of the first non-blank line ({@link DataFormat}); lines with no target token
+     * after the first position (nothing to learn) are skipped with a warning.
      *
      * @throws java.nio.file.NoSuchFileException when there is no such file
      * @throws IOException              when it is a directory or not a regular file, cannot be read, or is
      *                                  not UTF-8; the message names the file (and the line and byte offset)
-     * @throws IllegalArgumentException when a line is not a JSON object of one of the two forms, or no line
-     *                                  is usable; the message names the file, the line and the value at fault
+     * @throws IllegalArgumentException when a line is not a JSON object of the file's format, or no line is
+     *                                  usable; the message names the file, the line and the value at fault
      */
-    public static Dataset load(Path file, Tokenizer tokenizer, int maxLength, Overflow overflow) throws IOException {
+    public static Dataset load(Path file, Tokenizer tokenizer) throws IOException {
         Objects.requireNonNull(tokenizer, "tokenizer");
         Objects.requireNonNull(file, "file");
         requireDataFile(file, "JSONL data file (one JSON object per line)", ".jsonl");
@@ -101,33 +94,57 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
         List<EncodedChat> raw = new ArrayList<>();
         List<Integer> lines = new ArrayList<>();
         int[] count = new int[1];
+        DataFormat[] format = new DataFormat[1];
+        int[] detectedAt = new int[1];
         TextFiles.forEachLine(file, "JSONL data file", digest, (number, offset, line) -> {
             count[0] = number;
-            if (!line.isBlank()) {
-                raw.add(parseLine(file, number, line, tokenizer));
-                lines.add(number);
+            if (line.isBlank()) {
+                return;
             }
+            try {
+                JsonNode node = JsonlExamples.parse(line);
+                if (format[0] == null) {
+                    format[0] = JsonlExamples.detect(node);
+                    detectedAt[0] = number;
+                } else {
+                    JsonlExamples.requireFits(node, format[0], detectedAt[0], number);
+                }
+                raw.add(JsonlExamples.encode(format[0], node, tokenizer));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ":" + number + ": " + e.getMessage(), e);
+            }
+            lines.add(number);
         });
         if (raw.isEmpty()) {
             throw new IllegalArgumentException(file + ": no examples: " + (count[0] == 0 ? "the file is empty"
                     : "all " + count[0] + " lines are blank")
-                    + "; expected one JSON object per line, {\"messages\": [...]} or {\"text\": ...}");
+                    + "; expected one JSON object per line, such as {\"messages\": [...]} or {\"text\": ...} (the formats"
+                    + " are messages, sharegpt, prompt/completion, alpaca and text)");
         }
-        return limit(file, raw, lines, maxLength, overflow, HexFormat.of().formatHex(digest.digest()));
+        log.debug("{}: {} examples in the {} format (from line {})", file, raw.size(), format[0], detectedAt[0]);
+        return usable(file, format[0], raw, lines, 0, HexFormat.of().formatHex(digest.digest()),
+                "no target token after the first");
+    }
+
+    /**
+     * {@link #load(Path, Tokenizer)}, then {@link #limit}: the data of padded training, whose rows are at
+     * most {@code maxLength} tokens.
+     */
+    public static Dataset load(Path file, Tokenizer tokenizer, int maxLength, Overflow overflow) throws IOException {
+        return load(file, tokenizer).limit(maxLength, overflow);
     }
 
     /**
      * Reads a plain-text corpus for pre-training: one example per paragraph (paragraphs are separated by
-     * blank lines and stripped of surrounding white space), loss on every token. Each example's line is
+     * blank lines and stripped of surrounding white space), loss on every token, every token kept. Each example's line is
      * the line its paragraph starts on. The hash is that of {@link #fromTexts} over the paragraphs.
      *
      * @throws java.nio.file.NoSuchFileException when there is no such file
      * @throws IOException              when it is a directory, cannot be read, or is not UTF-8; the message
      *                                  names the file, the line and the byte offset
-     * @throws IllegalArgumentException when it holds no text, or (with {@link Overflow#REFUSE}) a paragraph
-     *                                  is too long; the message names the file and line
+     * @throws IllegalArgumentException when it holds no text; the message names the file
      */
-    public static Dataset loadText(Path file, Tokenizer tokenizer, int maxLength, Overflow overflow) throws IOException {
+    public static Dataset loadText(Path file, Tokenizer tokenizer) throws IOException {
         Objects.requireNonNull(tokenizer, "tokenizer");
         Objects.requireNonNull(file, "file");
         requireDataFile(file, "plain-text corpus (paragraphs separated by blank lines)", ".txt");
@@ -161,7 +178,12 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             throw new IllegalArgumentException(file + ": no examples: " + (text.isEmpty() ? "the file is empty"
                     : "it holds only white space") + "; expected paragraphs of text separated by blank lines");
         }
-        return fromTexts(file, paragraphs, starts, tokenizer, maxLength, overflow);
+        return fromTexts(file, paragraphs, starts, tokenizer);
+    }
+
+    /** {@link #loadText(Path, Tokenizer)}, then {@link #limit}. */
+    public static Dataset loadText(Path file, Tokenizer tokenizer, int maxLength, Overflow overflow) throws IOException {
+        return loadText(file, tokenizer).limit(maxLength, overflow);
     }
 
     private static final Pattern PARAGRAPH_BREAK = Pattern.compile("\n\\s*\n");
@@ -205,19 +227,23 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
 
     /**
      * Plain texts (loss on every token), e.g. the paragraphs of a corpus for pre-training; {@code name}
-     * stands in for the file in messages and the hash covers the texts.
+     * stands in for the file in messages and the hash covers the texts. Every token is kept.
      */
-    public static Dataset fromTexts(Path name, List<String> texts, Tokenizer tokenizer, int maxLength,
-                                    Overflow overflow) {
+    public static Dataset fromTexts(Path name, List<String> texts, Tokenizer tokenizer) {
         List<Integer> lines = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {
             lines.add(i + 1);
         }
-        return fromTexts(name, texts, lines, tokenizer, maxLength, overflow);
+        return fromTexts(name, texts, lines, tokenizer);
     }
 
-    private static Dataset fromTexts(Path name, List<String> texts, List<Integer> lines, Tokenizer tokenizer,
-                                     int maxLength, Overflow overflow) {
+    /** {@link #fromTexts(Path, List, Tokenizer)}, then {@link #limit}. */
+    public static Dataset fromTexts(Path name, List<String> texts, Tokenizer tokenizer, int maxLength,
+                                    Overflow overflow) {
+        return fromTexts(name, texts, tokenizer).limit(maxLength, overflow);
+    }
+
+    private static Dataset fromTexts(Path name, List<String> texts, List<Integer> lines, Tokenizer tokenizer) {
         List<EncodedChat> raw = new ArrayList<>();
         MessageDigest digest = newSha256();
         for (int i = 0; i < texts.size(); i++) {
@@ -229,47 +255,72 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             digest.update(texts.get(i).getBytes(StandardCharsets.UTF_8));
             digest.update((byte) 0);
         }
-        return limit(name, raw, lines, maxLength, overflow, HexFormat.of().formatHex(digest.digest()));
+        if (raw.isEmpty()) {
+            throw new IllegalArgumentException(name + ": no examples: no texts were given");
+        }
+        return usable(name, DataFormat.TEXT, raw, lines, 0, HexFormat.of().formatHex(digest.digest()),
+                "no target token after the first");
     }
 
-    private static Dataset limit(Path file, List<EncodedChat> raw, List<Integer> rawLines, int maxLength,
-                                 Overflow overflow, String sha) {
+    /**
+     * This dataset with every sequence at most {@code maxLength} tokens, for padded training (packing
+     * takes sequences of any length): a longer one is cut to its first {@code maxLength} tokens, counted
+     * in {@link #truncated()} and logged, or, with {@link Overflow#REFUSE}, refused with an error naming
+     * its line. A sequence left with no target is skipped, with a warning. Applying the same limit
+     * twice changes nothing the second time.
+     *
+     * @throws IllegalArgumentException when {@code maxLength < 2}, a sequence is too long and the policy is
+     *                                  to refuse, or no sequence keeps a target
+     */
+    public Dataset limit(int maxLength, Overflow overflow) {
+        Objects.requireNonNull(overflow, "overflow");
         if (maxLength < 2) {
             throw new IllegalArgumentException("max length must be >= 2 (one input and one target), got " + maxLength);
         }
-        List<EncodedChat> examples = new ArrayList<>();
-        List<Integer> lines = new ArrayList<>();
-        int truncated = 0;
-        for (int i = 0; i < raw.size(); i++) {
-            EncodedChat e = raw.get(i);
-            int number = rawLines.get(i);
+        List<EncodedChat> cut = new ArrayList<>(examples.size());
+        int newlyTruncated = 0;
+        for (int i = 0; i < examples.size(); i++) {
+            EncodedChat e = examples.get(i);
             if (e.length() > maxLength) {
                 if (overflow == Overflow.REFUSE) {
-                    throw new IllegalArgumentException(file + ":" + number + ": " + e.length()
+                    throw new IllegalArgumentException(file + ":" + lines.get(i) + ": " + e.length()
                             + " tokens, more than the maximum length " + maxLength
                             + " (raise it, or choose truncation)");
                 }
                 e = new EncodedChat(java.util.Arrays.copyOf(e.ids(), maxLength),
                         java.util.Arrays.copyOf(e.lossMask(), maxLength));
-                truncated++;
+                newlyTruncated++;
             }
-            if (countTargetsAfterFirst(e) == 0) {
-                log.warn("{}:{}: no target token left (after truncation to {}); the line is skipped",
-                        file, number, maxLength);
+            cut.add(e);
+        }
+        if (newlyTruncated == 0) {
+            return this;
+        }
+        Dataset limited = usable(file, format, cut, lines, truncated + newlyTruncated, sha256,
+                "no target token left after truncation to " + maxLength + " tokens");
+        log.warn("{}: {} of {} examples were longer than {} tokens and were truncated",
+                file, newlyTruncated, examples.size(), maxLength);
+        return limited;
+    }
+
+    /** The examples that have a target after the first token; the others are skipped with a warning. */
+    private static Dataset usable(Path file, DataFormat format, List<EncodedChat> raw, List<Integer> rawLines,
+                                  int truncated, String sha, String why) {
+        List<EncodedChat> examples = new ArrayList<>(raw.size());
+        List<Integer> lines = new ArrayList<>(raw.size());
+        for (int i = 0; i < raw.size(); i++) {
+            if (countTargetsAfterFirst(raw.get(i)) == 0) {
+                log.warn("{}:{}: {}; the line is skipped", file, rawLines.get(i), why);
                 continue;
             }
-            examples.add(e);
-            lines.add(number);
+            examples.add(raw.get(i));
+            lines.add(rawLines.get(i));
         }
         if (examples.isEmpty()) {
             throw new IllegalArgumentException(file + ": no usable examples: every one of the " + raw.size()
-                    + " examples was skipped, having no target token after truncation to " + maxLength + " tokens");
+                    + " examples was skipped, having " + why);
         }
-        if (truncated > 0) {
-            log.warn("{}: {} of {} examples were longer than {} tokens and were truncated",
-                    file, truncated, examples.size(), maxLength);
-        }
-        return new Dataset(file, examples, lines, truncated, sha);
+        return new Dataset(file, format, examples, lines, truncated, sha);
     }
 
     /** A target needs a token before it, so a target at position 0 is never scored. */
@@ -280,87 +331,6 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             c += m[i] ? 1 : 0;
         }
         return c;
-    }
-
-    private static EncodedChat parseLine(Path file, int number, String line, Tokenizer tokenizer) {
-        String where = file + ":" + number;
-        JsonNode node;
-        try {
-            node = JSON_LINE.readTree(line);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON at column "
-                    + TextFiles.jsonLocation(e).getColumnNr() + ": " + TextFiles.jsonMessage(e));
-        }
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException(where + ": expected a JSON object with \"messages\" or \"text\", got "
-                    + describe(node));
-        }
-        try {
-            if (node.has("messages")) {
-                JsonNode msgs = node.get("messages");
-                if (!msgs.isArray() || msgs.isEmpty()) {
-                    throw new IllegalArgumentException("\"messages\" must be a non-empty array of {\"role\", \"content\"}"
-                            + " objects, got " + describe(msgs));
-                }
-                List<Message> messages = new ArrayList<>();
-                for (int i = 0; i < msgs.size(); i++) {
-                    JsonNode m = msgs.get(i);
-                    if (!m.isObject()) {
-                        throw new IllegalArgumentException("messages[" + i + "] must be an object with string"
-                                + " \"role\" and \"content\", got " + describe(m));
-                    }
-                    String role = string(m, "messages[" + i + "].role");
-                    String content = string(m, "messages[" + i + "].content");
-                    try {
-                        messages.add(new Message(role, content));
-                    } catch (IllegalArgumentException e) {
-                        throw new IllegalArgumentException("messages[" + i + "]: " + e.getMessage(), e);
-                    }
-                }
-                return tokenizer.encodeChat(messages);
-            }
-            if (node.has("text")) {
-                JsonNode text = node.get("text");
-                if (!text.isTextual()) {
-                    throw new IllegalArgumentException("\"text\" must be a string, got " + describe(text));
-                }
-                return ChatTemplate.encodeText(tokenizer, text.asText());
-            }
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
-        }
-        throw new IllegalArgumentException(where + ": expected a \"messages\" or a \"text\" field, got "
-                + (node.isEmpty() ? "an empty object" : "the fields " + iteratorToList(node.fieldNames())));
-    }
-
-    /** The string at {@code key} of {@code path} (as in "messages[0].role"), or an error naming what is there. */
-    private static String string(JsonNode object, String path) {
-        JsonNode n = object.get(path.substring(path.lastIndexOf('.') + 1));
-        if (n == null || !n.isTextual()) {
-            throw new IllegalArgumentException(path + " must be a string, got " + (n == null ? "nothing (no such key)"
-                    : describe(n)));
-        }
-        return n.asText();
-    }
-
-    /** What a JSON value is, for an error message: its type and, shortened, its text. */
-    static String describe(JsonNode n) {
-        if (n == null || n.isMissingNode()) {
-            return "nothing";
-        }
-        String kind = n.isNull() ? "null" : n.isTextual() ? "a string" : n.isNumber() ? "a number"
-                : n.isBoolean() ? "a boolean" : n.isArray() ? "an array" : n.isObject() ? "an object" : n.getNodeType().toString();
-        if (n.isNull()) {
-            return kind;
-        }
-        String text = n.toString();
-        return kind + " " + (text.length() > 40 ? text.substring(0, 37) + "..." : text);
-    }
-
-    private static List<String> iteratorToList(java.util.Iterator<String> it) {
-        List<String> l = new ArrayList<>();
-        it.forEachRemaining(name -> l.add(TextFiles.quote(name)));
-        return l;
     }
 
     /**
@@ -393,7 +363,7 @@ public record Dataset(Path file, List<EncodedChat> examples, List<Integer> lines
             (heldOut[k] ? evLines : trLines).add(lines.get(k));
         }
         // Which part a truncated example fell into is not recorded; the whole file's count stays here.
-        return new Dataset[]{new Dataset(file, tr, trLines, 0, sha256), new Dataset(file, ev, evLines, 0, sha256)};
+        return new Dataset[]{new Dataset(file, format, tr, trLines, 0, sha256), new Dataset(file, format, ev, evLines, 0, sha256)};
     }
 
     /** Fisher-Yates with the given RNG: the same seed gives the same order on every JVM. */

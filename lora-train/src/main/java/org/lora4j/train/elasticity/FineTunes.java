@@ -61,7 +61,8 @@ final class FineTunes {
     static Run train(Path modelDir, Path data, TrainConfig config, Path runDir, Map<String, Object> provenance)
             throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
-        Dataset d = Dataset.load(data, tok, config.packed() ? Integer.MAX_VALUE : config.maxLength(), config.overflow());
+        Dataset all = Dataset.load(data, tok);
+        Dataset d = config.packed() ? all : all.limit(config.maxLength(), config.overflow());
         DecoderModel model = DecoderModel.load(modelDir);
         if (config.isFull()) {
             model.setFullFinetune(true);

@@ -92,17 +92,20 @@ class DatasetFileErrorsTest {
     @Test
     void emptyAndBlankFilesSayWhy(@TempDir Path dir) throws IOException {
         assertEquals(dir.resolve("data.jsonl") + ": no examples: the file is empty; expected one JSON object per line,"
-                + " {\"messages\": [...]} or {\"text\": ...}", refused(write(dir, "")));
+                + " such as {\"messages\": [...]} or {\"text\": ...} (the formats are messages, sharegpt,"
+                + " prompt/completion, alpaca and text)",
+                refused(write(dir, "")));
         contains(refused(write(dir, "\n  \n\t\n")), "data.jsonl: no examples: all 3 lines are blank");
     }
 
     @Test
     void aLineThatIsNotAnObjectNamesWhatItIs(@TempDir Path dir) throws IOException {
         Path f = write(dir, GOOD + "\n[1, 2]\n");
-        assertEquals(f + ":2: expected a JSON object with \"messages\" or \"text\", got an array [1,2]", refused(f));
-        assertEquals(f + ":1: expected a JSON object with \"messages\" or \"text\", got a string \"hello\"",
+        assertEquals(f + ":2: expected a JSON object (one example per line), got an array [1,2]", refused(f));
+        assertEquals(f + ":1: expected a JSON object (one example per line), got a string \"hello\"",
                 refused(write(dir, "\"hello\"\n")));
-        assertEquals(f + ":1: expected a \"messages\" or a \"text\" field, got an empty object", refused(write(dir, "{}")));
+        contains(refused(write(dir, "{}")), f + ":1: no data format fits this line, which has no keys (an empty object);"
+                + " expected the keys of one of: messages {\"messages\"}, ");
     }
 
     @Test
@@ -122,8 +125,7 @@ class DatasetFileErrorsTest {
                 refused(write(dir, "{\"messages\": [{\"role\":\"robot\",\"content\":\"x\"}]}")));
         assertEquals(f + ":1: messages[0]: role must be one of system, user, assistant; got 'ro\\nbot'",
                 refused(write(dir, "{\"messages\": [{\"role\":\"ro\\nbot\",\"content\":\"x\"}]}")));
-        assertEquals(f + ":1: expected a \"messages\" or a \"text\" field, got the fields ['a\\nb']",
-                refused(write(dir, "{\"a\\nb\": 1}")));
+        contains(refused(write(dir, "{\"a\\nb\": 1}")), f + ":1: no data format fits this line, which has the key 'a\\nb';");
         assertEquals(f + ":1: \"text\" must be a string, got an object {\"a\":1}",
                 refused(write(dir, "{\"text\": {\"a\": 1}}")));
     }
@@ -141,7 +143,7 @@ class DatasetFileErrorsTest {
 
     @Test
     void crlfAndAByteOrderMarkAreRead(@TempDir Path dir) throws IOException {
-        byte[] body = ("\uFEFF" + GOOD + "\r\n\r\n{\"text\":\"abc\"}\r\n").getBytes(StandardCharsets.UTF_8);
+        byte[] body = ("\uFEFF" + GOOD + "\r\n\r\n" + GOOD + "\r\n").getBytes(StandardCharsets.UTF_8);
         Path f = dir.resolve("windows.jsonl");
         Files.write(f, body);
         Dataset d = Dataset.load(f, tok, 100, Dataset.Overflow.REFUSE);
@@ -156,7 +158,8 @@ class DatasetFileErrorsTest {
 
     @Test
     void aBadLineAfterAGoodOneNamesItsLineWithCrlf(@TempDir Path dir) throws IOException {
-        Path f = write(dir, GOOD + "\r\n" + GOOD + "\r\n{\"text\": 3}\r\n");
-        assertEquals(f + ":3: \"text\" must be a string, got a number 3", refused(f));
+        Path f = write(dir, GOOD + "\r\n" + GOOD + "\r\n{\"messages\": 3}\r\n");
+        assertEquals(f + ":3: \"messages\" must be a non-empty array of {\"role\", \"content\"} objects, got a number 3",
+                refused(f));
     }
 }

@@ -34,13 +34,14 @@ class DatasetTest {
 
     @Test
     void chatLinesScoreOnlyTheAssistantAndTextLinesScoreEverything(@TempDir Path dir) throws IOException {
-        Dataset d = Dataset.load(write(dir, chat("hi", "yo"), "", "{\"text\":\"abc\"}"), tok, 100, Dataset.Overflow.REFUSE);
+        Dataset d = Dataset.load(write(dir, chat("hi", "yo"), "", chat("a", "b")), tok, 100, Dataset.Overflow.REFUSE);
         assertEquals(2, d.size());
         assertEquals(List.of(1, 3), d.lines());
         // "yo" + <|im_end|> are the assistant's targets
         assertEquals(3, d.examples().get(0).targetCount());
-        assertEquals(d.examples().get(1).length(), d.examples().get(1).targetCount());
         assertEquals(64, d.sha256().length());
+        Dataset t = Dataset.load(write(dir, "{\"text\":\"abc\"}"), tok, 100, Dataset.Overflow.REFUSE);
+        assertEquals(t.examples().get(0).length(), t.examples().get(0).targetCount());
     }
 
     @Test

@@ -121,7 +121,7 @@ class KlDivergenceTest {
         Path data = dir.resolve("d.jsonl");
         Files.writeString(data, """
                 {"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello there"}]}
-                {"text":"a plain line of text"}
+                {"messages":[{"role":"user","content":"plain?"},{"role":"assistant","content":"a plain line of text"}]}
                 {"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"why?"},{"role":"assistant","content":"so"}]}
                 """);
         ModelConfig mc = ModelConfig.llama(tok.vocabSize(), 16, 32, 2, 2, 1);
