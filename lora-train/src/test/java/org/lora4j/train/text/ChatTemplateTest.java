@@ -72,9 +72,11 @@ class ChatTemplateTest {
     }
 
     @Test
-    void piecesAreEncodedSeparatelyWithAHuggingFaceTokenizer() throws Exception {
+    void idsAreThoseOfTheWholeTextWithAHuggingFaceTokenizer() throws Exception {
         try (HfTokenizer hf = HfTokenizer.load(HfTokenizerTest.fixtureDir())) {
-            EncodedChat sample = hf.encodeChat(List.of(Message.user("hi there"), Message.assistant("hello world")));
+            List<Message> chat = List.of(Message.user("hi there"), Message.assistant("hello world"));
+            EncodedChat sample = hf.encodeChat(chat);
+            assertArrayEquals(hf.encode(ChatTemplate.chatml().render(chat, false)), sample.ids());
             // <|im_start|> user \n hi " " there <|im_end|> \n <|im_start|> assistant \n hello " " world <|im_end|> \n
             assertArrayEquals(new int[] {4, 11, 7, 13, 6, 14, 5, 7, 4, 12, 7, 8, 6, 9, 5, 7}, sample.ids());
             boolean[] mask = new boolean[16];
