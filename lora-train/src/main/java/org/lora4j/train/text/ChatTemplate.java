@@ -3,9 +3,11 @@ package org.lora4j.train.text;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import jinjava.javax.el.CompositeELResolver;
 
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -80,12 +82,15 @@ public final class ChatTemplate {
     private final Map<String, String> specialTokens;
     /** ChatML is rendered in Java: the same text, without the template engine's cost per sample. */
     private final boolean chatml;
+    /** {@link #source} as Jinjava parses it ({@link JinjaPython#adaptSource}). */
+    private final String adapted;
 
     private ChatTemplate(String source, String name, Map<String, String> specialTokens, boolean chatml) {
         this.source = source;
         this.name = name;
         this.specialTokens = specialTokens;
         this.chatml = chatml;
+        this.adapted = chatml ? source : JinjaPython.adaptSource(source);
     }
 
     /** ChatML, the template of a tokenizer whose model directory names none. */
@@ -338,18 +343,24 @@ public final class ChatTemplate {
      * make Jinjava strip white space around {@code {{-}}, {@code -}}} and {@code {#-} as Jinja does (without
      * them Qwen's and Llama's templates keep their indentation) and give filters Jinja's precedence.
      * Nested interpretation is off: by default Jinjava renders the output of an expression again, so a
-     * message containing "{{ x }}" or "{% if %}" would be read as template code.
+     * message containing "{{ x }}" or "{% if %}" would be read as template code. Python's string methods
+     * come from {@link JinjaPython}, ahead of Jinjava's read-only resolver (its default).
      */
     private static Jinjava newEngine() {
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new JinjaPython());
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)
-                .withLstripBlocks(true)
+                .withLstripBlocks(false)   // done by JinjaPython.adaptSource: Jinjava's strips too much
                 .withNestedInterpretationEnabled(false)
+                .withElResolver(resolver)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withParseWhitespaceControlStrictly(true)
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withUseNaturalOperatorPrecedence(true)
                         .withEvaluateMapKeys(true)
+                        .withIterateOverMapKeys(true)
                         .withKeepNullableLoopValues(true)
                         .withAllowAdjacentTextNodes(true)
                         .withWhitespaceRequiredWithinTokens(false)
@@ -391,7 +402,7 @@ public final class ChatTemplate {
         }
         context.put("messages", list);
         context.put("add_generation_prompt", addGenerationPrompt);
-        RenderResult result = JINJA.renderForResult(source, context);
+        RenderResult result = JINJA.renderForResult(adapted, context);
         for (TemplateError error : result.getErrors()) {
             if (error.getSeverity() != TemplateError.ErrorType.FATAL) {
                 continue;

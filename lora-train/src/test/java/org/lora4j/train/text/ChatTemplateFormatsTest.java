@@ -197,6 +197,31 @@ class ChatTemplateFormatsTest {
     }
 
     @Test
+    void qwen3() throws IOException {
+        ChatTemplate t = template("qwen3.jinja", Map.of("eos_token", "<|im_end|>", "pad_token", "<|endoftext|>"));
+        Tokenizer tok = new SpecialsByteTokenizer(List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"),
+                List.of("<|im_end|>", "<|endoftext|>"));
+        // No default system message; the answer after the last user message gets an (empty) think block.
+        assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                + "<|im_start|>assistant\n<think>\n\n</think>\n\nHello!<|im_end|>\n", t.render(WITH_SYSTEM, false));
+        assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+                t.render(WITH_SYSTEM.subList(0, 2), true));
+        List<Message> reasoned = List.of(Message.user("Hi"), Message.assistant("<think>\nI greet.\n</think>\n\nHello!"));
+        assertEquals("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\nI greet.\n</think>\n\nHello!<|im_end|>\n",
+                t.render(reasoned, false));
+        assertSample(t, tok, reasoned, List.of("<think>\nI greet.\n</think>\n\nHello!<|im_end|>"));
+        assertSample(t, tok, WITH_SYSTEM, List.of("<think>\n\n</think>\n\nHello!<|im_end|>"));
+        // An earlier answer loses its think block once a later user message follows, so the text of a turn
+        // depends on what comes after it: Qwen3's template is not prefix-stable over several turns.
+        assertEquals("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
+                + "<|im_start|>user\n Again? <|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nBye, 日本 😀<|im_end|>\n",
+                t.render(TWO_TURNS, false));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.encode(tok, TWO_TURNS));
+        assertTrue(e.getMessage().startsWith("qwen3.jinja: the chat template is not prefix-stable, so the tokens of"
+                + " messages[1] (assistant)"), e.getMessage());
+    }
+
+    @Test
     void aTemplateWithASyntaxErrorIsRefusedNamingIt() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ChatTemplate.jinja("{% for m in messages %}{{ m['content'] + }}{% endfor %}", "bad.json", Map.of()));
