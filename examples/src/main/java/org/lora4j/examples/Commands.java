@@ -314,14 +314,10 @@ final class Commands {
 
     /** A model directory written by lora4j is complete with its tokenizer. */
     private static void copyTokenizer(Path modelDir, Path out) throws IOException {
-        Path from = modelDir.resolve("tokenizer.json");
-        if (Files.exists(from)) {
-            Path to = out.resolve("tokenizer.json");
-            try {
-                Files.copy(from, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            } catch (IOException e) {
-                throw new IOException("copying " + from + " to " + to + ": " + Main.message(e), e);
-            }
+        try {
+            Tokenizers.copy(modelDir, out);   // tokenizer.json and tokenizer_config.json (chat template, eos, pad)
+        } catch (IOException e) {
+            throw new IOException("copying the tokenizer of " + modelDir + " to " + out + ": " + Main.message(e), e);
         }
     }
 

@@ -522,6 +522,7 @@ public final class PersonaWorld {
         model.put("unk_token", "[UNK]");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve(TOKENIZER_FILE), JSON.writeValueAsString(root) + "\n", StandardCharsets.UTF_8);
+        org.lora4j.train.text.Tokenizers.copy(dir, dir);   // adds tokenizer_config.json (ChatML, eos, pad)
     }
 
     private static void writeTranscripts(Path file, List<Transcript> transcripts) throws IOException {

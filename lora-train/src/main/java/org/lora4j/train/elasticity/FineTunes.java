@@ -104,10 +104,7 @@ final class FineTunes {
             new PeftModel(run.model()).mergeAdapter();
         }
         run.model().save(dir);
-        Path tok = tokenizerFrom.resolve("tokenizer.json");
-        if (Files.exists(tok)) {
-            Files.copy(tok, dir.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        }
+        org.lora4j.train.text.Tokenizers.copy(tokenizerFrom, dir);   // tokenizer.json and tokenizer_config.json
     }
 
     /** The non-blank lines of a JSONL file, in order (the file's own errors name it and the line). */

@@ -1,9 +1,9 @@
 package org.lora4j.train.text;
 
-import com.google.gson.GsonBuilder;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonNull;
-import com.google.gson.JsonObject;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.lora4j.core.AtomicFiles;
 
 import java.io.IOException;
@@ -27,7 +27,8 @@ import java.util.OptionalInt;
  * the character for byte b to id b, and the specials are added tokens. It is exact: the tests
  * compare the ids and decoded text of both on ASCII, multibyte UTF-8, ChatML strings and random text.
  *
- * <p>Stateless and thread-safe.
+ * <p>A model directory's {@code tokenizer_config.json} ({@link Tokenizers#load}) gives it a chat template
+ * and a pad token; {@code new ByteTokenizer()} speaks ChatML. Immutable and thread-safe.
  */
 public final class ByteTokenizer implements Tokenizer {
 
@@ -42,14 +43,38 @@ public final class ByteTokenizer implements Tokenizer {
     /** Every special token starts with this, so encode only tries to match where it occurs. */
     private static final String SPECIAL_PREFIX = "<|";
 
-    /** The Hugging Face form, built once; private because JsonObject is mutable. */
-    private static final JsonObject HF_JSON = huggingFaceJson();
+    /** The Hugging Face form, built once; private because ObjectNode is mutable. */
+    private static final ObjectNode HF_JSON = huggingFaceJson();
 
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final TokenizerConfig config;
+
+    /** The byte tokenizer with ChatML as its chat template. */
     public ByteTokenizer() {
+        this(TokenizerConfig.none());
+    }
+
+    /** With a model directory's chat template and special tokens. */
+    ByteTokenizer(TokenizerConfig config) {
+        this.config = Objects.requireNonNull(config, "config must not be null");
     }
 
     @Override
     public int[] encode(String text) {
+        return encode(text, null, null);
+    }
+
+    /** Each byte of a character has the character's span, each special token its own. */
+    @Override
+    public Encoding encodeWithOffsets(String text) {
+        IntList starts = new IntList(text.length() + 16);
+        IntList ends = new IntList(text.length() + 16);
+        int[] ids = encode(text, starts, ends);
+        return new Encoding(ids, starts.toArray(), ends.toArray());
+    }
+
+    private int[] encode(String text, IntList starts, IntList ends) {
         Objects.requireNonNull(text, "text must not be null");
         IntList ids = new IntList(text.length() + 16);
         int segmentStart = 0;
@@ -60,12 +85,16 @@ public final class ByteTokenizer implements Tokenizer {
                 at = text.indexOf(SPECIAL_PREFIX, at + 1);
                 continue;
             }
-            appendBytes(ids, text, segmentStart, at);
+            appendBytes(ids, text, segmentStart, at, starts, ends);
             ids.add(END_OF_TEXT + special);
             segmentStart = at + SPECIALS.get(special).length();
+            if (starts != null) {
+                starts.add(at);
+                ends.add(segmentStart);
+            }
             at = text.indexOf(SPECIAL_PREFIX, segmentStart);
         }
-        appendBytes(ids, text, segmentStart, text.length());
+        appendBytes(ids, text, segmentStart, text.length(), starts, ends);
         return ids.toArray();
     }
 
@@ -115,20 +144,28 @@ public final class ByteTokenizer implements Tokenizer {
         return new int[] {IM_END, END_OF_TEXT};
     }
 
+    @Override
+    public int padTokenId() {
+        return config.padTokenId(this);
+    }
+
+    @Override
+    public ChatTemplate chatTemplate() {
+        return config.chatTemplate();
+    }
+
     /**
-     * Writes this tokenizer as {@code modelDir/tokenizer.json} in Hugging Face's format, replacing any
-     * file there, and returns its path. {@link Tokenizers#load} reads it back as a {@code ByteTokenizer}.
+     * Writes this tokenizer as {@code modelDir/tokenizer.json} in Hugging Face's format, and its
+     * {@code tokenizer_config.json} ({@link Tokenizer#save}), replacing any files there, and returns the
+     * tokenizer.json path. {@link Tokenizers#load} reads it back as a {@code ByteTokenizer}.
      */
+    @Override
     public Path save(Path modelDir) throws IOException {
         Objects.requireNonNull(modelDir, "modelDir must not be null");
         Files.createDirectories(modelDir);
         Path file = modelDir.resolve(HfTokenizer.TOKENIZER_FILE);
-        AtomicFiles.writeString(file, new GsonBuilder()
-                .setPrettyPrinting()
-                .serializeNulls()
-                .disableHtmlEscaping()
-                .create()
-                .toJson(HF_JSON));
+        AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(HF_JSON) + "\n");
+        config.write(modelDir, this);
         return file;
     }
 
@@ -139,7 +176,7 @@ public final class ByteTokenizer implements Tokenizer {
      * way goes to {@link HfTokenizer}, which is right for every {@code tokenizer.json}, this one included,
      * only native and slower to start.
      */
-    static boolean isOwnHuggingFaceJson(JsonObject root) {
+    static boolean isOwnHuggingFaceJson(JsonNode root) {
         return HF_JSON.equals(root);
     }
 
@@ -162,11 +199,13 @@ public final class ByteTokenizer implements Tokenizer {
      * escape can produce) becomes U+FFFD; through DJL's JNI, Hugging Face makes it three.
      * Specials start with ASCII '<', so a segment boundary never splits a surrogate pair.
      */
-    private static void appendBytes(IntList ids, String text, int from, int to) {
+    private static void appendBytes(IntList ids, String text, int from, int to, IntList starts, IntList ends) {
         int i = from;
         while (i < to) {
             int c = text.codePointAt(i);
+            int start = i;
             i += Character.charCount(c);
+            int before = ids.size();
             if (c >= Character.MIN_SURROGATE && c <= Character.MAX_SURROGATE) {
                 c = 0xFFFD;
             }
@@ -184,6 +223,12 @@ public final class ByteTokenizer implements Tokenizer {
                 ids.add(0x80 | ((c >> 12) & 0x3F));
                 ids.add(0x80 | ((c >> 6) & 0x3F));
                 ids.add(0x80 | (c & 0x3F));
+            }
+            if (starts != null) {
+                for (int k = before; k < ids.size(); k++) {
+                    starts.add(start);
+                    ends.add(i);
+                }
             }
         }
     }
@@ -261,60 +306,60 @@ public final class ByteTokenizer implements Tokenizer {
         return alphabet;
     }
 
-    private static JsonObject huggingFaceJson() {
-        JsonArray added = new JsonArray();
+    private static ObjectNode huggingFaceJson() {
+        ObjectMapper json = new ObjectMapper();
+        ArrayNode added = json.createArrayNode();
         for (int k = 0; k < SPECIALS.size(); k++) {
-            JsonObject token = new JsonObject();
-            token.addProperty("id", END_OF_TEXT + k);
-            token.addProperty("content", SPECIALS.get(k));
-            token.addProperty("single_word", false);
-            token.addProperty("lstrip", false);
-            token.addProperty("rstrip", false);
-            token.addProperty("normalized", false);
-            token.addProperty("special", true);
-            added.add(token);
+            added.addObject()
+                    .put("id", END_OF_TEXT + k)
+                    .put("content", SPECIALS.get(k))
+                    .put("single_word", false)
+                    .put("lstrip", false)
+                    .put("rstrip", false)
+                    .put("normalized", false)
+                    .put("special", true);
         }
 
-        JsonObject vocab = new JsonObject();
+        ObjectNode vocab = json.createObjectNode();
         char[] alphabet = byteLevelAlphabet();
         for (int b = 0; b < 256; b++) {
-            vocab.addProperty(String.valueOf(alphabet[b]), b);
+            vocab.put(String.valueOf(alphabet[b]), b);
         }
-        JsonObject model = new JsonObject();
-        model.addProperty("type", "BPE");
-        model.add("dropout", JsonNull.INSTANCE);
-        model.add("unk_token", JsonNull.INSTANCE);
-        model.add("continuing_subword_prefix", JsonNull.INSTANCE);
-        model.add("end_of_word_suffix", JsonNull.INSTANCE);
-        model.addProperty("fuse_unk", false);
-        model.addProperty("byte_fallback", false);
-        model.addProperty("ignore_merges", false);
-        model.add("vocab", vocab);
+        ObjectNode model = json.createObjectNode();
+        model.put("type", "BPE");
+        model.putNull("dropout");
+        model.putNull("unk_token");
+        model.putNull("continuing_subword_prefix");
+        model.putNull("end_of_word_suffix");
+        model.put("fuse_unk", false);
+        model.put("byte_fallback", false);
+        model.put("ignore_merges", false);
+        model.set("vocab", vocab);
         // No merges: every byte stays its own token.
-        model.add("merges", new JsonArray());
+        model.putArray("merges");
 
-        JsonObject root = new JsonObject();
-        root.addProperty("version", "1.0");
+        ObjectNode root = json.createObjectNode();
+        root.put("version", "1.0");
         // Null truncation and padding: the file itself never cuts or pads.
-        root.add("truncation", JsonNull.INSTANCE);
-        root.add("padding", JsonNull.INSTANCE);
-        root.add("added_tokens", added);
-        root.add("normalizer", JsonNull.INSTANCE);
+        root.putNull("truncation");
+        root.putNull("padding");
+        root.set("added_tokens", added);
+        root.putNull("normalizer");
         // use_regex false: no GPT-2 word split (with no merges the split cannot change the ids);
         // add_prefix_space false: no space is put before the text, which would add an id.
-        root.add("pre_tokenizer", byteLevel());
-        root.add("post_processor", JsonNull.INSTANCE);
-        root.add("decoder", byteLevel());
-        root.add("model", model);
+        root.set("pre_tokenizer", byteLevel(json));
+        root.putNull("post_processor");
+        root.set("decoder", byteLevel(json));
+        root.set("model", model);
         return root;
     }
 
-    private static JsonObject byteLevel() {
-        JsonObject byteLevel = new JsonObject();
-        byteLevel.addProperty("type", "ByteLevel");
-        byteLevel.addProperty("add_prefix_space", false);
-        byteLevel.addProperty("trim_offsets", false);
-        byteLevel.addProperty("use_regex", false);
+    private static ObjectNode byteLevel(ObjectMapper json) {
+        ObjectNode byteLevel = json.createObjectNode();
+        byteLevel.put("type", "ByteLevel");
+        byteLevel.put("add_prefix_space", false);
+        byteLevel.put("trim_offsets", false);
+        byteLevel.put("use_regex", false);
         return byteLevel;
     }
 
@@ -332,6 +377,10 @@ public final class ByteTokenizer implements Tokenizer {
                 values = Arrays.copyOf(values, values.length * 2);
             }
             values[size++] = value;
+        }
+
+        int size() {
+            return size;
         }
 
         int[] toArray() {

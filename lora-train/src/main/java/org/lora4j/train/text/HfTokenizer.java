@@ -1,17 +1,15 @@
 package org.lora4j.train.text;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.google.gson.JsonArray;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser.NumberType;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
-import com.google.gson.JsonPrimitive;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.TextNode;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -19,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -36,6 +35,9 @@ import java.util.stream.Stream;
  * defaults say (DJL truncates to 512 tokens unless told not to). DJL's reading of
  * {@code tokenizer_config.json} (prefix space, accent stripping, decode clean-up) is not used, so the
  * ids are those of the {@code tokenizer.json} alone, as HF's {@code tokenizers} library gives them.
+ *
+ * <p>The {@code tokenizer_config.json} beside the file, if any, gives the chat template, the eos token
+ * (which joins {@link #endTokenIds()}) and the pad token.
  *
  * <p>{@link #vocabSize()} is one more than the largest id in the file's model vocabulary and added
  * tokens; a model's embedding table may be larger (Qwen2 pads it to a multiple of 128).
@@ -56,19 +58,21 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final int vocabSize;
     private final Map<String, Integer> addedTokens;
     private final int[] endTokenIds;
+    private final TokenizerConfig config;
 
     private HfTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabSize,
-                        Map<String, Integer> addedTokens, int[] endTokenIds) {
+                        Map<String, Integer> addedTokens, int[] endTokenIds, TokenizerConfig config) {
         this.tokenizer = tokenizer;
         this.file = file;
         this.vocabSize = vocabSize;
         this.addedTokens = addedTokens;
         this.endTokenIds = endTokenIds;
+        this.config = config;
     }
 
     /**
-     * Loads {@code tokenizer.json} from a model directory, or the given file. The eos token of a
-     * {@code tokenizer_config.json} beside it, if there is one, joins {@link #endTokenIds()}.
+     * Loads {@code tokenizer.json} from a model directory, or the given file, with the
+     * {@code tokenizer_config.json} beside it, if there is one.
      *
      * @throws NoSuchFileException when the file is missing
      * @throws IOException         when it cannot be read or is not a tokenizer HF accepts; the message names the file
@@ -76,7 +80,12 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     public static HfTokenizer load(Path modelDirOrFile) throws IOException {
         Path file = resolveTokenizerFile(modelDirOrFile);
         String json = readTokenizerJson(file);
-        return fromJson(file, json, parseTokenizerJson(file, json));
+        return fromJson(file, json, parseTokenizerJson(file, json), readConfig(file));
+    }
+
+    /** The {@code tokenizer_config.json} beside a {@code tokenizer.json}. */
+    static TokenizerConfig readConfig(Path tokenizerFile) throws IOException {
+        return TokenizerConfig.read(tokenizerFile.toAbsolutePath().getParent());
     }
 
     /** What a model directory holds, for the messages that find something missing. */
@@ -148,18 +157,20 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return TextFiles.decode(file, bytes);
     }
 
-    static JsonObject parseTokenizerJson(Path file, String json) throws IOException {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    static JsonNode parseTokenizerJson(Path file, String json) throws IOException {
         checkStrictJson(file, json);
-        JsonElement root;
+        JsonNode root;
         try {
-            root = JsonParser.parseString(json);
-        } catch (JsonParseException e) {
-            throw new IOException(file + ": not valid JSON: " + gsonMessage(e), e);
+            root = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + ": not valid JSON: " + TextFiles.jsonMessage(e), e);
         }
-        if (!root.isJsonObject()) {
+        if (root == null || !root.isObject()) {
             throw new IOException(file + ": not a tokenizer.json: the top level is not a JSON object");
         }
-        return root.getAsJsonObject();
+        return root;
     }
 
     /** Deeper than any tokenizer.json (under ten levels) and below serde_json's limit of 128. */
@@ -233,36 +244,35 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return s.length() > 40 ? s.substring(0, 37) + "..." : s;
     }
 
-    static HfTokenizer fromJson(Path file, String json, JsonObject root) throws IOException {
+    static HfTokenizer fromJson(Path file, String json, JsonNode root, TokenizerConfig config) throws IOException {
         Map<String, Integer> addedTokens = new HashMap<>();
         int maxId;
         try {
             maxId = largestModelId(root);
-            JsonElement added = root.get("added_tokens");
-            if (added != null && !added.isJsonNull()) {
-                if (!added.isJsonArray()) {
+            JsonNode added = root.get("added_tokens");
+            if (added != null && !added.isNull()) {
+                if (!added.isArray()) {
                     throw new IllegalArgumentException("added_tokens must be a list, got " + describe(added));
                 }
-                JsonArray list = added.getAsJsonArray();
-                for (int i = 0; i < list.size(); i++) {
+                for (int i = 0; i < added.size(); i++) {
                     String where = "added_tokens[" + i + "]";
-                    if (!list.get(i).isJsonObject()) {
-                        throw new IllegalArgumentException(where + " must be an object, got " + describe(list.get(i)));
+                    JsonNode token = added.get(i);
+                    if (!token.isObject()) {
+                        throw new IllegalArgumentException(where + " must be an object, got " + describe(token));
                     }
-                    JsonObject token = list.get(i).getAsJsonObject();
                     int id = tokenId(token.get("id"), where + ".id");
-                    JsonElement content = token.get("content");
-                    if (content == null || !content.isJsonPrimitive() || !content.getAsJsonPrimitive().isString()) {
+                    JsonNode content = token.get("content");
+                    if (content == null || !content.isTextual()) {
                         throw new IllegalArgumentException(where + ".content must be a string, got " + describe(content));
                     }
-                    addedTokens.put(content.getAsString(), id);
+                    addedTokens.put(content.asText(), id);
                     maxId = Math.max(maxId, id);
                 }
             }
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": not a valid tokenizer.json: " + e.getMessage(), e);
         }
-        int[] endTokenIds = endTokenIds(file, addedTokens);
+        int[] endTokenIds = endTokenIds(addedTokens, config.eosToken());
 
         HuggingFaceTokenizer tokenizer;
         try {
@@ -279,7 +289,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
                     : new IOException(file + ": Hugging Face tokenizers could not encode an added token: "
                     + e.getMessage(), e);
         }
-        return new HfTokenizer(tokenizer, file, maxId + 1, Map.copyOf(addedTokens), endTokenIds);
+        return new HfTokenizer(tokenizer, file, maxId + 1, Map.copyOf(addedTokens), endTokenIds, config);
     }
 
     /**
@@ -296,34 +306,23 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             }
             long[] ids = tokenizer.encode(token.getKey(), false, false).getIds();
             if (ids.length == 1 && ids[0] != token.getValue()) {
-                throw new IOException(file + ": added token " + new JsonPrimitive(token.getKey()) + " has id "
+                throw new IOException(file + ": added token " + new TextNode(token.getKey()) + " has id "
                         + token.getValue() + " in the file, but Hugging Face tokenizers gives it id " + ids[0]
                         + " (the model vocabulary's ids must be 0..n-1, each once)");
             }
         }
     }
 
-    /**
-     * Gson's message without the class name of its cause and the second line (a link to its
-     * troubleshooting guide): the command line prints a message as one line.
-     */
-    private static String gsonMessage(JsonParseException e) {
-        Throwable t = e.getCause() != null && e.getCause().getMessage() != null ? e.getCause() : e;
-        String m = String.valueOf(t.getMessage());
-        int nl = m.indexOf('\n');
-        return (nl < 0 ? m : m.substring(0, nl)).strip();
-    }
-
     /** The start of a text, quoted, for an error message. */
     private static String preview(String text) {
         String t = text.length() > 40 ? text.substring(0, 37) + "..." : text;
-        return new JsonPrimitive(t).toString();
+        return new TextNode(t).toString();
     }
 
     /** Ids are JSON integers in [0, 2^31 - 2], so that the vocabulary size (largest + 1) is an int. */
-    private static int tokenId(JsonElement e, String where) {
-        if (e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
-            String text = e.getAsString();
+    private static int tokenId(JsonNode e, String where) {
+        if (e != null && e.isNumber()) {
+            String text = e.asText();
             if (text.matches("[0-9]{1,10}")) {
                 long id = Long.parseLong(text);
                 if (id < Integer.MAX_VALUE) {
@@ -336,16 +335,15 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     }
 
     /** What a JSON value is, for an error message: its type and, shortened, its text. */
-    static String describe(JsonElement e) {
-        if (e == null) {
+    static String describe(JsonNode e) {
+        if (e == null || e.isMissingNode()) {
             return "nothing";
         }
-        if (e.isJsonNull()) {
+        if (e.isNull()) {
             return "null";
         }
-        String kind = e.isJsonObject() ? "an object" : e.isJsonArray() ? "an array"
-                : e.getAsJsonPrimitive().isString() ? "a string" : e.getAsJsonPrimitive().isNumber() ? "a number"
-                : "a boolean";
+        String kind = e.isObject() ? "an object" : e.isArray() ? "an array"
+                : e.isTextual() ? "a string" : e.isNumber() ? "a number" : e.isBoolean() ? "a boolean" : "a value";
         String text = e.toString();
         return kind + " " + (text.length() > 40 ? text.substring(0, 37) + "..." : text);
     }
@@ -367,6 +365,49 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             result[i] = Math.toIntExact(ids[i]);
         }
         return result;
+    }
+
+    /**
+     * DJL reports spans in Unicode code points (checked with emoji, which are two UTF-16 chars); they are
+     * converted to UTF-16 indices here. A byte-level token that is part of a character has the character's span.
+     */
+    @Override
+    public Encoding encodeWithOffsets(String text) {
+        Objects.requireNonNull(text, "text must not be null");
+        ai.djl.huggingface.tokenizers.Encoding encoding;
+        try {
+            encoding = tokenizer.encode(text, false, false);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(file + ": Hugging Face tokenizers could not encode "
+                    + preview(text) + ": " + e.getMessage(), e);
+        }
+        long[] longIds = encoding.getIds();
+        CharSpan[] spans = encoding.getCharTokenSpans();
+        int[] charAt = new int[text.codePointCount(0, text.length()) + 1];
+        for (int cp = 0, i = 0; cp < charAt.length; cp++) {
+            charAt[cp] = i;
+            if (i < text.length()) {
+                i += Character.charCount(text.codePointAt(i));
+            }
+        }
+        int[] ids = new int[longIds.length];
+        int[] starts = new int[longIds.length];
+        int[] ends = new int[longIds.length];
+        int last = 0;
+        for (int t = 0; t < ids.length; t++) {
+            ids[t] = Math.toIntExact(longIds[t]);
+            CharSpan span = spans == null || t >= spans.length ? null : spans[t];
+            if (span == null) {
+                // no span (a token the tokenizer inserted): an empty one where the previous token ended
+                starts[t] = last;
+                ends[t] = last;
+            } else {
+                starts[t] = charAt[Math.min(span.getStart(), charAt.length - 1)];
+                ends[t] = charAt[Math.min(span.getEnd(), charAt.length - 1)];
+                last = ends[t];
+            }
+        }
+        return new Encoding(ids, starts, ends);
     }
 
     @Override
@@ -405,6 +446,33 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return endTokenIds.clone();
     }
 
+    @Override
+    public int padTokenId() {
+        return config.padTokenId(this);
+    }
+
+    @Override
+    public ChatTemplate chatTemplate() {
+        return config.chatTemplate();
+    }
+
+    /**
+     * Copies this tokenizer's {@code tokenizer.json} into {@code dir} unchanged and writes its
+     * {@code tokenizer_config.json}: the original's keys, with the chat template and special tokens filled
+     * in where it had none ({@link Tokenizer#save}).
+     */
+    @Override
+    public Path save(Path dir) throws IOException {
+        Objects.requireNonNull(dir, "dir must not be null");
+        Files.createDirectories(dir);
+        Path target = dir.resolve(TOKENIZER_FILE);
+        if (!Files.exists(target) || !Files.isSameFile(file, target)) {
+            Files.copy(file, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+        config.write(dir, this);
+        return target;
+    }
+
     /** The {@code tokenizer.json} this was loaded from. */
     public Path file() {
         return file;
@@ -421,65 +489,47 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     }
 
     /** BPE, WordLevel and WordPiece keep {token: id}; Unigram keeps [[token, score], ...] with ids by position. */
-    private static int largestModelId(JsonObject root) {
-        JsonElement modelElement = root.get("model");
-        if (modelElement == null || !modelElement.isJsonObject()) {
-            throw new IllegalArgumentException("\"model\" must be an object, got " + describe(modelElement));
+    private static int largestModelId(JsonNode root) {
+        JsonNode model = root.get("model");
+        if (model == null || !model.isObject()) {
+            throw new IllegalArgumentException("\"model\" must be an object, got " + describe(model));
         }
-        JsonElement vocab = modelElement.getAsJsonObject().get("vocab");
-        if (vocab == null || !(vocab.isJsonArray() || vocab.isJsonObject())) {
+        JsonNode vocab = model.get("vocab");
+        if (vocab == null || !(vocab.isArray() || vocab.isObject())) {
             throw new IllegalArgumentException("model.vocab must be an object {token: id} or a list [[token, score], ...],"
                     + " got " + describe(vocab));
         }
-        if (vocab.isJsonArray()) {
-            return vocab.getAsJsonArray().size() - 1;
+        if (vocab.isArray()) {
+            return vocab.size() - 1;
         }
         int max = -1;
-        for (Map.Entry<String, JsonElement> entry : vocab.getAsJsonObject().entrySet()) {
-            max = Math.max(max, tokenId(entry.getValue(), "model.vocab[" + new JsonPrimitive(entry.getKey()) + "]"));
+        for (Map.Entry<String, JsonNode> entry : vocab.properties()) {
+            max = Math.max(max, tokenId(entry.getValue(), "model.vocab[" + new TextNode(entry.getKey()) + "]"));
         }
         return max;
     }
 
-    private static int[] endTokenIds(Path file, Map<String, Integer> addedTokens) throws IOException {
+    /** The tokens that close a turn in the formats lora4j knows, besides the eos token. */
+    private static final List<String> END_TOKENS = List.of(ChatTemplate.IM_END, ChatTemplate.END_OF_TEXT,
+            "<|eot_id|>", "<end_of_turn>", "</s>");
+
+    private static int[] endTokenIds(Map<String, Integer> addedTokens, String eos) {
         Set<Integer> ids = new LinkedHashSet<>();
-        for (String token : new String[] {ChatTemplate.IM_END, ChatTemplate.END_OF_TEXT}) {
+        for (String token : END_TOKENS.subList(0, 2)) {
             Integer id = addedTokens.get(token);
             if (id != null) {
                 ids.add(id);
             }
         }
-        String eos = eosToken(file.toAbsolutePath().getParent().resolve(CONFIG_FILE));
         if (eos != null && addedTokens.containsKey(eos)) {
             ids.add(addedTokens.get(eos));
         }
+        for (String token : END_TOKENS.subList(2, END_TOKENS.size())) {
+            Integer id = addedTokens.get(token);
+            if (id != null) {
+                ids.add(id);
+            }
+        }
         return ids.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    /** {@code eos_token} is a string, or an AddedToken object with {@code content}, in transformers' files. */
-    private static String eosToken(Path config) throws IOException {
-        if (!Files.isRegularFile(config)) {
-            return null;
-        }
-        try {
-            JsonElement root = JsonParser.parseString(TextFiles.readUtf8(config, "tokenizer config"));
-            if (!root.isJsonObject()) {
-                throw new IllegalArgumentException("the top level must be an object, got " + describe(root));
-            }
-            JsonElement eos = root.getAsJsonObject().get("eos_token");
-            if (eos == null || eos.isJsonNull()) {
-                return null;
-            }
-            JsonElement content = eos.isJsonObject() ? eos.getAsJsonObject().get("content") : eos;
-            if (content == null || !content.isJsonPrimitive() || !content.getAsJsonPrimitive().isString()) {
-                throw new IllegalArgumentException("eos_token must be a string or an object with a string"
-                        + " \"content\", got " + describe(eos));
-            }
-            return content.getAsString();
-        } catch (JsonParseException e) {
-            throw new IOException(config + ": not valid JSON: " + gsonMessage(e), e);
-        } catch (IllegalArgumentException e) {
-            throw new IOException(config + ": " + e.getMessage(), e);
-        }
     }
 }

@@ -1,7 +1,8 @@
 package org.lora4j.train.text;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
-
 import java.util.OptionalInt;
 
 /**
@@ -21,6 +22,17 @@ public interface Tokenizer {
      */
     int[] encode(String text);
 
+    /**
+     * The ids of {@code text}, exactly those of {@link #encode}, with where each token came from in the text
+     * (UTF-16 char offsets): what the loss mask of {@link ChatTemplate#encode} is computed from.
+     *
+     * @throws UnsupportedOperationException when this tokenizer cannot tell (the default)
+     */
+    default Encoding encodeWithOffsets(String text) {
+        throw new UnsupportedOperationException(this + " does not report token offsets, which a chat template's"
+                + " loss mask needs");
+    }
+
     /** The text of {@code ids}, special tokens written out as their strings; ids outside the vocabulary are refused. */
     String decode(int[] ids);
 
@@ -31,8 +43,9 @@ public interface Tokenizer {
     OptionalInt specialTokenId(String token);
 
     /**
-     * The id that fills the padding positions of a batch (never scored): the model directory's
-     * {@code pad_token} where it names one, else {@code <|endoftext|>}, else 0.
+     * The id that fills the padding positions of a batch (never scored): the {@code pad_token} of the model
+     * directory's {@code tokenizer_config.json} where it names one of this tokenizer's tokens, else its
+     * {@code eos_token}, else {@code <|endoftext|>}, else 0.
      */
     default int padTokenId() {
         return specialTokenId("<|endoftext|>").orElse(0);
@@ -61,6 +74,23 @@ public interface Tokenizer {
         return chatTemplate().encodePrompt(this, messages);
     }
 
-    /** The ids that end generation: {@code <|im_end|>}, {@code <|endoftext|>} and the eos token, where known. */
+    /**
+     * The ids that end generation and close an assistant turn: the eos token, and those of
+     * {@code <|im_end|>}, {@code <|endoftext|>}, {@code <|eot_id|>}, {@code <end_of_turn>} and {@code </s>}
+     * that this tokenizer has as special tokens.
+     */
     int[] endTokenIds();
+
+    /**
+     * Writes this tokenizer into a model directory as Hugging Face loads it: {@code tokenizer.json}, and
+     * {@code tokenizer_config.json} with the chat template (ChatML's Jinja source for the default), the
+     * bos, eos and pad tokens and {@code tokenizer_class}, so {@code AutoTokenizer.from_pretrained(dir)}
+     * gets the same ids, template and special tokens. Replaces those two files; returns the
+     * {@code tokenizer.json} path.
+     *
+     * @throws UnsupportedOperationException when this tokenizer has no file form (the default)
+     */
+    default Path save(Path dir) throws IOException {
+        throw new UnsupportedOperationException(this + " cannot be saved as a Hugging Face tokenizer");
+    }
 }

@@ -1,8 +1,8 @@
 package org.lora4j.train.text;
 
-import com.google.gson.GsonBuilder;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,6 +24,7 @@ class ByteTokenizerHfFormatTest {
     @TempDir
     static Path dir;
 
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final ByteTokenizer bytes = new ByteTokenizer();
     private static HfTokenizer hf;
 
@@ -73,8 +74,21 @@ class ByteTokenizerHfFormatTest {
             String s = text.toString();
             int[] expected = bytes.encode(s);
             assertArrayEquals(expected, hf.encode(s), () -> "encode " + s);
+            assertEquals(bytes.encodeWithOffsets(s), hf.encodeWithOffsets(s), () -> "offsets " + s);
             assertEquals(s, hf.decode(expected), () -> "decode " + s);
         }
+    }
+
+    @Test
+    void offsetsAreUtf16CharsWholeCharactersForEachByte() {
+        // 😀 is two UTF-16 chars and four bytes, é two bytes, 日 three; DJL itself counts code points.
+        String text = "a😀é<|im_end|>日";
+        Encoding expected = new Encoding(
+                new int[] {'a', 0xF0, 0x9F, 0x98, 0x80, 0xC3, 0xA9, 258, 0xE6, 0x97, 0xA5},
+                new int[] {0, 1, 1, 1, 1, 3, 3, 4, 14, 14, 14},
+                new int[] {1, 3, 3, 3, 3, 4, 4, 14, 15, 15, 15});
+        assertEquals(expected, bytes.encodeWithOffsets(text));
+        assertEquals(expected, hf.encodeWithOffsets(text));
     }
 
     @Test
@@ -101,25 +115,25 @@ class ByteTokenizerHfFormatTest {
         assertInstanceOf(ByteTokenizer.class, Tokenizers.load(dir.resolve("tokenizer.json")));
 
         // Same content, minified and with members in another order.
-        JsonObject root = JsonParser.parseString(Files.readString(dir.resolve("tokenizer.json"))).getAsJsonObject();
-        JsonObject reordered = new JsonObject();
-        List<String> keys = new java.util.ArrayList<>(root.keySet());
+        ObjectNode root = (ObjectNode) JSON.readTree(Files.readString(dir.resolve("tokenizer.json")));
+        ObjectNode reordered = JSON.createObjectNode();
+        List<String> keys = new java.util.ArrayList<>();
+        root.fieldNames().forEachRemaining(keys::add);
         java.util.Collections.reverse(keys);
-        keys.forEach(k -> reordered.add(k, root.get(k)));
-        Files.writeString(other.resolve("tokenizer.json"),
-                new GsonBuilder().serializeNulls().create().toJson(reordered));
+        keys.forEach(k -> reordered.set(k, root.get(k)));
+        Files.writeString(other.resolve("tokenizer.json"), JSON.writeValueAsString(reordered));
         assertInstanceOf(ByteTokenizer.class, Tokenizers.load(other));
     }
 
     @Test
     void loaderPicksHfTokenizerForAnyOtherFile(@TempDir Path other) throws Exception {
         // One more added token: no longer lora4j's byte tokenizer, so Hugging Face runs it.
-        JsonObject root = JsonParser.parseString(Files.readString(dir.resolve("tokenizer.json"))).getAsJsonObject();
-        JsonObject pad = root.getAsJsonArray("added_tokens").get(0).getAsJsonObject().deepCopy();
-        pad.addProperty("id", 259);
-        pad.addProperty("content", "<|pad|>");
-        root.getAsJsonArray("added_tokens").add(pad);
-        Files.writeString(other.resolve("tokenizer.json"), new GsonBuilder().serializeNulls().create().toJson(root));
+        ObjectNode root = (ObjectNode) JSON.readTree(Files.readString(dir.resolve("tokenizer.json")));
+        ObjectNode pad = ((ObjectNode) root.get("added_tokens").get(0)).deepCopy();
+        pad.put("id", 259);
+        pad.put("content", "<|pad|>");
+        ((ArrayNode) root.get("added_tokens")).add(pad);
+        Files.writeString(other.resolve("tokenizer.json"), JSON.writeValueAsString(root));
         Tokenizer loaded = Tokenizers.load(other);
         try {
             HfTokenizer extended = assertInstanceOf(HfTokenizer.class, loaded);

@@ -66,15 +66,33 @@ class ChatTemplateTest {
     }
 
     @Test
+    void theWorkedExampleOfTheDocs() {
+        // docs/chat-templates.md, "Worked example": the turn is chars [52, 65), "Yo<|im_end|>\n"
+        List<Message> chat = List.of(Message.user("Hi"), Message.assistant("Yo"));
+        assertEquals(52, ChatTemplate.chatml().render(chat.subList(0, 1), true).length());
+        assertEquals(65, ChatTemplate.chatml().render(chat, false).length());
+        EncodedChat sample = tok.encodeChat(chat);
+        assertArrayEquals(new int[] {257, 117, 115, 101, 114, 10, 72, 105, 258, 10, 257, 97, 115, 115, 105, 115, 116, 97,
+                110, 116, 10, 89, 111, 258, 10}, sample.ids());
+        boolean[] mask = new boolean[25];
+        mask[21] = mask[22] = mask[23] = true;
+        assertArrayEquals(mask, sample.lossMask());
+        assertArrayEquals(new int[] {0, 12, 13, 14, 15, 16, 17, 18, 19, 29, 30}, Arrays.copyOf(tok.encodeWithOffsets(
+                ChatTemplate.chatml().render(chat, false)).starts(), 11));
+    }
+
+    @Test
     void emptyAssistantMessageStillLearnsToStop() {
         EncodedChat sample = tok.encodeChat(List.of(Message.user("Hi"), Message.assistant("")));
         assertEquals(List.of("<|im_end|>"), targetRuns(tok, sample));
     }
 
     @Test
-    void piecesAreEncodedSeparatelyWithAHuggingFaceTokenizer() throws Exception {
+    void idsAreThoseOfTheWholeTextWithAHuggingFaceTokenizer() throws Exception {
         try (HfTokenizer hf = HfTokenizer.load(HfTokenizerTest.fixtureDir())) {
-            EncodedChat sample = hf.encodeChat(List.of(Message.user("hi there"), Message.assistant("hello world")));
+            List<Message> chat = List.of(Message.user("hi there"), Message.assistant("hello world"));
+            EncodedChat sample = hf.encodeChat(chat);
+            assertArrayEquals(hf.encode(ChatTemplate.chatml().render(chat, false)), sample.ids());
             // <|im_start|> user \n hi " " there <|im_end|> \n <|im_start|> assistant \n hello " " world <|im_end|> \n
             assertArrayEquals(new int[] {4, 11, 7, 13, 6, 14, 5, 7, 4, 12, 7, 8, 6, 9, 5, 7}, sample.ids());
             boolean[] mask = new boolean[16];

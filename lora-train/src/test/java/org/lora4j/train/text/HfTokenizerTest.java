@@ -88,10 +88,11 @@ class HfTokenizerTest {
     }
 
     @Test
-    void withoutTokenizerConfigOnlyChatMlEndTokens(@TempDir Path dir) throws Exception {
+    void withoutTokenizerConfigTheKnownEndOfTurnTokens(@TempDir Path dir) throws Exception {
+        // <|im_end|>, <|endoftext|>, then </s> as one of the end-of-turn tokens of known formats (Mistral's)
         Files.copy(fixtureDir().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
         try (HfTokenizer alone = HfTokenizer.load(dir)) {
-            assertArrayEquals(new int[] {5, 3}, alone.endTokenIds());
+            assertArrayEquals(new int[] {5, 3, 2}, alone.endTokenIds());
         }
     }
 
