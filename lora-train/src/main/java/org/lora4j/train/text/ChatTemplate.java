@@ -54,6 +54,8 @@ public final class ChatTemplate {
     static final String IM_START = "<|im_start|>";
     static final String IM_END = "<|im_end|>";
     static final String END_OF_TEXT = "<|endoftext|>";
+    /** Where a reasoning model's thinking ends, in the answers of Qwen3's and DeepSeek-R1's templates. */
+    private static final String THINK_END = "</think>";
 
     /**
      * ChatML as Jinja, the template lora4j writes into {@code tokenizer_config.json} for a model that
@@ -200,22 +202,53 @@ public final class ChatTemplate {
             endIds.add(id);
         }
         boolean[] mask = new boolean[ids.length];
+        // Where the previous message's content ended in the rendering: a turn that has to be found by its
+        // content (below) is looked for after it, so an answer that repeats an earlier message is not taken
+        // for that message.
+        int cursor = 0;
         for (int i = 0; i < messages.size(); i++) {
-            if (!messages.get(i).isAssistant()) {
+            Message m = messages.get(i);
+            String content = m.content().strip();
+            int found = content.isEmpty() ? -1 : full.indexOf(content, cursor);
+            int think = content.lastIndexOf(THINK_END);
+            if (found < 0 && m.isAssistant() && think >= 0) {
+                // Reasoning templates (Qwen3, DeepSeek-R1) keep only the answer after </think> of an earlier turn.
+                content = content.substring(think + THINK_END.length()).strip();
+                found = content.isEmpty() ? -1 : full.indexOf(content, cursor);
+            }
+            if (!m.isAssistant()) {
+                if (found >= 0) {
+                    cursor = found + content.length();
+                }
                 continue;
             }
             String prefix = render(messages.subList(0, i), true);
             String through = render(messages.subList(0, i + 1), false);
-            requirePrefix(prefix, full, i, "messages[0.." + i + ") with add_generation_prompt=true");
-            requirePrefix(through, full, i, "messages[0.." + i + "]");
-            if (through.length() < prefix.length()) {
-                throw notPrefixStable(i, "the generation prompt of messages[0.." + i + ") is longer than the"
-                        + " rendering through the assistant message");
+            int from;
+            int to;
+            if (full.startsWith(prefix) && full.startsWith(through) && through.length() >= prefix.length()) {
+                from = prefix.length();
+                to = through.length();
+            } else {
+                // Not prefix-stable here (Qwen3 drops an earlier answer's reasoning and renders the last one
+                // with an empty think block): the turn is the answer's own text where the whole conversation
+                // renders it, through its end-of-turn token.
+                if (found < 0) {
+                    requirePrefix(prefix, full, i, "messages[0.." + i + ") with add_generation_prompt=true");
+                    requirePrefix(through, full, i, "messages[0.." + i + "]");
+                    throw notPrefixStable(i, "its content is not in the rendered conversation after the"
+                            + " previous message");
+                }
+                from = found;
+                to = full.length();
             }
-            int marked = markTurn(ids, starts, mask, prefix.length(), through.length(), endIds);
+            int marked = markTurn(ids, starts, mask, from, to, endIds);
             if (marked == 0) {
                 throw new IllegalArgumentException(name + ": the chat template renders messages[" + i
                         + "] (assistant) as no tokens, so it has nothing to learn from it");
+            }
+            if (found >= 0) {
+                cursor = Math.max(cursor, found + content.length());
             }
         }
         return new EncodedChat(ids, mask);

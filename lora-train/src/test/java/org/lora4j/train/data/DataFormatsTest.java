@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lora4j.train.text.ByteTokenizer;
 import org.lora4j.train.text.EncodedChat;
+import org.lora4j.train.text.Encoding;
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.Tokenizer;
 
@@ -305,6 +306,11 @@ class DataFormatsTest {
             @Override
             public int[] endTokenIds() {
                 return tok.endTokenIds();
+            }
+
+            @Override
+            public Encoding encodeWithOffsets(String text) {
+                return tok.encodeWithOffsets(text);
             }
 
             @Override

@@ -128,15 +128,13 @@ class ChatTemplateFormatsTest {
     }
 
     @Test
-    void originalLlama3TemplateIsNotPrefixStable() throws IOException {
+    void originalLlama3TemplateIsNotPrefixStableAndItsAnswersAreFoundByTheirText() throws IOException {
         // As first released, Llama 3's template appended the assistant header whatever add_generation_prompt
-        // said, so the text after an answer depends on whether the conversation goes on.
+        // said, so the text after an answer depends on whether the conversation goes on: the rendering
+        // through messages[1] is not a prefix of the whole, and the answer is found by its own text.
         ChatTemplate t = template("llama3-instruct-original.jinja", Map.of("bos_token", "<|begin_of_text|>"));
         assertEquals(t.render(TWO_TURNS.subList(0, 2), true), t.render(TWO_TURNS.subList(0, 2), false));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> t.encode(llamaTokenizer(), TWO_TURNS));
-        assertTrue(e.getMessage().startsWith("llama3-instruct-original.jinja: the chat template is not prefix-stable")
-                && e.getMessage().contains("messages[1] (assistant)"), e.getMessage());
+        assertSample(t, llamaTokenizer(), TWO_TURNS, List.of("Hello!<|eot_id|>", "Bye, 日本 😀<|eot_id|>"));
     }
 
     @Test
@@ -216,8 +214,24 @@ class ChatTemplateFormatsTest {
         assertEquals("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"
                 + "<|im_start|>user\n Again? <|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nBye, 日本 😀<|im_end|>\n",
                 t.render(TWO_TURNS, false));
+        // The earlier answer is found by its text; the last one is the turn after the generation prompt.
+        assertSample(t, tok, TWO_TURNS, List.of("Hello!<|im_end|>", "<think>\n\n</think>\n\nBye, 日本 😀<|im_end|>"));
+        // An earlier answer's reasoning is dropped by the template: the answer after </think> is the target.
+        List<Message> history = List.of(Message.user("Hi"), Message.assistant("<think>\nI greet.\n</think>\n\nHello!"),
+                Message.user("Again?"), Message.assistant("Bye"));
+        assertSample(t, tok, history, List.of("Hello!<|im_end|>", "<think>\n\n</think>\n\nBye<|im_end|>"));
+    }
+
+    @Test
+    void anAnswerThatIsNeitherAfterAPrefixNorRenderedVerbatimIsRefused() {
+        // Appends the assistant header after every conversation (not prefix-stable) and shouts the answers.
+        ChatTemplate t = ChatTemplate.jinja("{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}"
+                + "{{ m.content | upper }}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}<|im_start|>assistant\n",
+                "shouting.jinja", Map.of());
+        Tokenizer tok = new SpecialsByteTokenizer(List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+                List.of("<|im_end|>", "<|endoftext|>"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.encode(tok, TWO_TURNS));
-        assertTrue(e.getMessage().startsWith("qwen3.jinja: the chat template is not prefix-stable, so the tokens of"
+        assertTrue(e.getMessage().startsWith("shouting.jinja: the chat template is not prefix-stable, so the tokens of"
                 + " messages[1] (assistant)"), e.getMessage());
     }
 
