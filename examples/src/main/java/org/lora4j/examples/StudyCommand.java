@@ -82,7 +82,8 @@ final class StudyCommand implements Callable<Integer> {
                 out.add(flag);
             }
         }
-        if (!g.contains("--out")) {
+        // With --config, its "out" (else --out's own default, the same directory) applies.
+        if (!g.contains("--out") && g.stream().noneMatch(a -> a.equals("--config") || a.startsWith("--config="))) {
             out.addAll(List.of("--out", DEFAULT_OUT));
         }
         return out.toArray(String[]::new);

@@ -112,10 +112,11 @@ class ConfigFileTest {
     @Test
     void theCommandLineOverridesTheFile(@TempDir Path tmp) throws Exception {
         Path file = Files.writeString(tmp.resolve("run.json"), "{\"model\": \"" + model + "\", \"data\": \"" + data
-                + "\", \"out\": \"" + tmp.resolve("from-file") + "\", \"lora_rank\": 2, \"target_modules\": \"down_proj\","
+                + "\", \"out\": \"" + tmp.resolve("from-file") + "\", \"lora_rank\": 2, \"target_modules\": [\"up_proj\", \"down_proj\"],"
                 + " \"max_steps\": 2, \"batch_size\": 4, \"quiet\": true, \"rslora\": false}");
         Path out = tmp.resolve("from-cli");
-        String[] r = run("sft", "--config", file.toString(), "--lora-rank", "3", "--rslora", "--out", out.toString());
+        String[] r = run("sft", "--config", file.toString(), "--lora-rank", "3", "--rslora", "--out", out.toString(),
+                "--target-modules", "down_proj");
         assertEquals("0", r[0], r[2]);
         assertFalse(Files.exists(tmp.resolve("from-file")), "--out on the command line wins");
         JsonNode ac = adapterConfig(out);
@@ -124,7 +125,9 @@ class ConfigFileTest {
         JsonNode resolved = new ObjectMapper().readTree(out.resolve("run-config.json").toFile());
         assertEquals(3, resolved.get("lora-rank").asInt());
         assertEquals(List.of("down_proj"), List.of(resolved.get("target-modules").get(0).asText()));
-        assertEquals(1, resolved.get("target-modules").size());
+        assertEquals(1, resolved.get("target-modules").size(), "a list on the command line replaces the file's, not adds to it");
+        assertEquals(List.of("down_proj"), List.of(ac.get("target_modules").get(0).asText()));
+        assertEquals(1, ac.get("target_modules").size());
     }
 
     @Test
