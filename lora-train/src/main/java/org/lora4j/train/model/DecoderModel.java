@@ -287,7 +287,7 @@ public final class DecoderModel {
     }
 
     /**
-     * Forward plus the next-token cross-entropy: the mean over every position t < seq − 1 whose
+     * Forward plus the next-token cross-entropy: the mean over every position {@code t < seq − 1} whose
      * target token {@code t + 1} has {@code lossMask[b·seq + t + 1]} true (null: all), as Hugging Face's
      * {@code labels} with −100 at the masked tokens. Prepares {@link #backward}.
      */
