@@ -145,8 +145,10 @@ final class RunConfig {
             String name = "--" + key.replace('_', '-');
             OptionSpec o = spec.findOption(name);
             if (o == null || !name.equals(o.longestName()) || o.usageHelp() || o.versionHelp() || name.equals("--config")) {
+                String near = nearest(key.replace('_', '-'), keys(spec));
                 throw new IllegalArgumentException(file + ": unknown key '" + key + "' for lora4j " + command
-                        + " (keys are its options without the dashes: " + String.join(", ", keys(spec)) + ")");
+                        + (near != null ? " (did you mean " + near + "?)"
+                        : " (keys are its options without the dashes: " + String.join(", ", keys(spec)) + ")"));
             }
             String earlier = keyOf.put(name, key);
             if (earlier != null) {
@@ -360,6 +362,41 @@ final class RunConfig {
             }
         }
         return keys;
+    }
+
+    /** The key within two edits of {@code key}, the closest first; null when none is that close. */
+    private static String nearest(String key, List<String> keys) {
+        String best = null;
+        int bestDistance = 3;
+        for (String k : keys) {
+            int d = distance(key, k);
+            if (d < bestDistance) {
+                best = k;
+                bestDistance = d;
+            }
+        }
+        return best;
+    }
+
+    /** Levenshtein distance, with a swap of two neighbours counted as one edit (lora_rnak). */
+    private static int distance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) {
+            d[i][0] = i;
+        }
+        for (int j = 0; j <= b.length(); j++) {
+            d[0][j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
     }
 
     private static String constants(Class<?> type) {

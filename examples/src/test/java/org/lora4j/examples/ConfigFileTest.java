@@ -165,8 +165,13 @@ class ConfigFileTest {
         Path unknown = Files.writeString(tmp.resolve("unknown.yaml"), "lora_rnak: 4\n");
         String[] r = run("sft", "--config", unknown.toString());
         assertEquals("2", r[0]);
-        assertTrue(CommandLineTest.errorLine(r).startsWith("lora4j sft: " + unknown + ": unknown key 'lora_rnak' for lora4j sft"),
-                r[2]);
+        assertEquals("lora4j sft: " + unknown + ": unknown key 'lora_rnak' for lora4j sft (did you mean lora-rank?)",
+                CommandLineTest.errorLine(r));
+        Path far = Files.writeString(tmp.resolve("far.yaml"), "learning_rate: 4\n");
+        r = run("sft", "--config", far.toString());
+        assertEquals("2", r[0]);
+        assertTrue(CommandLineTest.errorLine(r).startsWith("lora4j sft: " + far + ": unknown key 'learning_rate' for lora4j"
+                + " sft (keys are its options without the dashes: model, data, "), r[2]);
         Path type = Files.writeString(tmp.resolve("type.json"), "{\"lora_rank\": \"four\"}");
         assertFails("2", "lora4j sft: " + type + ": key 'lora_rank' must be an integer, got 'four'",
                 "sft", "--config", type.toString());
