@@ -155,8 +155,8 @@ final class RunConfig {
                 throw new IllegalArgumentException(file + ": keys '" + earlier + "' and '" + key + "' are both " + name
                         + "; give it once");
             }
-            if (v.isNull()) {
-                continue;   // a resolved config records an option without a value as null
+            if (v.isNull() || (v.isArray() && v.isEmpty() && o.isMultiValue())) {
+                continue;   // a resolved config records an option without a value as null; [] is no list either
             }
             values.put(name, text(file, key, o, v));
         }
@@ -181,10 +181,11 @@ final class RunConfig {
                 return String.join(",", parts);
             }
             if (v.isTextual() || v.isNumber()) {
+                List<String> parts = new ArrayList<>();
                 for (String s : v.asText().split(",", -1)) {
-                    scalar(where, element, new com.fasterxml.jackson.databind.node.TextNode(s.strip()));
+                    parts.add(scalar(where, element, new com.fasterxml.jackson.databind.node.TextNode(s.strip())));
                 }
-                return v.asText();
+                return String.join(",", parts);   // "q_proj, v_proj": the items without the spaces
             }
             throw new IllegalArgumentException(where + " must be a list (an array, or comma-separated), got " + kind(v));
         }

@@ -197,6 +197,15 @@ class ConfigFileTest {
                 "sft", "--config", tmp.resolve("none.yaml").toString());
         Path txt = Files.writeString(tmp.resolve("run.txt"), "lr: 1\n");
         assertFails("2", "lora4j sft: --config " + txt + ": give a .yaml, .yml or .json file", "sft", "--config", txt.toString());
+        // A comma list in text loses its spaces; [] is no list (here: every layer), as null is.
+        Path spaced = tmp.resolve("spaced");
+        Path commas = Files.writeString(tmp.resolve("commas.yaml"), "model: " + model + "\ndata: " + data + "\nout: " + spaced
+                + "\ntarget_modules: 'down_proj, up_proj'\nlayers: []\nlora_rank: 2\nmax_steps: 1\nbatch_size: 4\nquiet: true\n");
+        r = run("sft", "--config", commas.toString());
+        assertEquals("0", r[0], r[2]);
+        JsonNode rec = new YAMLMapper().readTree(spaced.resolve("run-config.yaml").toFile());
+        assertEquals("[\"down_proj\",\"up_proj\"]", rec.get("target-modules").toString());
+        assertTrue(rec.get("layers").isNull(), rec.toString());
         // A file's value is checked as the command line's is, and the command line still refuses a repeat.
         Path zero = Files.writeString(tmp.resolve("zero.yaml"), "model: " + model + "\ndata: " + data + "\nout: "
                 + tmp.resolve("o") + "\nbatch_size: 0\n");
