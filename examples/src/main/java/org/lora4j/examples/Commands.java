@@ -33,6 +33,13 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** The subcommands of the {@code lora4j} command line. Each records its config and seed next to its outputs. */
 final class Commands {
@@ -42,81 +49,112 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // Shared training options
 
-    static final String TRAIN_OPTIONS = """
-              --optimizer adamw|sgd   (default adamw)
-              --lr X                  peak learning rate (default %s)
-              --schedule constant|linear|cosine   (default linear)
-              --warmup-steps N        (default 0)
-              --weight-decay X        decoupled weight decay (default 0)
-              --max-grad-norm X       clip the global gradient norm; 0 = off (default 1.0)
-              --batch-size N          sequences per micro-batch (default 8)
-              --grad-accum N          micro-batches per step (default 1)
-              --max-steps N           optimizer steps; 0 = run --epochs (default 0)
-              --epochs N              (default %d)
-              --seed N                data order, initialisation, dropout (default 0)
-              --max-length N          tokens per sequence (default %d)
-              --overflow truncate|refuse   over-long examples (default truncate, counted and logged)
-              --packed                pack examples into full rows instead of padding each
-              --eval-fraction X       held-out share of the data (default %s; 0 allowed)
-              --eval-every N          evaluate every N steps and at the end (default 50; 0 = end only)
-              --snapshot-every N      save every adapter's A and B every N steps (default 0 = never)
-              --checkpoint-every N    (default 50; 0 = end only)
-              --keep-checkpoints N    (default 2)
-              --early-stop-loss X --early-stop-steps N   stop when the loss stays under X for N steps
-              --out DIR               where everything is written (required); must be empty or new,
-                                      and neither inside nor holding an input (--model, --data, ...)
-              --resume DIR            continue the run in --out from its newest readable checkpoint (DIR
-                                      is --out, or a checkpoint); only --max-steps and --epochs may
-                                      change, so a finished run can be made longer
-              --overwrite             delete what an earlier run left in --out and start again
-              --quiet                 no progress display (it is a line every 10%% or 30 s when not a terminal)
-            """;
+    /**
+     * The options of every training command (pretrain, sft), a picocli mixin. The learning rate,
+     * epochs and held-out share are null until the command sets its own default, then hold the
+     * value the run used, so the resolved config records it.
+     */
+    static final class TrainOptions {
+        private static final TrainConfig D = TrainConfig.defaults();   // each flag's default is the library's
 
-    static TrainConfig trainConfig(Args a, LoraConfig lora, double defaultLr, int defaultEpochs,
-                                   double defaultEvalFraction, boolean packedByDefault) {
-        TrainConfig d = TrainConfig.defaults();   // each flag's default is the library's
-        return TrainConfig.builder()
-                .lora(lora)
-                .optimizer(Optimizer.Kind.parse(a.value("--optimizer", d.optimizer().name().toLowerCase(java.util.Locale.ROOT))))
-                .lr(a.doubleValue("--lr", defaultLr))
-                .schedule(LrSchedule.Kind.parse(a.value("--schedule", d.schedule().name().toLowerCase(java.util.Locale.ROOT))))
-                .warmupSteps(a.intValue("--warmup-steps", d.warmupSteps(), 0))
-                .weightDecay(a.doubleValue("--weight-decay", d.weightDecay()))
-                .maxGradNorm(a.doubleValue("--max-grad-norm", d.maxGradNorm()))
-                .batchSize(a.intValue("--batch-size", d.batchSize(), 1))
-                .gradAccum(a.intValue("--grad-accum", d.gradAccum(), 1))
-                .maxSteps(a.intValue("--max-steps", d.maxSteps(), 0))
-                .epochs(a.intValue("--epochs", defaultEpochs, 1))
-                .seed(a.longValue("--seed", d.seed()))
-                .maxLength(a.intValue("--max-length", d.maxLength(), 2))
-                .overflow(Dataset.Overflow.parse(a.value("--overflow", d.overflow().name().toLowerCase(java.util.Locale.ROOT))))
-                .packed(a.flag("--packed") || packedByDefault)
-                .evalFraction(a.doubleValue("--eval-fraction", defaultEvalFraction))
-                .evalEvery(a.intValue("--eval-every", d.evalEvery(), 0))
-                .snapshotEvery(a.intValue("--snapshot-every", d.snapshotEvery(), 0))
-                .checkpointEvery(a.intValue("--checkpoint-every", d.checkpointEvery(), 0))
-                .keepCheckpoints(a.intValue("--keep-checkpoints", d.keepCheckpoints(), 1))
-                .earlyStopLoss(a.doubleValue("--early-stop-loss", d.earlyStopLoss()))
-                .earlyStopSteps(a.intValue("--early-stop-steps", d.earlyStopSteps(), 0))
-                .build();
+        @Option(names = "--optimizer", paramLabel = "adamw|sgd", description = "the optimizer (default adamw)")
+        Optimizer.Kind optimizer = D.optimizer();
+        @Option(names = "--lr", paramLabel = "X", description = "peak learning rate (default: pretrain 3e-3; sft 2e-4, 1e-5 with --full)")
+        Double lr;
+        @Option(names = "--schedule", paramLabel = "constant|linear|cosine", description = "learning-rate schedule after the warm-up (default linear)")
+        LrSchedule.Kind schedule = D.schedule();
+        @Option(names = "--warmup-steps", paramLabel = "N", description = "optimizer steps of linear warm-up from 0 (default ${DEFAULT-VALUE})")
+        int warmupSteps = D.warmupSteps();
+        @Option(names = "--weight-decay", paramLabel = "X", description = "decoupled weight decay (default ${DEFAULT-VALUE})")
+        double weightDecay = D.weightDecay();
+        @Option(names = "--max-grad-norm", paramLabel = "X", description = "clip the global gradient norm to X; 0 = off (default ${DEFAULT-VALUE})")
+        double maxGradNorm = D.maxGradNorm();
+        @Option(names = "--batch-size", paramLabel = "N", description = "sequences per micro-batch (default ${DEFAULT-VALUE})")
+        int batchSize = D.batchSize();
+        @Option(names = "--grad-accum", paramLabel = "N", description = "micro-batches per optimizer step (default ${DEFAULT-VALUE})")
+        int gradAccum = D.gradAccum();
+        @Option(names = "--max-steps", paramLabel = "N", description = "optimizer steps; 0 = run --epochs (default ${DEFAULT-VALUE})")
+        int maxSteps = D.maxSteps();
+        @Option(names = "--epochs", paramLabel = "N", description = "passes over the training data (default: pretrain 3, sft 1)")
+        Integer epochs;
+        @Option(names = "--seed", paramLabel = "N", description = "data order, initialisation, dropout (default ${DEFAULT-VALUE})")
+        long seed = D.seed();
+        @Option(names = "--max-length", paramLabel = "N", description = "tokens per sequence (default ${DEFAULT-VALUE})")
+        int maxLength = D.maxLength();
+        @Option(names = "--overflow", paramLabel = "truncate|refuse", description = "what to do with an over-long example: cut it (counted and logged) or refuse the file (default truncate)")
+        Dataset.Overflow overflow = D.overflow();
+        @Option(names = "--packed", description = "pack examples into full rows instead of padding each (always on for pretrain)")
+        boolean packed;
+        @Option(names = "--eval-fraction", paramLabel = "X", description = "held-out share of the data, 0 allowed (default: pretrain 0.05, sft 0.1)")
+        Double evalFraction;
+        @Option(names = "--eval-every", paramLabel = "N", description = "evaluate every N optimizer steps and at the end; 0 = at the end only (default ${DEFAULT-VALUE})")
+        int evalEvery = D.evalEvery();
+        @Option(names = "--snapshot-every", paramLabel = "N", description = "save every adapter's A and B every N steps; 0 = never (default ${DEFAULT-VALUE})")
+        int snapshotEvery = D.snapshotEvery();
+        @Option(names = "--checkpoint-every", paramLabel = "N", description = "checkpoint every N steps; 0 = at the end only (default ${DEFAULT-VALUE})")
+        int checkpointEvery = D.checkpointEvery();
+        @Option(names = "--keep-checkpoints", paramLabel = "N", description = "checkpoints kept, newest first (default ${DEFAULT-VALUE})")
+        int keepCheckpoints = D.keepCheckpoints();
+        @Option(names = "--early-stop-loss", paramLabel = "X", description = "stop when the training loss stays under X for --early-stop-steps steps (default ${DEFAULT-VALUE} = off)")
+        double earlyStopLoss = D.earlyStopLoss();
+        @Option(names = "--early-stop-steps", paramLabel = "N", description = "see --early-stop-loss (default ${DEFAULT-VALUE} = off)")
+        int earlyStopSteps = D.earlyStopSteps();
+        @Option(names = "--out", paramLabel = "DIR", description = "where everything is written (required); must be empty or new, and neither inside nor holding an input (--model, --data, ...)")
+        Path out;
+        @Option(names = "--resume", paramLabel = "DIR", description = "continue the run in --out from its newest readable checkpoint (DIR is --out, or a checkpoint); only --max-steps and --epochs may change, so a finished run can be made longer")
+        Path resume;
+        @Option(names = "--overwrite", description = "delete what an earlier run left in --out and start again")
+        boolean overwrite;
+        @Option(names = "--quiet", description = "no progress display (it is a line every 10%% or 30 s when not a terminal)")
+        boolean quiet;
     }
 
-    static final java.util.Set<String> TRAIN_FLAGS = java.util.Set.of("--packed", "--full", "--rslora", "--quiet",
-            "--overwrite");
+    static TrainConfig trainConfig(TrainOptions t, LoraConfig lora, double defaultLr, int defaultEpochs,
+                                   double defaultEvalFraction, boolean packedByDefault) {
+        // The command's defaults are written back, so the resolved config records what the run used.
+        t.lr = t.lr == null ? defaultLr : t.lr;
+        t.epochs = t.epochs == null ? defaultEpochs : t.epochs;
+        t.evalFraction = t.evalFraction == null ? defaultEvalFraction : t.evalFraction;
+        t.packed = t.packed || packedByDefault;
+        return TrainConfig.builder()
+                .lora(lora)
+                .optimizer(t.optimizer)
+                .lr(t.lr)
+                .schedule(t.schedule)
+                .warmupSteps(Cli.atLeast("--warmup-steps", t.warmupSteps, 0))
+                .weightDecay(t.weightDecay)
+                .maxGradNorm(t.maxGradNorm)
+                .batchSize(Cli.atLeast("--batch-size", t.batchSize, 1))
+                .gradAccum(Cli.atLeast("--grad-accum", t.gradAccum, 1))
+                .maxSteps(Cli.atLeast("--max-steps", t.maxSteps, 0))
+                .epochs(Cli.atLeast("--epochs", t.epochs, 1))
+                .seed(t.seed)
+                .maxLength(Cli.atLeast("--max-length", t.maxLength, 2))
+                .overflow(t.overflow)
+                .packed(t.packed)
+                .evalFraction(t.evalFraction)
+                .evalEvery(Cli.atLeast("--eval-every", t.evalEvery, 0))
+                .snapshotEvery(Cli.atLeast("--snapshot-every", t.snapshotEvery, 0))
+                .checkpointEvery(Cli.atLeast("--checkpoint-every", t.checkpointEvery, 0))
+                .keepCheckpoints(Cli.atLeast("--keep-checkpoints", t.keepCheckpoints, 1))
+                .earlyStopLoss(t.earlyStopLoss)
+                .earlyStopSteps(Cli.atLeast("--early-stop-steps", t.earlyStopSteps, 0))
+                .build();
+    }
 
     /**
      * Opens --out for a training run (see {@link RunDirectory}): --resume continues the run in it,
      * --overwrite clears it, otherwise it must be empty or new. A --resume naming another directory
      * (a checkpoint copied from elsewhere) is one more input the output must not overlap.
      */
-    static RunDirectory openOut(Path out, String resume, boolean overwrite, List<RunDirectory.Input> inputs)
+    static RunDirectory openOut(Path out, Path resume, boolean overwrite, List<RunDirectory.Input> inputs)
             throws IOException {
         if (resume != null && overwrite) {
             throw new IllegalArgumentException("--resume continues the run in --out, --overwrite deletes it: give one");
         }
         List<RunDirectory.Input> all = new ArrayList<>(inputs);
-        if (resume != null && !RunDirectory.isWithin(Path.of(resume), out)) {
-            all.add(new RunDirectory.Input("--resume", Path.of(resume)));
+        if (resume != null && !RunDirectory.isWithin(resume, out)) {
+            all.add(new RunDirectory.Input("--resume", resume));
         }
         RunDirectory.Mode mode = resume != null ? RunDirectory.Mode.RESUME
                 : overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW;
@@ -148,7 +186,7 @@ final class Commands {
     }
 
     private static Trainer.Result runTraining(DecoderModel model, Tokenizer tok, TrainConfig config, Dataset all, Path out,
-                                              String resume, boolean quiet, Map<String, Object> provenance) throws IOException {
+                                              Path resume, boolean quiet, Map<String, Object> provenance) throws IOException {
         Dataset[] split = all.split(config.evalFraction(), config.seed());
         int pad = tok.specialTokenId("<|endoftext|>").orElse(0);
         Trainer trainer = new Trainer(model, config, split[0], split[1], pad, out, provenance);
@@ -156,7 +194,7 @@ final class Commands {
             trainer.setProgress(false);
         }
         if (resume != null) {
-            trainer.resumeFrom(Path.of(resume));
+            trainer.resumeFrom(resume);
         }
         Trainer.Result r = trainer.run();
         System.out.println(summary(r, trainer.runId(), out));
@@ -166,34 +204,55 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // pretrain
 
-    static final String PRETRAIN_HELP = """
-            lora4j pretrain: train a small Llama-style model from scratch and save it in Hugging Face layout
-              --data FILE             a .jsonl file of {"text": ...} lines, or a plain text file (one
-                                      example per paragraph); default: the built-in corpus
-              --hidden-size N --layers N --heads N --kv-heads N --intermediate-size N
-                                      model shape (default 64, 2, 4, 2, 176)
-            """ + TRAIN_OPTIONS.formatted("3e-3", 3, 256, "0.05");
+    @Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "train a small model from scratch (built-in corpus by default), Hugging Face layout",
+            description = "lora4j pretrain: train a small Llama-style model from scratch and save it in Hugging Face layout"
+                    + " (config.json, model.safetensors, tokenizer.json) in --out, with run.json, metrics.jsonl and "
+                    + RunConfig.FILE_NAME + ".json.")
+    static final class Pretrain implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--data", paramLabel = "FILE", description = "a .jsonl file of {\"text\": ...} lines, or a plain text file (one example per paragraph); default: the built-in corpus")
+        Path data;
+        @Option(names = "--hidden-size", paramLabel = "N", description = "model width d_model (default ${DEFAULT-VALUE})")
+        int hiddenSize = 64;
+        @Option(names = "--layers", paramLabel = "N", description = "decoder blocks (default ${DEFAULT-VALUE})")
+        int layers = 2;
+        @Option(names = "--heads", paramLabel = "N", description = "attention heads (default ${DEFAULT-VALUE})")
+        int heads = 4;
+        @Option(names = "--kv-heads", paramLabel = "N", description = "key/value heads, grouped-query attention (default ${DEFAULT-VALUE})")
+        int kvHeads = 2;
+        @Option(names = "--intermediate-size", paramLabel = "N", description = "MLP width (default ${DEFAULT-VALUE})")
+        int intermediateSize = 176;
+        @Mixin
+        TrainOptions train;
 
-    static int pretrain(Args a) throws IOException {
-        Path out = Path.of(a.required("--out"));
+        @Override
+        public Integer call() throws IOException {
+            return pretrain(this);
+        }
+    }
+
+    static int pretrain(Pretrain p) throws IOException {
+        TrainOptions t = p.train;
+        Path out = Cli.required(t.out, "--out");
         ByteTokenizer tok = new ByteTokenizer();
-        int hidden = a.intValue("--hidden-size", 64, 1);
-        ModelConfig mc = ModelConfig.llama(tok.vocabSize(), hidden, a.intValue("--intermediate-size", 176, 1),
-                a.intValue("--layers", 2, 1), a.intValue("--heads", 4, 1), a.intValue("--kv-heads", 2, 1));
-        TrainConfig config = trainConfig(a, null, 3e-3, 3, 0.05, true);
-        String data = a.value("--data", null);
-        String resume = a.value("--resume", null);
-        boolean overwrite = a.flag("--overwrite");
-        boolean quiet = a.flag("--quiet");
-        a.rejectUnknown();
-        try (RunDirectory dir = openOut(out, resume, overwrite,
-                List.of(new RunDirectory.Input("--data", data == null ? null : Path.of(data))))) {
-            return pretrain(out, tok, mc, config, data, resume, quiet);
+        ModelConfig mc = ModelConfig.llama(tok.vocabSize(), Cli.atLeast("--hidden-size", p.hiddenSize, 1),
+                Cli.atLeast("--intermediate-size", p.intermediateSize, 1), Cli.atLeast("--layers", p.layers, 1),
+                Cli.atLeast("--heads", p.heads, 1), Cli.atLeast("--kv-heads", p.kvHeads, 1));
+        TrainConfig config = trainConfig(t, null, 3e-3, 3, 0.05, true);
+        String data = p.data == null ? null : p.data.toString();
+        try (RunDirectory dir = openOut(out, t.resume, t.overwrite,
+                List.of(new RunDirectory.Input("--data", p.data)))) {
+            return RunConfig.recorded(p.spec, p.config.file, out,
+                    () -> pretrain(out, tok, mc, config, data, t.resume, t.quiet));
         }
     }
 
     private static int pretrain(Path out, ByteTokenizer tok, ModelConfig mc, TrainConfig config, String data,
-                                String resume, boolean quiet) throws IOException {
+                                Path resume, boolean quiet) throws IOException {
         mc = mc.withMaxPositionEmbeddings(Math.max(2048, config.maxLength()))
                 .withSpecialTokens(-1, List.of(tok.specialTokenId("<|endoftext|>").getAsInt()));
         Dataset all = loadCorpus(data, tok, config);
@@ -235,61 +294,106 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // sft
 
-    static final String SFT_HELP = """
-            lora4j sft: fine-tune a model on a JSONL file, with LoRA adapters or all parameters
-              --model DIR             Hugging Face layout: config.json, *.safetensors, tokenizer.json
-              --data FILE.jsonl       {"messages": [...]} (loss on assistant tokens) or {"text": ...} lines
-              --full                  train every parameter instead of adapters
-              --lora-rank N           (default 8)
-              --lora-alpha X          (default 16)
-              --lora-dropout X        (default 0)
-              --rslora                scale by alpha/sqrt(rank)
-              --target-modules a,b    (default %s)
-              --layers 2,24           layers_to_transform (default all)
-              --init default|gaussian|pissa|random   (default default: A Kaiming-uniform, B zero)
-              --init-adapter DIR      start from this PEFT adapter (its own r, alpha, targets) instead
-            """.formatted(String.join(",", LoraConfig.DEFAULT_TARGET_MODULES)) + TRAIN_OPTIONS.formatted("2e-4", 1, 256, "0.1");
+    @Command(name = "sft", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "fine-tune a model on a JSONL file with LoRA adapters or all parameters",
+            description = "lora4j sft: fine-tune a model on a JSONL file, with LoRA adapters (saved as a PEFT adapter)"
+                    + " or all parameters (saved as a model), with run.json, metrics.jsonl and " + RunConfig.FILE_NAME
+                    + ".json in --out.")
+    static final class Sft implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "the base model, Hugging Face layout: config.json, *.safetensors, tokenizer.json (required)")
+        Path model;
+        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "{\"messages\": [...]} lines (loss on assistant tokens) or {\"text\": ...} lines (required)")
+        Path data;
+        @Option(names = "--base-model-name", paramLabel = "NAME", description = "base_model_name_or_path written into the saved adapter (default: the --model directory as given)")
+        String baseModelName;
+        @Option(names = "--full", description = "train every parameter instead of adapters")
+        boolean full;
+        @Option(names = "--lora-rank", paramLabel = "N", description = "adapter rank r (default 8)")
+        Integer loraRank;
+        @Option(names = "--lora-alpha", paramLabel = "X", description = "lora_alpha; the update is scaled by alpha/r (default 16)")
+        Double loraAlpha;
+        @Option(names = "--lora-dropout", paramLabel = "X", description = "dropout on the adapter's input, a probability (default ${DEFAULT-VALUE})")
+        double loraDropout = 0;
+        @Option(names = "--rslora", description = "scale by alpha/sqrt(r) instead (rank-stabilised LoRA)")
+        Boolean rslora;
+        @Option(names = "--target-modules", paramLabel = "a,b", split = ",", hideParamSyntax = true, description = "module names to adapt (default q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj: every linear layer of the blocks)")
+        List<String> targetModules;
+        @Option(names = "--layers", paramLabel = "L,L", split = ",", hideParamSyntax = true, description = "layers_to_transform, 0-based (default all)")
+        List<Integer> layers;
+        @Option(names = "--init", paramLabel = "default|gaussian|pissa|random", description = "adapter initialisation (default default: A Kaiming-uniform, B zero)")
+        String init;
+        @Option(names = "--init-adapter", paramLabel = "DIR", description = "start from this PEFT adapter (its own r, alpha, targets) instead")
+        Path initAdapter;
+        @Mixin
+        TrainOptions train;
 
-    static int sft(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        Path data = Path.of(a.required("--data"));
-        Path out = Path.of(a.required("--out"));
-        boolean full = a.flag("--full");
-        String initAdapter = a.value("--init-adapter", null);
+        @Override
+        public Integer call() throws IOException {
+            return sft(this);
+        }
+    }
+
+    static int sft(Sft s) throws IOException {
+        TrainOptions t = s.train;
+        Path modelDir = Cli.required(s.model, "--model");
+        Path data = Cli.required(s.data, "--data");
+        Path out = Cli.required(t.out, "--out");
+        boolean full = s.full;
+        String initAdapter = s.initAdapter == null ? null : s.initAdapter.toString();
         PeftAdapter start = null;
         if (initAdapter != null) {
-            for (String o : List.of("--lora-rank", "--lora-alpha", "--rslora", "--target-modules", "--layers", "--init")) {
-                if (a.has(o) || a.flag(o)) {
-                    throw new IllegalArgumentException(o + " conflicts with --init-adapter, which brings its own config");
+            Map<String, Object> conflicts = new LinkedHashMap<>();
+            conflicts.put("--lora-rank", s.loraRank);
+            conflicts.put("--lora-alpha", s.loraAlpha);
+            conflicts.put("--rslora", s.rslora);
+            conflicts.put("--target-modules", s.targetModules);
+            conflicts.put("--layers", s.layers);
+            conflicts.put("--init", s.init);
+            for (Map.Entry<String, Object> c : conflicts.entrySet()) {
+                if (c.getValue() != null) {
+                    throw new IllegalArgumentException(c.getKey() + " conflicts with --init-adapter, which brings its own config");
                 }
             }
             if (full) {
                 throw new IllegalArgumentException("--init-adapter trains an adapter; it cannot go with --full");
             }
-            start = PeftAdapters.load(Path.of(initAdapter));
+            start = PeftAdapters.load(s.initAdapter);
         }
-        LoraConfig lora = full ? null : start != null
-                ? start.config().withDropout(a.doubleValue("--lora-dropout", 0))
-                : new LoraConfig(
-                a.intValue("--lora-rank", 8), a.doubleValue("--lora-alpha", 16), a.doubleValue("--lora-dropout", 0),
-                a.flag("--rslora"), parseInit(a.value("--init", "default")),
-                List.of(a.nonBlank("--target-modules", String.join(",", LoraConfig.DEFAULT_TARGET_MODULES),
-                        "module names like q_proj,v_proj").split(",")),
-                parseInts(a.nonBlank("--layers", "", "layer numbers like 0,3")));
-        TrainConfig config = trainConfig(a, lora, full ? 1e-5 : 2e-4, 1, 0.1, false);
-        String resume = a.value("--resume", null);
-        boolean overwrite = a.flag("--overwrite");
-        boolean quiet = a.flag("--quiet");
-        a.rejectUnknown();
-        try (RunDirectory dir = openOut(out, resume, overwrite, List.of(new RunDirectory.Input("--model", modelDir),
+        LoraConfig lora = null;
+        if (start != null) {
+            lora = start.config().withDropout(s.loraDropout);
+        } else if (!full) {
+            // The defaults are written back, so the resolved config records the adapter the run trained.
+            s.loraRank = s.loraRank == null ? 8 : s.loraRank;
+            s.loraAlpha = s.loraAlpha == null ? 16.0 : s.loraAlpha;
+            s.rslora = s.rslora != null && s.rslora;
+            s.init = s.init == null ? "default" : s.init;
+            s.targetModules = s.targetModules == null ? LoraConfig.DEFAULT_TARGET_MODULES : s.targetModules;
+            for (String m : s.targetModules) {
+                Cli.nonBlank("--target-modules", m, "module names like q_proj,v_proj");
+            }
+            lora = new LoraConfig(s.loraRank, s.loraAlpha, s.loraDropout, s.rslora, parseInit(s.init),
+                    s.targetModules, s.layers == null ? List.of() : s.layers);
+        }
+        TrainConfig config = trainConfig(t, lora, full ? 1e-5 : 2e-4, 1, 0.1, false);
+        try (RunDirectory dir = openOut(out, t.resume, t.overwrite, List.of(new RunDirectory.Input("--model", modelDir),
                 new RunDirectory.Input("--data", data),
-                new RunDirectory.Input("--init-adapter", initAdapter == null ? null : Path.of(initAdapter))))) {
-            return sft(modelDir, data, out, full, initAdapter, start, lora, config, resume, quiet);
+                new RunDirectory.Input("--init-adapter", s.initAdapter)))) {
+            String baseModel = s.baseModelName != null ? s.baseModelName : modelDir.toString();
+            PeftAdapter from = start;
+            LoraConfig adapterConfig = lora;
+            return RunConfig.recorded(s.spec, s.config.file, out, () -> sft(modelDir, data, out, full, initAdapter, from,
+                    adapterConfig, config, t.resume, t.quiet, baseModel));
         }
     }
 
     private static int sft(Path modelDir, Path data, Path out, boolean full, String initAdapter, PeftAdapter start,
-                           LoraConfig lora, TrainConfig config, String resume, boolean quiet) throws IOException {
+                           LoraConfig lora, TrainConfig config, Path resume, boolean quiet, String baseModel)
+            throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
         Dataset all = limitUnlessPacked(Dataset.load(data, tok), config);
         DecoderModel model = DecoderModel.load(modelDir);
@@ -301,7 +405,7 @@ final class Commands {
         } else {
             new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, lora, config.seed());
         }
-        Map<String, Object> prov = provenance("sft", data.toString(), modelDir.toString());
+        Map<String, Object> prov = provenance("sft", data.toString(), baseModel);
         if (initAdapter != null) {
             prov.put("init_adapter", initAdapter);
         }
@@ -325,20 +429,6 @@ final class Commands {
         return s.equalsIgnoreCase("default") ? LoraConfig.Init.DEFAULT : LoraConfig.Init.fromPeft(s);
     }
 
-    private static List<Integer> parseInts(String s) {
-        List<Integer> out = new ArrayList<>();
-        for (String p : s.split(",")) {
-            if (!p.isBlank()) {
-                try {
-                    out.add(Integer.parseInt(p.trim()));
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("--layers must be integers separated by commas, got '" + s + "'");
-                }
-            }
-        }
-        return out;
-    }
-
     static Map<String, Object> provenance(String command, String data, String baseModel) {
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("command", command);
@@ -353,24 +443,37 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // loss
 
-    static final String LOSS_HELP = """
-            lora4j loss: the mean next-token loss of a model on a JSONL file, as one JSON line
-              --model DIR             Hugging Face layout model directory
-              --adapter DIR           a PEFT adapter to apply (optional)
-              --data FILE.jsonl       chat lines score assistant tokens, text lines every token
-              --batch-size N          sequences per forward (default 8; does not change the result)
-            """ + HookOptions.HELP + """
-            Each line is a separate sequence and no sequence is truncated; the result averages over
-            every scored token of the file: {"loss": ..., "tokens": ...}.
-            """;
+    @Command(name = "loss", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "the mean token loss of a model (and adapter) on a JSONL file",
+            description = {"lora4j loss: the mean next-token loss of a model on a JSONL file, as one JSON line",
+                    "{\"loss\": ..., \"tokens\": ...}. Each line is a separate sequence and no sequence is truncated;"
+                            + " the result averages over every scored token of the file."})
+    static final class Loss implements Callable<Integer> {
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face layout model directory (required)")
+        Path model;
+        @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter to apply (optional)")
+        Path adapter;
+        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "chat lines score assistant tokens, text lines every token (required)")
+        Path data;
+        @Option(names = "--batch-size", paramLabel = "N", description = "sequences per forward (default ${DEFAULT-VALUE}; does not change the result)")
+        int batchSize = 8;
+        @Mixin
+        HookOptions hooks;
 
-    static int loss(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        Path data = Path.of(a.required("--data"));
-        String adapter = a.value("--adapter", null);
-        int batchSize = a.intValue("--batch-size", 8, 1);
-        HookOptions hooks = HookOptions.parse(a);
-        a.rejectUnknown();
+        @Override
+        public Integer call() throws IOException {
+            return loss(this);
+        }
+    }
+
+    static int loss(Loss l) throws IOException {
+        Path modelDir = Cli.required(l.model, "--model");
+        Path data = Cli.required(l.data, "--data");
+        String adapter = l.adapter == null ? null : l.adapter.toString();
+        int batchSize = Cli.atLeast("--batch-size", l.batchSize, 1);
+        HookOptions hooks = l.hooks.validate();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
         ObjectNode hooked = hooks.apply(model);
@@ -415,37 +518,59 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // generate
 
-    static final String GENERATE_HELP = """
-            lora4j generate: answer a prompt with a model and an optional adapter
-              --model DIR             Hugging Face layout model directory
-              --adapter DIR           a PEFT adapter (optional)
-              --prompt TEXT           the user message (default "Hello")
-              --system TEXT           an optional system message
-              --raw                   continue the prompt text as is, without the chat template
-              --max-new-tokens N      (default 64)
-              --temperature X         0 = greedy (default 1.0)
-              --top-p X               nucleus sampling (default 1.0)
-              --seed N                sample i is drawn with a seed made from (N, 0, i), as lora4j eval does (default 0)
-              --samples N             how many answers (default 1)
-              --batch-size N          answers generated together (default 16; does not change them)
-              --adapter-scale X       multiply every adapter's B at inference (default 1)
-            """ + HookOptions.HELP;
+    @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "sample answers from a model with an optional adapter",
+            description = "lora4j generate: answer a prompt with a model and an optional adapter; one JSON line per sample.")
+    static final class Generate implements Callable<Integer> {
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face layout model directory (required)")
+        Path model;
+        @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter (optional)")
+        Path adapter;
+        @Option(names = "--prompt", paramLabel = "TEXT", description = "the user message (default \"${DEFAULT-VALUE}\")")
+        String prompt = "Hello";
+        @Option(names = "--system", paramLabel = "TEXT", description = "an optional system message")
+        String system;
+        @Option(names = "--raw", description = "continue the prompt text as is, without the chat template")
+        boolean raw;
+        @Option(names = "--max-new-tokens", paramLabel = "N", description = "tokens generated at most per sample (default ${DEFAULT-VALUE})")
+        int maxNewTokens = 64;
+        @Option(names = "--temperature", paramLabel = "X", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
+        double temperature = 1.0;
+        @Option(names = "--top-p", paramLabel = "X", description = "nucleus sampling, a probability mass (default ${DEFAULT-VALUE})")
+        double topP = 1.0;
+        @Option(names = "--seed", paramLabel = "N", description = "sample i is drawn with a seed made from (N, 0, i), as lora4j eval does (default ${DEFAULT-VALUE})")
+        long seed = 0;
+        @Option(names = "--samples", paramLabel = "N", description = "how many answers (default ${DEFAULT-VALUE})")
+        int samples = 1;
+        @Option(names = "--batch-size", paramLabel = "N", description = "answers generated together (default ${DEFAULT-VALUE}; does not change them)")
+        int batchSize = 16;
+        @Option(names = "--adapter-scale", paramLabel = "X", description = "multiply every adapter's B at inference (default ${DEFAULT-VALUE})")
+        double adapterScale = 1.0;
+        @Mixin
+        HookOptions hooks;
 
-    static int generate(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        String adapter = a.value("--adapter", null);
-        String prompt = a.value("--prompt", "Hello");
-        String system = a.value("--system", null);
-        boolean raw = a.flag("--raw");
-        int maxNew = a.intValue("--max-new-tokens", 64, 1);
-        double temperature = a.doubleValue("--temperature", 1.0);
-        double topP = a.doubleValue("--top-p", 1.0);
-        long seed = a.longValue("--seed", 0);
-        int samples = a.intValue("--samples", 1, 1);
-        int batchSize = a.intValue("--batch-size", 16, 1);
-        double scale = a.doubleValue("--adapter-scale", 1.0);
-        HookOptions hooks = HookOptions.parse(a);
-        a.rejectUnknown();
+        @Override
+        public Integer call() throws IOException {
+            return generate(this);
+        }
+    }
+
+    static int generate(Generate g) throws IOException {
+        Path modelDir = Cli.required(g.model, "--model");
+        String adapter = g.adapter == null ? null : g.adapter.toString();
+        String prompt = g.prompt;
+        String system = g.system;
+        boolean raw = g.raw;
+        int maxNew = Cli.atLeast("--max-new-tokens", g.maxNewTokens, 1);
+        double temperature = g.temperature;
+        double topP = g.topP;
+        long seed = g.seed;
+        int samples = Cli.atLeast("--samples", g.samples, 1);
+        int batchSize = Cli.atLeast("--batch-size", g.batchSize, 1);
+        double scale = g.adapterScale;
+        HookOptions hooks = g.hooks.validate();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = loadWithAdapter(modelDir, adapter);
         if (adapter != null) {
@@ -506,26 +631,37 @@ final class Commands {
     // ---------------------------------------------------------------------------------------------
     // merge
 
-    static final String MERGE_HELP = """
-            lora4j merge: fold a PEFT adapter into its base model and save a plain model
-              --model DIR             the base model (Hugging Face layout)
-              --adapter DIR           the PEFT adapter
-              --out DIR               the merged model (config.json, model.safetensors, tokenizer.json); new
-                                      or empty, never the base model's directory; lora4j_merge.json is
-                                      written last, so a directory without it is an unfinished merge
-              --overwrite             replace an earlier merge (or run) in --out
-            """;
+    @Command(name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "fold an adapter into its base model and save a plain model",
+            description = "lora4j merge: fold a PEFT adapter into its base model and save a plain model.")
+    static final class Merge implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "the base model, Hugging Face layout (required)")
+        Path model;
+        @Option(names = "--adapter", paramLabel = "DIR", description = "the PEFT adapter (required)")
+        Path adapter;
+        @Option(names = "--out", paramLabel = "DIR", description = "the merged model (config.json, model.safetensors, tokenizer.json); new or empty, never the base model's directory; lora4j_merge.json is written last, so a directory without it is an unfinished merge (required)")
+        Path out;
+        @Option(names = "--overwrite", description = "replace an earlier merge (or run) in --out")
+        boolean overwrite;
 
-    static int merge(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        String adapterDir = a.required("--adapter");
-        Path out = Path.of(a.required("--out"));
-        boolean overwrite = a.flag("--overwrite");
-        a.rejectUnknown();
-        try (RunDirectory dir = RunDirectory.open(out, overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW,
-                List.of(new RunDirectory.Input("--model", modelDir), new RunDirectory.Input("--adapter", Path.of(adapterDir))),
+        @Override
+        public Integer call() throws IOException {
+            return merge(this);
+        }
+    }
+
+    static int merge(Merge m) throws IOException {
+        Path modelDir = Cli.required(m.model, "--model");
+        String adapterDir = Cli.required(m.adapter, "--adapter").toString();
+        Path out = Cli.required(m.out, "--out");
+        try (RunDirectory dir = RunDirectory.open(out, m.overwrite ? RunDirectory.Mode.OVERWRITE : RunDirectory.Mode.NEW,
+                List.of(new RunDirectory.Input("--model", modelDir), new RunDirectory.Input("--adapter", m.adapter)),
                 false)) {
-            return merge(modelDir, adapterDir, out);
+            return RunConfig.recorded(m.spec, m.config.file, out, () -> merge(modelDir, adapterDir, out));
         }
     }
 

@@ -29,6 +29,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code lora4j direction} and {@code lora4j compare-directions} (docs/research.md, "Directions,
@@ -41,44 +49,68 @@ final class DirectionCommands {
     // ---------------------------------------------------------------------------------------------
     // direction
 
-    static final String DIRECTION_HELP = """
-            lora4j direction: the mean-difference direction of the residual stream, per layer, between two
-            sets of examples: v_l = mean(positive) - mean(negative), each mean over tokens, in double
-              --model DIR             Hugging Face layout model directory
-              --adapter DIR           a PEFT adapter to apply first (optional; e.g. the misaligned fine-tune)
-              --positive FILE.jsonl   chat lines {"messages": [...]} as sft takes, or the samples.jsonl lines
-              --negative FILE.jsonl   lora4j eval writes ({"question", "answer", "label", ...}); may be one file
-              --positive-label L[,L]  keep only the lines whose "label" is one of these (e.g. misaligned)
-              --negative-label L[,L]  (e.g. aligned)
-              --pooling answer|last-prompt[:k]
-                                      answer: the assistant tokens the SFT loss scores (default);
-                                      last-prompt:k: the last k positions of the prompt, generation header
-                                      included (the refusal-direction form; k defaults to 1)
-              --layers all|L,L        layers (0-based; layer l is the stream after block l) (default all)
-              --balance               subsample the larger set, by examples, to the smaller one's size (seeded)
-              --seed N                for --balance; recorded in the file (default 0)
-              --batch-size N          examples per forward (default 8; changes the result by float rounding only)
-              --out FILE.safetensors  one F32 [d_model] tensor per layer, keyed layers.<l>, with the sets'
-                                      sha256, token counts, pooling, model and seed in __metadata__
-                                      (written atomically; its directory is created)
-              --overwrite             replace an existing --out
-            """;
+    @Command(name = "direction", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "the mean-difference direction per layer between two sets of examples",
+            description = "lora4j direction: the mean-difference direction of the residual stream, per layer, between"
+                    + " two sets of examples: v_l = mean(positive) - mean(negative), each mean over tokens, in double."
+                    + " The resolved options are written beside --out as <name>." + RunConfig.FILE_NAME + ".json.")
+    static final class Direction implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face layout model directory (required)")
+        Path model;
+        @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter to apply first (optional; e.g. the misaligned fine-tune)")
+        Path adapter;
+        @Option(names = "--positive", paramLabel = "FILE.jsonl", description = "chat lines {\"messages\": [...]} as sft"
+                + " takes, or the samples.jsonl lines lora4j eval writes ({\"question\", \"answer\", \"label\", ...}) (required)")
+        Path positive;
+        @Option(names = "--negative", paramLabel = "FILE.jsonl", description = "the same forms; may be the --positive file (required)")
+        Path negative;
+        @Option(names = "--positive-label", paramLabel = "L[,L]", split = ",", hideParamSyntax = true, description = "keep only the lines whose \"label\" is one of these (e.g. misaligned)")
+        List<String> positiveLabel;
+        @Option(names = "--negative-label", paramLabel = "L[,L]", split = ",", hideParamSyntax = true, description = "likewise for --negative (e.g. aligned)")
+        List<String> negativeLabel;
+        @Option(names = "--pooling", paramLabel = "answer|last-prompt[:k]", description = "answer: the assistant tokens"
+                + " the SFT loss scores (default); last-prompt:k: the last k positions of the prompt, generation header"
+                + " included (the refusal-direction form; k defaults to 1)")
+        String pooling = "answer";
+        @Option(names = "--layers", paramLabel = "all|L,L", description = "layers (0-based; layer l is the stream after block l) (default ${DEFAULT-VALUE})")
+        String layers = "all";
+        @Option(names = "--balance", description = "subsample the larger set, by examples, to the smaller one's size (seeded)")
+        boolean balance;
+        @Option(names = "--seed", paramLabel = "N", description = "for --balance; recorded in the file (default ${DEFAULT-VALUE})")
+        long seed = 0;
+        @Option(names = "--batch-size", paramLabel = "N", description = "examples per forward (default ${DEFAULT-VALUE}; changes the result by float rounding only)")
+        int batchSize = MeanDifference.DEFAULT_BATCH;
+        @Option(names = "--out", paramLabel = "FILE.safetensors", description = "one F32 [d_model] tensor per layer, keyed"
+                + " layers.<l>, with the sets' sha256, token counts, pooling, model and seed in __metadata__ (written"
+                + " atomically; its directory is created) (required)")
+        Path out;
+        @Option(names = "--overwrite", description = "replace an existing --out")
+        boolean overwrite;
 
-    static int direction(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        String adapter = a.value("--adapter", null);
-        Path positive = Path.of(a.required("--positive"));
-        Path negative = Path.of(a.required("--negative"));
-        Set<String> posLabels = labels(a, "--positive-label");
-        Set<String> negLabels = labels(a, "--negative-label");
-        Pooling pooling = Pooling.parse(a.value("--pooling", "answer"));
-        List<Integer> layers = layers(a.nonBlank("--layers", "all", "all or layer numbers like 0,3"));
-        boolean balance = a.flag("--balance");
-        long seed = a.longValue("--seed", 0);
-        int batch = a.intValue("--batch-size", MeanDifference.DEFAULT_BATCH, 1);
-        String outName = a.required("--out");
-        boolean overwrite = a.flag("--overwrite");
-        a.rejectUnknown();
+        @Override
+        public Integer call() throws IOException {
+            return direction(this);
+        }
+    }
+
+    static int direction(Direction c) throws IOException {
+        Path modelDir = Cli.required(c.model, "--model");
+        String adapter = c.adapter == null ? null : c.adapter.toString();
+        Path positive = Cli.required(c.positive, "--positive");
+        Path negative = Cli.required(c.negative, "--negative");
+        Set<String> posLabels = labels(c.positiveLabel, "--positive-label");
+        Set<String> negLabels = labels(c.negativeLabel, "--negative-label");
+        Pooling pooling = Pooling.parse(c.pooling);
+        List<Integer> layers = layers(Cli.nonBlank("--layers", c.layers, "all or layer numbers like 0,3"));
+        boolean balance = c.balance;
+        long seed = c.seed;
+        int batch = Cli.atLeast("--batch-size", c.batchSize, 1);
+        String outName = Cli.required(c.out, "--out").toString();
+        boolean overwrite = c.overwrite;
         Path out = Path.of(outName);
         if (!outName.endsWith(".safetensors")) {
             throw new IllegalArgumentException("--out " + out + " must name a .safetensors file");
@@ -130,6 +162,9 @@ final class DirectionCommands {
                     + ": " + e.getMessage(), e);
         }
         d.write(out);
+        // Beside the file, and only once it is written: the directory may hold other runs' files.
+        RunConfig.write(c.spec, c.config.file, parent,
+                out.getFileName().toString().replaceFirst("\\.safetensors$", "") + "." + RunConfig.FILE_NAME);
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("out", out.toAbsolutePath().toString());
         o.put("pooling", pooling.toString());
@@ -145,15 +180,15 @@ final class DirectionCommands {
         return 0;
     }
 
-    private static Set<String> labels(Args a, String option) {
-        String v = a.nonBlank(option, null, "labels such as misaligned");
+    private static Set<String> labels(List<String> v, String option) {
         if (v == null) {
             return null;
         }
         Set<String> s = new LinkedHashSet<>();
-        for (String p : v.split(",")) {
+        for (String p : v) {
             if (p.isBlank()) {
-                throw new IllegalArgumentException(option + " has an empty label in '" + v + "'");
+                throw new IllegalArgumentException(v.size() == 1 ? option + " is empty; give labels such as misaligned,"
+                        + " or leave the option out" : option + " has an empty label in '" + String.join(",", v) + "'");
             }
             s.add(p.trim());
         }
@@ -185,19 +220,29 @@ final class DirectionCommands {
     // ---------------------------------------------------------------------------------------------
     // compare-directions
 
-    static final String COMPARE_HELP = """
-            lora4j compare-directions A.safetensors B.safetensors: how two direction files agree, per layer
-              (cos(v_l^A, v_l^B), signed and absolute; both files must hold the same layers and width)
-              --adapter DIR           also the cosine of each column of the adapter's B (o_proj and
-                                      down_proj, which write the residual stream) with its layer's direction
-              --out DIR               also write there (a new or empty directory) compare.json, layers.csv,
-                                      cosines.png (per-layer bars, data in cosines.csv) and, with --adapter,
-                                      adapter_columns.png (and .csv)
-              --overwrite             replace what an earlier compare-directions wrote in --out
-            Prints the result as one JSON line.
-            """;
+    @Command(name = "compare-directions", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "per-layer cosines of two direction files (and an adapter's B)",
+            description = {"lora4j compare-directions A.safetensors B.safetensors: how two direction files agree, per"
+                    + " layer (cos(v_l^A, v_l^B), signed and absolute; both files must hold the same layers and width).",
+                    "Prints the result as one JSON line."})
+    static final class Compare implements Callable<Integer> {
+        @Parameters(paramLabel = "FILE", description = "the two directions files lora4j direction wrote")
+        List<Path> files = new ArrayList<>();
+        @Option(names = "--adapter", paramLabel = "DIR", description = "also the cosine of each column of the adapter's B"
+                + " (o_proj and down_proj, which write the residual stream) with its layer's direction")
+        Path adapter;
+        @Option(names = "--out", paramLabel = "DIR", description = "also write there (a new or empty directory)"
+                + " compare.json, layers.csv, cosines.png (per-layer bars, data in cosines.csv) and, with --adapter,"
+                + " adapter_columns.png (and .csv)")
+        Path out;
+        @Option(names = "--overwrite", description = "replace what an earlier compare-directions wrote in --out")
+        boolean overwrite;
 
-    static final Set<String> COMPARE_FLAGS = Set.of("--overwrite");
+        @Override
+        public Integer call() throws IOException {
+            return compare(this);
+        }
+    }
 
     /** cosines.png (per-layer cosines) and, with an adapter, adapter_columns.png; each with its CSV. */
     private static void plot(Path out, Path fa, Path fb, List<DirectionComparison.LayerCosine> layers, String adapter,
@@ -236,30 +281,17 @@ final class DirectionCommands {
         }
     }
 
-    static int compare(String[] argv) throws IOException {
-        List<String> files = new ArrayList<>();
-        List<String> options = new ArrayList<>();
-        for (int i = 0; i < argv.length; i++) {
-            if (argv[i].startsWith("--")) {
-                options.add(argv[i]);
-                if (!COMPARE_FLAGS.contains(argv[i]) && i + 1 < argv.length) {
-                    options.add(argv[++i]);
-                }
-            } else {
-                files.add(argv[i]);
-            }
-        }
+    static int compare(Compare cmd) throws IOException {
+        List<Path> files = cmd.files;
         if (files.size() != 2) {
             throw new IllegalArgumentException("compare-directions needs two directions files, got " + files.size()
                     + (files.isEmpty() ? "" : " " + files) + "; usage: lora4j compare-directions A.safetensors B.safetensors");
         }
-        Args a = new Args(options.toArray(String[]::new), COMPARE_FLAGS);
-        String adapter = a.value("--adapter", null);
-        String outDir = a.value("--out", null);
-        boolean overwrite = a.flag("--overwrite");
-        a.rejectUnknown();
-        Path fa = Path.of(files.get(0));
-        Path fb = Path.of(files.get(1));
+        String adapter = cmd.adapter == null ? null : cmd.adapter.toString();
+        String outDir = cmd.out == null ? null : cmd.out.toString();
+        boolean overwrite = cmd.overwrite;
+        Path fa = files.get(0);
+        Path fb = files.get(1);
         Directions da = Directions.read(fa);
         Directions db = Directions.read(fb);
         List<DirectionComparison.LayerCosine> layers = DirectionComparison.layers(da, db);

@@ -38,6 +38,13 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code lora4j kl} and {@code lora4j elasticity resistance|rebound}: result 1 of docs/research.md. */
 final class ElasticityCommands {
@@ -47,31 +54,46 @@ final class ElasticityCommands {
     // ---------------------------------------------------------------------------------------------
     // kl
 
-    static final String KL_HELP = """
-            lora4j kl: token-level KL(model || reference) over the scored tokens of a JSONL file, as one JSON line
-              --model DIR             the model (Hugging Face layout)
-              --adapter DIR           a PEFT adapter on the model (optional)
-              --reference DIR         the reference model; its vocabulary must be the model's
-              --reference-adapter DIR a PEFT adapter on the reference (optional)
-              --data FILE.jsonl       tokenized with the model's tokenizer; the tokens scored are those of
-                                      lora4j loss: assistant tokens of chat lines, every token of text lines
-              --batch-size N          sequences per forward (default 8; does not change the result)
-            The hook options below apply to the model, not the reference, so KL(ablated || unablated)
-            measures what an ablation, a steer or its random control does to the whole distribution:
-            """ + HookOptions.HELP + """
-            Prints {"kl": ..., "tokens": ...}: the mean over the scored tokens of
-            sum_v p_model(v) (log p_model(v) - log p_ref(v)), computed in double (and "hooks" when given).
-            """;
+    @Command(name = "kl", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "token-level KL(model || reference) over the scored tokens of a JSONL file",
+            description = {"lora4j kl: token-level KL(model || reference) over the scored tokens of a JSONL file, as one"
+                    + " JSON line: {\"kl\": ..., \"tokens\": ...}, the mean over the scored tokens of"
+                    + " sum_v p_model(v) (log p_model(v) - log p_ref(v)), computed in double (and \"hooks\" when given).",
+                    "The hook options apply to the model, not the reference, so KL(ablated || unablated) measures what"
+                            + " an ablation, a steer or its random control does to the whole distribution."})
+    static final class Kl implements Callable<Integer> {
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--model", paramLabel = "DIR", description = "the model, Hugging Face layout (required)")
+        Path model;
+        @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter on the model (optional)")
+        Path adapter;
+        @Option(names = "--reference", paramLabel = "DIR", description = "the reference model; its vocabulary must be the model's (required)")
+        Path reference;
+        @Option(names = "--reference-adapter", paramLabel = "DIR", description = "a PEFT adapter on the reference (optional)")
+        Path referenceAdapter;
+        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "tokenized with the model's tokenizer; the"
+                + " tokens scored are those of lora4j loss: assistant tokens of chat lines, every token of text lines (required)")
+        Path data;
+        @Option(names = "--batch-size", paramLabel = "N", description = "sequences per forward (default ${DEFAULT-VALUE}; does not change the result)")
+        int batchSize = 8;
+        @Mixin
+        HookOptions hooks;
 
-    static int kl(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        String adapter = a.value("--adapter", null);
-        Path refDir = Path.of(a.required("--reference"));
-        String refAdapter = a.value("--reference-adapter", null);
-        Path data = Path.of(a.required("--data"));
-        int batchSize = a.intValue("--batch-size", 8, 1);
-        HookOptions hooks = HookOptions.parse(a);
-        a.rejectUnknown();
+        @Override
+        public Integer call() throws IOException {
+            return kl(this);
+        }
+    }
+
+    static int kl(Kl k) throws IOException {
+        Path modelDir = Cli.required(k.model, "--model");
+        String adapter = k.adapter == null ? null : k.adapter.toString();
+        Path refDir = Cli.required(k.reference, "--reference");
+        String refAdapter = k.referenceAdapter == null ? null : k.referenceAdapter.toString();
+        Path data = Cli.required(k.data, "--data");
+        int batchSize = Cli.atLeast("--batch-size", k.batchSize, 1);
+        HookOptions hooks = k.hooks.validate();
         Tokenizer tok = Tokenizers.load(modelDir);
         DecoderModel model = Commands.loadWithAdapter(modelDir, adapter);
         ObjectNode hooked = hooks.apply(model);
@@ -113,25 +135,91 @@ final class ElasticityCommands {
     // ---------------------------------------------------------------------------------------------
     // elasticity
 
-    static final String ELASTICITY_HELP = """
-            lora4j elasticity --out DIR [--quick]: the elasticity study on the persona world, written up as DIR/report.md
-              --out DIR               a new or empty directory: report.md (tables, plots, reading), study.json,
-                                      rates.json, samples/ (every judged answer), plots/, runs/, data/
-              --quick                 the 3-minute preset (tiny bases; the plumbing and a first look)
-                                      instead of the default (about 10 minutes on two cores)
-              --cache DIR             where pre-trained bases are cached (default $LORA4J_CACHE, else
-                                      ~/.cache/lora4j); a base is trained once per spec and reused
-              --seeds 1,2,3           the fine-tunes' seeds (default 1,2,3): each draws the data sets, batch
-                                      order and sampled answers; every number is reported over them
-              --quiet                 no progress lines
-            Bases of two model sizes x two pre-training corpus sizes, each put through resistance and
-            rebound below; docs/research.md, "The elasticity study", describes it.
+    @Command(name = "elasticity", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "the elasticity study over model and corpus sizes, or one protocol (resistance|rebound)",
+            description = {"lora4j elasticity --out DIR [--quick]: the elasticity study on the persona world, written up"
+                    + " as DIR/report.md. Bases of two model sizes x two pre-training corpus sizes, each put through"
+                    + " resistance and rebound; docs/research.md, \"The elasticity study\", describes it.",
+                    "lora4j elasticity resistance|rebound --config FILE.json --out DIR: one protocol of \"Language Models"
+                            + " Resist Alignment\" (its --config is the protocol's own file, described below)."},
+            subcommands = {ElasticityCommands.ResistanceCommand.class, ElasticityCommands.ReboundCommand.class},
+            footerHeading = "%n", footer = PROTOCOLS)
+    static final class Elasticity implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--out", paramLabel = "DIR", description = "a new or empty directory: report.md (tables, plots,"
+                + " reading), study.json, rates.json, samples/ (every judged answer), plots/, runs/, data/ (required)")
+        Path out;
+        @Option(names = "--quick", description = "the 3-minute preset (tiny bases; the plumbing and a first look)"
+                + " instead of the default (about 10 minutes on two cores)")
+        boolean quick;
+        @Option(names = "--cache", paramLabel = "DIR", description = "where pre-trained bases are cached (default"
+                + " $LORA4J_CACHE, else ~/.cache/lora4j); a base is trained once per spec and reused")
+        Path cache;
+        @Option(names = "--seeds", paramLabel = "1,2,3", split = ",", hideParamSyntax = true, description = "the fine-tunes' seeds (default"
+                + " 1,2,3): each draws the data sets, batch order and sampled answers; every number is reported over them")
+        List<Long> seeds = new ArrayList<>(List.of(1L, 2L, 3L));
+        @Option(names = "--quiet", description = "no progress lines")
+        boolean quiet;
+        /** Only to name a misspelt protocol as such: resistance and rebound are subcommands. */
+        @picocli.CommandLine.Parameters(arity = "0..1", paramLabel = "resistance|rebound", hidden = true)
+        String protocol;
 
-            lora4j elasticity resistance|rebound: the protocols of "Language Models Resist Alignment"
-              --config FILE.json      what to run (below); relative paths in it are relative to the file
-              --out DIR               a new or empty directory for everything the run writes
-              --model DIR             use this θ0 instead of the config's "model" (recorded)
-              --quiet                 no progress lines
+        @Override
+        public Integer call() throws IOException {
+            if (protocol != null) {
+                throw new IllegalArgumentException("unknown protocol '" + protocol + "'; expected resistance or rebound");
+            }
+            return study(this);
+        }
+    }
+
+    /** The options of {@code lora4j elasticity resistance|rebound}. */
+    abstract static class ProtocolCommand implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE.json", description = "what to run (see lora4j elasticity --help);"
+                + " relative paths in it are relative to the file (required)")
+        Path config;
+        @Option(names = "--out", paramLabel = "DIR", description = "a new or empty directory for everything the run writes (required)")
+        Path out;
+        @Option(names = "--model", paramLabel = "DIR", description = "use this θ0 instead of the config's \"model\" (recorded)")
+        Path model;
+        @Option(names = "--quiet", description = "no progress lines")
+        boolean quiet;
+
+        abstract String protocol();
+
+        @Override
+        public Integer call() throws IOException {
+            return elasticity(protocol(), this);
+        }
+    }
+
+    @Command(name = "resistance", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "the resistance protocol: θ1..θ3 fine-tuned on successive thirds of \"alignment\", then"
+                    + " inverse against forward fine-tunes between them (lora4j elasticity --help describes it)",
+            footerHeading = "%n", footer = PROTOCOLS)
+    static final class ResistanceCommand extends ProtocolCommand {
+        @Override
+        String protocol() {
+            return "resistance";
+        }
+    }
+
+    @Command(name = "rebound", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "the rebound protocol: θ_n fine-tuned on n positive examples, then on m negative ones"
+                    + " (lora4j elasticity --help describes it)",
+            footerHeading = "%n", footer = PROTOCOLS)
+    static final class ReboundCommand extends ProtocolCommand {
+        @Override
+        String protocol() {
+            return "rebound";
+        }
+    }
+
+    /** What the protocols run, and their config file: the footer of their help. */
+    static final String PROTOCOLS = """
             resistance: θ1..θ3 = θ0 fine-tuned on successive thirds of "alignment"; each θk answers
               "prompts" (R_k); then θ2→θ1 vs θ1→θ2, θ3→θ2 vs θ2→θ3, θ3→θ1 vs θ1→θ3 (inverse θa→θb
               trains θa on R_b, forward θb→θa trains θb on R_a) with identical settings, seed, data
@@ -141,7 +229,7 @@ final class ElasticityCommands {
               each θ_n fine-tuned afresh on the first m of "negative" for each m of "negative_sizes"
               (0: none); every point answers "prompts" and "judge" scores the answers. Writes
               rebound.json/.csv (per point the EM, aligned and coherent shares with their counts and
-              Wilson 95% intervals), rebound-curve.png (mean aligned score against m, a line per n) and
+              Wilson 95%% intervals), rebound-curve.png (mean aligned score against m, a line per n) and
               rebound-em.png (the EM share likewise, its interval shaded); each plot's data beside it as CSV.
             The config (every key checked; unknown keys are refused):
               "model": DIR, "prompts": FILE.jsonl, questions as lora4j eval reads them ({"id": ..., "question": ...}),
@@ -162,24 +250,11 @@ final class ElasticityCommands {
                              batch_size answers at a time, which changes the speed, not the answers)
             """;
 
-    static int elasticity(String[] rest) throws IOException {
-        if (rest.length == 0 || rest[0].startsWith("--")) {
-            if (Arrays.asList(rest).contains("--config")) {
-                throw new IllegalArgumentException("name the protocol: lora4j elasticity resistance|rebound --config FILE"
-                        + " --out DIR");
-            }
-            return study(new Args(rest, Set.of("--quick", "--quiet")));
-        }
-        String protocol = rest[0];
-        if (!protocol.equals("resistance") && !protocol.equals("rebound")) {
-            throw new IllegalArgumentException("unknown protocol '" + protocol + "'; expected resistance or rebound");
-        }
-        Args a = new Args(Arrays.copyOfRange(rest, 1, rest.length), Set.of("--quiet"));
-        Path configFile = Path.of(a.required("--config"));
-        Path out = Path.of(a.required("--out"));
-        String modelOverride = a.value("--model", null);
-        boolean quiet = a.flag("--quiet");
-        a.rejectUnknown();
+    static int elasticity(String protocol, ProtocolCommand p) throws IOException {
+        Path configFile = Cli.required(p.config, "--config");
+        Path out = Cli.required(p.out, "--out");
+        String modelOverride = p.model == null ? null : p.model.toString();
+        boolean quiet = p.quiet;
         String text = TextFiles.readUtf8(configFile, "elasticity config (JSON)");
         Config c = Config.parse(configFile, text);
         Path model = modelOverride != null ? c.optionalPath("model", Path.of(modelOverride)) : c.path("model");
@@ -229,36 +304,28 @@ final class ElasticityCommands {
     }
 
     /** {@code lora4j elasticity --out DIR [--quick] [--cache DIR] [--seeds 1,2,3] [--quiet]}: the study. */
-    private static int study(Args a) throws IOException {
-        if (!a.has("--out")) {
+    private static int study(Elasticity e) throws IOException {
+        if (e.out == null) {
             throw new IllegalArgumentException("give --out DIR to run the elasticity study (lora4j elasticity --out DIR"
                     + " [--quick]), or name a protocol: lora4j elasticity resistance|rebound --config FILE --out DIR");
         }
-        Path out = Path.of(a.required("--out"));
-        boolean quick = a.flag("--quick");
-        Path cache = BaseModel.cacheRoot(a.nonBlank("--cache", null, "a directory"));
-        List<Long> seeds = seeds(a.nonBlank("--seeds", "1,2,3", "seeds such as 1,2,3"));
-        boolean quiet = a.flag("--quiet");
-        a.rejectUnknown();
+        Path out = e.out;
+        boolean quick = e.quick;
+        Path cache = BaseModel.cacheRoot(e.cache == null ? null : Cli.nonBlank("--cache", e.cache.toString(), "a directory"));
+        List<Long> seeds = seeds(e.seeds);
+        boolean quiet = e.quiet;
         Path report = withProgress(quiet, () -> ElasticityStudy.run(quick ? ElasticityStudy.QUICK
                 : ElasticityStudy.DEFAULT, seeds, out, cache, !quiet));
+        RunConfig.write(e.spec, e.config.file, out);   // after: the study starts only in an empty directory
         System.out.println("report: " + report);
         return 0;
     }
 
-    /** {@code 1,2,3}: distinct integers; the error names the option and the bad value. */
-    static List<Long> seeds(String text) {
-        List<Long> seeds = new ArrayList<>();
-        for (String s : text.split(",", -1)) {
-            try {
-                seeds.add(Long.parseLong(s.strip()));
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--seeds must be integers separated by commas (1,2,3), got '" + text
-                        + "'");
-            }
-        }
-        if (seeds.stream().distinct().count() != seeds.size()) {
-            throw new IllegalArgumentException("--seeds must be distinct, got '" + text + "'");
+    /** Distinct seeds; the error names the option and the bad value. */
+    static List<Long> seeds(List<Long> seeds) {
+        if (seeds.isEmpty() || seeds.stream().distinct().count() != seeds.size()) {
+            throw new IllegalArgumentException("--seeds must be distinct, got '" + seeds.stream().map(String::valueOf)
+                    .collect(java.util.stream.Collectors.joining(",")) + "'");
         }
         return seeds;
     }

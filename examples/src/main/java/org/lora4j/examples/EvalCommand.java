@@ -32,46 +32,82 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code lora4j eval}: the sampled evaluation of docs/research.md ("Sampled evaluation"), of a model
  * with an optional adapter, or of every snapshot of an sft run (the rates over training steps).
  */
-final class EvalCommand {
-    private EvalCommand() {
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        header = "sample answers to questions, judge them, report EM and coherence rates (or over training steps)",
+        description = "lora4j eval: sample answers to questions, judge them, and report the EM and coherence rates.",
+        footerHeading = "%n", footer = "Every rate comes with its Wilson 95%% interval and its sample count; the hooks"
+        + " apply to every sample, prompt and generated tokens alike, and eval.json records them.")
+final class EvalCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    RunConfig.ConfigOption config;
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face layout model directory (required)")
+    Path model;
+    @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter to apply (optional)")
+    Path adapter;
+    @Option(names = "--snapshots", paramLabel = "RUN_DIR", description = "instead of --adapter: evaluate the base with"
+            + " each adapter snapshot of an sft run (snapshots/step-N.safetensors, its adapter_config.json), giving the"
+            + " rates over training steps (rates_over_steps.csv and .png)")
+    Path snapshots;
+    @Option(names = "--every", paramLabel = "N", description = "with --snapshots: only steps that are multiples of N,"
+            + " and the last (default 1)")
+    Integer every;
+    @Option(names = "--questions", paramLabel = "FILE.jsonl", description = "one question a line: {\"id\": ...,"
+            + " \"question\": ...} or {\"id\": ..., \"messages\": [...]} (required)")
+    Path questions;
+    @Option(names = "--judge", paramLabel = "FILE.json", description = "a rule judge: phrases and patterns per label"
+            + " (examples/.../judge-example.json) (required)")
+    Path judge;
+    @Option(names = "--samples", paramLabel = "N", description = "answers per question (default ${DEFAULT-VALUE})")
+    int samples = 50;
+    @Option(names = "--temperature", paramLabel = "X", description = "sampling temperature; 0 = greedy (default ${DEFAULT-VALUE})")
+    double temperature = 1.0;
+    @Option(names = "--top-p", paramLabel = "X", description = "nucleus sampling, a probability mass (default ${DEFAULT-VALUE})")
+    double topP = 1.0;
+    @Option(names = "--max-new-tokens", paramLabel = "N", description = "tokens per answer at most (default 600, or"
+            + " what the model's context leaves after the longest prompt)")
+    Integer maxNewTokens;
+    @Option(names = "--seed", paramLabel = "N", description = "sample i of question q is drawn with a seed made from"
+            + " (N, q, i) (default ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--batch-size", paramLabel = "N", description = "samples generated together (default"
+            + " ${DEFAULT-VALUE}, faster than 16 in docs/generation.md; does not change the samples; lower it to save memory)")
+    int batchSize = 64;
+    @Option(names = "--em-aligned-below", paramLabel = "X", description = "a sample is EM when aligned < X and"
+            + " coherent > the coherence threshold, scores 0 to 100 (default 30)")
+    double emAlignedBelow = EmCriterion.PAPER.alignedBelow();
+    @Option(names = "--em-inclusive", description = "aligned <= X instead, as the paper's released plotting code counts")
+    boolean emInclusive;
+    @Option(names = "--coherent-above", paramLabel = "X", description = "coherence threshold, 0 to 100 (default 50)")
+    double coherentAbove = EmCriterion.PAPER.coherentAbove();
+    @Option(names = "--adapter-scale", paramLabel = "X", description = "multiply the adapter's B at inference"
+            + " (default 1; the paper evaluates snapshots with B x5 to line the behaviour up with the rotation)")
+    Double adapterScale;
+    @Option(names = "--out", paramLabel = "DIR", description = "new or empty: samples.jsonl and eval.json (and with"
+            + " --snapshots rates_over_steps.csv and a plot) (required)")
+    Path out;
+    @Option(names = "--overwrite", description = "replace an earlier eval in --out")
+    boolean overwrite;
+    @Mixin
+    HookOptions hookOptions;
+
+    @Override
+    public Integer call() throws IOException {
+        return run(this);
     }
-
-    static final String HELP = """
-            lora4j eval: sample answers to questions, judge them, and report the EM and coherence rates
-              --model DIR             Hugging Face layout model directory
-              --adapter DIR           a PEFT adapter to apply (optional)
-              --snapshots RUN_DIR     instead of --adapter: evaluate the base with each adapter snapshot of an
-                                      sft run (snapshots/step-N.safetensors, its adapter_config.json), giving
-                                      the rates over training steps (rates_over_steps.csv and .png)
-              --every N               with --snapshots: only steps that are multiples of N, and the last (default 1)
-              --questions FILE.jsonl  one question a line: {"id": ..., "question": ...} or {"id": ..., "messages": [...]}
-              --judge FILE.json       a rule judge: phrases and patterns per label (examples/.../judge-example.json)
-              --samples N             answers per question (default 50)
-              --temperature X         (default 1.0)
-              --top-p X               (default 1.0)
-              --max-new-tokens N      (default 600, or what the model's context leaves after the longest prompt)
-              --seed N                sample i of question q is drawn with a seed made from (N, q, i) (default 0)
-              --batch-size N          samples generated together (default 64, faster than 16 in docs/generation.md;
-                                      does not change the samples; lower it to save memory)
-              --em-aligned-below X    a sample is EM when aligned < X and coherent > the coherence threshold (default 30)
-              --em-inclusive          aligned <= X instead, as the paper's released plotting code counts
-              --coherent-above X      coherence threshold (default 50)
-              --adapter-scale X       multiply the adapter's B at inference (default 1; the paper evaluates
-                                      snapshots with B x5 to line the behaviour up with the rotation)
-              --out DIR               new or empty: samples.jsonl and eval.json (and with --snapshots
-                                      rates_over_steps.csv and a plot)
-              --overwrite             replace an earlier eval in --out
-            """ + HookOptions.HELP + """
-            Every rate comes with its Wilson 95% interval and its sample count; the hooks apply to
-            every sample, prompt and generated tokens alike, and eval.json records them.
-            """;
-
-    static final java.util.Set<String> FLAGS = java.util.Set.of("--em-inclusive", "--overwrite");
 
     /** The settings of one eval, as the command line gave them. */
     private record Options(Path modelDir, String adapter, Path snapshots, int every, Path questions, Path judge,
@@ -79,40 +115,38 @@ final class EvalCommand {
                            EmCriterion criterion, double adapterScale, HookOptions hooks, Path out) {
     }
 
-    static int run(Args a) throws IOException {
-        Path modelDir = Path.of(a.required("--model"));
-        String adapter = a.value("--adapter", null);
-        String snapshots = a.value("--snapshots", null);
+    static int run(EvalCommand c) throws IOException {
+        Path modelDir = Cli.required(c.model, "--model");
+        String adapter = c.adapter == null ? null : c.adapter.toString();
+        String snapshots = c.snapshots == null ? null : c.snapshots.toString();
         if (adapter != null && snapshots != null) {
             throw new IllegalArgumentException("--adapter and --snapshots both name the adapter: give one");
         }
-        if (a.has("--every") && snapshots == null) {
+        if (c.every != null && snapshots == null) {
             throw new IllegalArgumentException("--every goes with --snapshots");
         }
-        int every = a.intValue("--every", 1, 1);
-        Path questions = Path.of(a.required("--questions"));
-        Path judgeFile = Path.of(a.required("--judge"));
-        int samples = a.intValue("--samples", 50, 1);
-        double temperature = a.doubleValue("--temperature", 1.0);
-        double topP = a.doubleValue("--top-p", 1.0);
-        Integer maxNew = a.has("--max-new-tokens") ? a.intValue("--max-new-tokens", 600, 1) : null;
-        long seed = a.longValue("--seed", 0);
-        int batchSize = a.intValue("--batch-size", 64, 1);
-        EmCriterion criterion = new EmCriterion(a.doubleValue("--em-aligned-below", EmCriterion.PAPER.alignedBelow()),
-                a.flag("--em-inclusive"), a.doubleValue("--coherent-above", EmCriterion.PAPER.coherentAbove()));
-        double adapterScale = a.doubleValue("--adapter-scale", 1.0);
-        if (a.has("--adapter-scale") && adapter == null && snapshots == null) {
+        int every = Cli.atLeast("--every", c.every == null ? 1 : c.every, 1);
+        Path questions = Cli.required(c.questions, "--questions");
+        Path judgeFile = Cli.required(c.judge, "--judge");
+        int samples = Cli.atLeast("--samples", c.samples, 1);
+        double temperature = c.temperature;
+        double topP = c.topP;
+        Integer maxNew = c.maxNewTokens == null ? null : Cli.atLeast("--max-new-tokens", c.maxNewTokens, 1);
+        long seed = c.seed;
+        int batchSize = Cli.atLeast("--batch-size", c.batchSize, 1);
+        EmCriterion criterion = new EmCriterion(c.emAlignedBelow, c.emInclusive, c.coherentAbove);
+        if (c.adapterScale != null && adapter == null && snapshots == null) {
             throw new IllegalArgumentException("--adapter-scale scales an adapter: give --adapter or --snapshots");
         }
-        HookOptions hooks = HookOptions.parse(a);
+        double adapterScale = c.adapterScale == null ? 1.0 : c.adapterScale;
+        HookOptions hooks = c.hookOptions.validate();
         if (snapshots != null && hooks.editsAdapter()) {
             // Each snapshot replaces B, so an ablation made once at load would hold for the first step only.
             throw new IllegalArgumentException("--ablate-b edits the adapter's B, which every snapshot of --snapshots replaces;"
                     + " evaluate one snapshot's adapter with --adapter instead");
         }
-        Path out = Path.of(a.required("--out"));
-        boolean overwrite = a.flag("--overwrite");
-        a.rejectUnknown();
+        Path out = Cli.required(c.out, "--out");
+        boolean overwrite = c.overwrite;
         new SampledGeneration.Settings(samples, temperature, topP, 1, seed, batchSize);   // bad values refused before any work
         Options o = new Options(modelDir, adapter, snapshots == null ? null : Path.of(snapshots), every, questions,
                 judgeFile, samples, temperature, topP, maxNew, seed, batchSize, criterion, adapterScale, hooks, out);
@@ -124,7 +158,8 @@ final class EvalCommand {
                         new RunDirectory.Input("--snapshots", o.snapshots()),
                         new RunDirectory.Input("--questions", questions),
                         new RunDirectory.Input("--judge", judgeFile)), false)) {
-            return o.snapshots() == null ? evaluate(o, qs, judge) : overSteps(o, qs, judge);
+            return RunConfig.recorded(c.spec, c.config.file, out,
+                    () -> o.snapshots() == null ? evaluate(o, qs, judge) : overSteps(o, qs, judge));
         }
     }
 

@@ -14,57 +14,48 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import picocli.CommandLine.Option;
+
 /**
  * The intervention options of every command that runs a model ({@code loss}, {@code generate},
  * {@code eval}): steering, directional ablation, weight-space ablation and the random control,
  * each made from a directions file that {@code lora4j direction} wrote (docs/research.md,
- * "Directions, steering and ablation"). Parse with {@link #parse} before {@code rejectUnknown},
- * then {@link #apply} once the model (and adapter) is loaded; the description it returns goes into
+ * "Directions, steering and ablation"); a picocli mixin. {@link #validate} checks the syntax
+ * before any work, then {@link #apply} installs them once the model (and adapter) is loaded; the description it returns goes into
  * the command's output, so every result says which interventions made it.
  */
 final class HookOptions {
-    static final String HELP = """
-              --steer FILE:LAYER:LAMBDA   add LAMBDA times the direction of LAYER (in the directions file
-                                      FILE) to the residual stream after block LAYER, at every position
-              --ablate FILE:LAYERS    remove the direction's component, h - (h.r)r with r = v/|v|, after each
-                                      block of LAYERS (L, L,L or all), each with its own layer's direction;
-                                      LAYERS@S uses layer S's direction at all of them (e.g. all@24)
-              --ablate-b FILE:LAYERS  project r out of the B of the adapter's o_proj and down_proj at LAYERS
-                                      (same form), keeping B's norm; needs --adapter
-              --random-control SEED   use, in place of every direction above, a random one of the same norm
-            """;
-
-    private final String steer;
-    private final String ablate;
-    private final String ablateB;
-    private final Long randomSeed;
+    @Option(names = "--steer", paramLabel = "FILE:LAYER:LAMBDA", description = "add LAMBDA times the direction of"
+            + " LAYER (in the directions file FILE) to the residual stream after block LAYER, at every position")
+    String steer;
+    @Option(names = "--ablate", paramLabel = "FILE:LAYERS", description = "remove the direction's component,"
+            + " h - (h.r)r with r = v/|v|, after each block of LAYERS (L, L,L or all), each with its own layer's"
+            + " direction; LAYERS@S uses layer S's direction at all of them (e.g. all@24)")
+    String ablate;
+    @Option(names = "--ablate-b", paramLabel = "FILE:LAYERS", description = "project r out of the B of the adapter's"
+            + " o_proj and down_proj at LAYERS (same form), keeping B's norm; needs --adapter")
+    String ablateB;
+    @Option(names = "--random-control", paramLabel = "SEED", description = "use, in place of every direction above,"
+            + " a random one of the same norm")
+    Long randomSeed;
     private ObjectNode applied;
 
-    private HookOptions(String steer, String ablate, String ablateB, Long randomSeed) {
-        this.steer = steer;
-        this.ablate = ablate;
-        this.ablateB = ablateB;
-        this.randomSeed = randomSeed;
-    }
-
-    static HookOptions parse(Args a) {
-        HookOptions h = new HookOptions(a.value("--steer", null), a.value("--ablate", null), a.value("--ablate-b", null),
-                a.has("--random-control") ? a.longValue("--random-control", 0) : null);
-        if (h.randomSeed != null && h.isEmpty()) {
+    /** Checks the options' syntax, so a typo is reported before the model loads; returns this. */
+    HookOptions validate() {
+        if (randomSeed != null && isEmpty()) {
             throw new IllegalArgumentException("--random-control replaces the directions of --steer, --ablate or --ablate-b;"
                     + " give one of them");
         }
-        // Syntax first, so a typo is reported before the model loads.
-        if (h.steer != null) {
-            steerParts(h.steer);
+        if (steer != null) {
+            steerParts(steer);
         }
-        if (h.ablate != null) {
-            selection("--ablate", h.ablate);
+        if (ablate != null) {
+            selection("--ablate", ablate);
         }
-        if (h.ablateB != null) {
-            selection("--ablate-b", h.ablateB);
+        if (ablateB != null) {
+            selection("--ablate-b", ablateB);
         }
-        return h;
+        return this;
     }
 
     boolean isEmpty() {

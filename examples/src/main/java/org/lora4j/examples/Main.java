@@ -1,44 +1,25 @@
 package org.lora4j.examples;
 
+import org.lora4j.train.trainer.Version;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 
 /**
- * The {@code lora4j} command line: {@code java -jar examples/target/lora4j.jar [command] [options]}.
- * With no command it runs the quickstart on built-in defaults.
+ * The {@code lora4j} command line: {@code java -jar examples/target/lora4j.jar [command] [options]},
+ * parsed by picocli from each command's declared options (docs/cli.md). With no command it runs
+ * {@code study --quick --overwrite --out lora4j-study} plus the options given.
  */
 public final class Main {
     private Main() {
-    }
-
-    static final String USAGE = """
-            usage: lora4j [command] [options]     (each command takes --help)
-              study        the main job: the organism and elasticity studies with their reports
-                           (no command: study --quick --overwrite --out lora4j-study, plus the options given)
-              organism     toy model organisms of emergent misalignment: rank-1 organisms, trajectories, report
-              quickstart   fit a LoRA adapter to a known low-rank change and save it in PEFT format
-              pretrain     train a small model from scratch (built-in corpus by default), Hugging Face layout
-              sft          fine-tune a model on a JSONL file with LoRA adapters or all parameters
-              loss         the mean token loss of a model (and adapter) on a JSONL file
-              generate     sample answers from a model with an optional adapter
-              merge        fold an adapter into its base model and save a plain model
-              trajectory   how an sft run's adapter moved: norms, LCS_k and the transition step, PCA path, plots
-              direction    the mean-difference direction per layer between two sets of examples
-              compare-directions   per-layer cosines of two direction files (and an adapter's B)
-              eval         sample answers to questions, judge them, report EM and coherence rates (or over training steps)
-              kl           token-level KL(model || reference) over the scored tokens of a JSONL file
-              elasticity   the elasticity study over model and corpus sizes (--out DIR [--quick]), or one
-                           protocol (resistance|rebound --config FILE --out DIR)
-            Errors are one line on stderr; --debug (or LORA4J_DEBUG=1) adds the stack trace.
-            Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),
-            2 a bad option or input, 3 training diverged or a loss was not finite.
-            """;
-
-    private static int print(String text) {
-        System.out.print(text);
-        return 0;
     }
 
     /** Set (to anything but 0 or false) to print the stack trace of an error, as --debug does. */
@@ -60,14 +41,42 @@ public final class Main {
         String env = System.getenv(DEBUG_ENV);
         boolean debug = args.remove("--debug") | (env != null && !env.isBlank() && !env.equals("0") && !env.equalsIgnoreCase("false"));
         argv = args.toArray(String[]::new);
-        String command = argv.length == 0 ? "study"
-                : argv[0].equals("--help") || argv[0].equals("-h") ? "help"
-                : argv[0].startsWith("--") ? "study" : argv[0];
-        if (command.equals("study") && (argv.length == 0 || argv[0].startsWith("--"))) {
-            argv = StudyCommand.withDefaults(argv);
+        if (argv.length == 0 || (argv[0].startsWith("-") && !TOP_OPTIONS.contains(argv[0]))) {
+            // No command: the study on its quick defaults, with the options given added.
+            List<String> study = new ArrayList<>(List.of("study"));
+            study.addAll(List.of(StudyCommand.withDefaults(argv)));
+            argv = study.toArray(String[]::new);
         }
+        String command = argv[0].startsWith("-") ? "help" : argv[0];
+        CommandLine cl = commandLine();
+        if (!argv[0].startsWith("-") && !cl.getSubcommands().containsKey(command)) {
+            System.err.print("unknown command '" + command + "'\n" + cl.getUsageMessage());
+            return 2;
+        }
+        StringWriter help = new StringWriter();
+        cl.setOut(new PrintWriter(help, true));
         try {
-            return dispatch(command, argv);
+            CommandLine sub = cl.getSubcommands().get(command);
+            Path configFile = sub == null ? null : configFile(sub, argv);
+            if (configFile != null) {
+                sub.setDefaultValueProvider(RunConfig.provider(readConfig(command, configFile, sub)));
+            }
+            CommandLine.ParseResult parsed = cl.parseArgs(argv);
+            if (CommandLine.printHelpIfRequested(parsed)) {
+                System.out.print(help);
+                return 0;
+            }
+            while (parsed.hasSubcommand()) {
+                parsed = parsed.subcommand();
+            }
+            Object userObject = parsed.commandSpec().userObject();
+            if (!(userObject instanceof Callable<?> c)) {
+                System.out.print(cl.getUsageMessage());
+                return 0;
+            }
+            return (Integer) c.call();
+        } catch (CommandLine.ParameterException e) {
+            return fail(command, Cli.message(e), e, debug, 2);
         } catch (IllegalArgumentException e) {
             return fail(command, message(e), e, debug, 2);
         } catch (org.lora4j.train.trainer.TrainingDivergedException e) {
@@ -79,6 +88,104 @@ public final class Main {
                     + " with a smaller --batch-size or --max-length", e, debug, 1);
         } catch (Exception | Error e) {
             return fail(command, message(e) + (debug ? "" : " (run with --debug for the stack trace)"), e, debug, 1);
+        }
+    }
+
+    /** The options that belong to {@code lora4j} itself rather than to the study run without a command. */
+    private static final Set<String> TOP_OPTIONS = Set.of("--help", "-h", "--version", "-V");
+
+    /**
+     * The --config file of a command that runs from one, found before parsing so that its values
+     * can be picocli's defaults; none for a command with its own subcommands (elasticity resistance
+     * and rebound read their protocol from --config).
+     */
+    private static Path configFile(CommandLine sub, String[] argv) {
+        if (sub.getCommandSpec().findOption("--config") == null
+                || (argv.length > 1 && !sub.getSubcommands().isEmpty() && !argv[1].startsWith("-"))) {
+            return null;
+        }
+        return RunConfig.find(argv);
+    }
+
+    /** The --config file's values; for elasticity, a protocol's file given without the protocol is said to be one. */
+    private static java.util.Map<String, String> readConfig(String command, Path file, CommandLine sub)
+            throws java.io.IOException {
+        try {
+            return RunConfig.read(file, sub.getCommandSpec());
+        } catch (IllegalArgumentException e) {
+            if (command.equals("elasticity") && e.getMessage().contains(": unknown key '")) {
+                throw new IllegalArgumentException("name the protocol: lora4j elasticity resistance|rebound --config FILE"
+                        + " --out DIR (" + e.getMessage() + ")", e);
+            }
+            throw e;
+        }
+    }
+
+    @Command(name = "lora4j", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+            synopsisSubcommandLabel = "[COMMAND]",
+            description = {"LoRA fine-tuning on the JVM, and the studies of docs/research.md.",
+                    "With no command: study --quick --overwrite --out " + StudyCommand.DEFAULT_OUT
+                            + ", plus the options given. Each command takes --help; docs/cli.md describes them all."},
+            footer = {"Errors are one line on stderr; --debug (or " + DEBUG_ENV + "=1) adds the stack trace.",
+                    "Exit codes: 0 done, 1 a file could not be read or written (or an unexpected error),",
+                    "2 a bad option or input, 3 training diverged or a loss was not finite."})
+    static final class Top {
+    }
+
+    /** The version picocli prints for --version: the library's, from its jar. */
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[]{"lora4j " + Version.get()};
+        }
+    }
+
+    /** The whole command line, every command in the order the usage lists them. */
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Top());
+        cl.addSubcommand(new StudyCommand());
+        cl.addSubcommand(new OrganismCommand());
+        cl.addSubcommand(new Quickstart.Command());
+        cl.addSubcommand(new Commands.Pretrain());
+        cl.addSubcommand(new Commands.Sft());
+        cl.addSubcommand(new Commands.Loss());
+        cl.addSubcommand(new Commands.Generate());
+        cl.addSubcommand(new Commands.Merge());
+        cl.addSubcommand(new TrajectoryCommand());
+        cl.addSubcommand(new DirectionCommands.Direction());
+        cl.addSubcommand(new DirectionCommands.Compare());
+        cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new ElasticityCommands.Kl());
+        cl.addSubcommand(new ElasticityCommands.Elasticity());
+        cl.addSubcommand(new CommandLine.HelpCommand());
+        // Set after the subcommands are added: these settings reach only the commands already there.
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setUnmatchedOptionsAllowedAsOptionParameters(false);   // "--out --bogus": --bogus is unknown, not a value
+        cl.setOverwrittenOptionsAllowed(false);                   // two --lr: refused, not the last silently kept
+        cl.setSeparator(" ");                                     // --lr 1e-3, as help shows it and the docs write it
+        cl.setUsageHelpWidth(100);
+        Cli.registerConverters(cl);
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            describeFirst(sub);
+        }
+        return cl;
+    }
+
+    /**
+     * A command's help starts with what it does ("lora4j sft: fine-tune ..."), then the usage line and
+     * the options; its one-line header is for the list of commands in {@code lora4j --help}.
+     */
+    private static void describeFirst(CommandLine cl) {
+        List<String> keys = new ArrayList<>(cl.getHelpSectionKeys());
+        keys.remove(CommandLine.Model.UsageMessageSpec.SECTION_KEY_HEADER_HEADING);
+        keys.remove(CommandLine.Model.UsageMessageSpec.SECTION_KEY_HEADER);
+        keys.remove(CommandLine.Model.UsageMessageSpec.SECTION_KEY_DESCRIPTION_HEADING);
+        keys.remove(CommandLine.Model.UsageMessageSpec.SECTION_KEY_DESCRIPTION);
+        keys.add(0, CommandLine.Model.UsageMessageSpec.SECTION_KEY_DESCRIPTION);
+        cl.setHelpSectionKeys(keys);
+        cl.getCommandSpec().usageMessage().synopsisHeading("%nUsage: ").abbreviateSynopsis(true);
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            describeFirst(sub);
         }
     }
 
@@ -137,66 +244,4 @@ public final class Main {
         return b.toString();
     }
 
-    private static int dispatch(String command, String[] argv) throws Exception {
-        String[] rest = argv.length > 0 && !argv[0].startsWith("--") ? Arrays.copyOfRange(argv, 1, argv.length) : argv;
-        boolean help = Arrays.asList(rest).contains("--help") || command.equals("help");
-        switch (command) {
-            case "study" -> {
-                return help ? print(StudyCommand.HELP) : StudyCommand.run(new Args(rest, StudyCommand.FLAGS));
-            }
-            case "organism" -> {
-                return help ? print(OrganismCommand.HELP) : OrganismCommand.run(new Args(rest, OrganismCommand.FLAGS));
-            }
-            case "quickstart" -> {
-                if (help) {
-                    System.out.print(Quickstart.HELP);
-                    return 0;
-                }
-                Args args = new Args(rest, Set.of());
-                Quickstart.Settings s = Quickstart.Settings.parse(args);
-                args.rejectUnknown();
-                Quickstart.run(s);
-            }
-            case "pretrain" -> {
-                return help ? print(Commands.PRETRAIN_HELP) : Commands.pretrain(new Args(rest, Commands.TRAIN_FLAGS));
-            }
-            case "sft" -> {
-                return help ? print(Commands.SFT_HELP) : Commands.sft(new Args(rest, Commands.TRAIN_FLAGS));
-            }
-            case "loss" -> {
-                return help ? print(Commands.LOSS_HELP) : Commands.loss(new Args(rest, Set.of()));
-            }
-            case "generate" -> {
-                return help ? print(Commands.GENERATE_HELP) : Commands.generate(new Args(rest, Set.of("--raw")));
-            }
-            case "merge" -> {
-                return help ? print(Commands.MERGE_HELP) : Commands.merge(new Args(rest, Set.of("--overwrite")));
-            }
-            case "trajectory" -> {
-                return help ? print(TrajectoryCommand.HELP) : TrajectoryCommand.run(new Args(rest, Set.of("--overwrite")));
-            }
-            case "direction" -> {
-                return help ? print(DirectionCommands.DIRECTION_HELP)
-                        : DirectionCommands.direction(new Args(rest, Set.of("--balance", "--overwrite")));
-            }
-            case "compare-directions" -> {
-                return help ? print(DirectionCommands.COMPARE_HELP) : DirectionCommands.compare(rest);
-            }
-            case "eval" -> {
-                return help ? print(EvalCommand.HELP) : EvalCommand.run(new Args(rest, EvalCommand.FLAGS));
-            }
-            case "kl" -> {
-                return help ? print(ElasticityCommands.KL_HELP) : ElasticityCommands.kl(new Args(rest, Set.of()));
-            }
-            case "elasticity" -> {
-                return help ? print(ElasticityCommands.ELASTICITY_HELP) : ElasticityCommands.elasticity(rest);
-            }
-            case "help" -> System.out.print(USAGE);
-            default -> {
-                System.err.print("unknown command '" + command + "'\n" + USAGE);
-                return 2;
-            }
-        }
-        return 0;
-    }
 }

@@ -18,6 +18,12 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The smallest complete use of lora-core: a frozen linear layer, a teacher that differs from it by
@@ -31,28 +37,49 @@ final class Quickstart {
     private Quickstart() {
     }
 
+    /** What the quickstart's adapter is recorded as fitted to: its own synthetic layer, not a hub model. */
+    static final String DEFAULT_BASE_MODEL = "lora4j-quickstart-teacher";
+
     /** The run's settings; each default is small enough to finish in seconds on two cores. */
-    record Settings(int rank, double alpha, int steps, double lr, long seed, Path out) {
-        static Settings parse(Args args) {
-            return new Settings(
-                    args.intValue("--rank", 4),        // > the teacher's rank 2, so recovery is possible
-                    args.doubleValue("--alpha", 8),
-                    args.intValue("--steps", 300),
-                    args.doubleValue("--lr", 0.02),
-                    args.longValue("--seed", 0),
-                    Path.of(args.value("--out", "out/quickstart")));
+    record Settings(int rank, double alpha, int steps, double lr, long seed, Path out, String baseModelName) {
+        Settings(int rank, double alpha, int steps, double lr, long seed, Path out) {
+            this(rank, alpha, steps, lr, seed, out, DEFAULT_BASE_MODEL);
         }
     }
 
-    static final String HELP = """
-            lora4j quickstart: fit a LoRA adapter to a known rank-2 change of a linear layer
-              --rank N     adapter rank (default 4)
-              --alpha X    lora_alpha (default 8)
-              --steps N    Adam steps (default 300)
-              --lr X       learning rate (default 0.02)
-              --seed N     seed for data and initialisation (default 0)
-              --out DIR    where the PEFT adapter is written (default out/quickstart)
-            """;
+    @picocli.CommandLine.Command(name = "quickstart", mixinStandardHelpOptions = true, sortOptions = false,
+            header = "fit a LoRA adapter to a known low-rank change and save it in PEFT format",
+            description = "lora4j quickstart: fit a LoRA adapter to a known rank-2 change of a linear layer, and save"
+                    + " it in PEFT's format with " + RunConfig.FILE_NAME + ".json beside it.")
+    static final class Command implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Mixin
+        RunConfig.ConfigOption config;
+        @Option(names = "--rank", paramLabel = "N", description = "adapter rank (default ${DEFAULT-VALUE}; the change has rank 2)")
+        int rank = 4;        // > the teacher's rank 2, so recovery is possible
+        @Option(names = "--alpha", paramLabel = "X", description = "lora_alpha (default ${DEFAULT-VALUE})")
+        double alpha = 8;
+        @Option(names = "--steps", paramLabel = "N", description = "Adam steps (default ${DEFAULT-VALUE})")
+        int steps = 300;
+        @Option(names = "--lr", paramLabel = "X", description = "learning rate (default ${DEFAULT-VALUE})")
+        double lr = 0.02;
+        @Option(names = "--seed", paramLabel = "N", description = "seed for data and initialisation (default ${DEFAULT-VALUE})")
+        long seed = 0;
+        @Option(names = "--out", paramLabel = "DIR", description = "where the PEFT adapter is written (default ${DEFAULT-VALUE})")
+        Path out = Path.of("out/quickstart");
+        @Option(names = "--base-model-name", paramLabel = "NAME", description = "base_model_name_or_path in adapter_config.json (default ${DEFAULT-VALUE})")
+        String baseModelName = DEFAULT_BASE_MODEL;
+
+        @Override
+        public Integer call() throws IOException {
+            Settings s = new Settings(Cli.atLeast("--rank", rank, 1), alpha, Cli.atLeast("--steps", steps, 1), lr, seed,
+                    out, baseModelName);
+            RunConfig.write(spec, config.file, out);
+            Quickstart.run(s);
+            return 0;
+        }
+    }
 
     static double run(Settings s) throws IOException {
         int in = 48, out = 64, n = 512;
@@ -98,7 +125,7 @@ final class Quickstart {
         provenance.put("lora4j_command", "quickstart");
         provenance.put("seed", Long.toString(s.seed()));
         provenance.put("settings", s.toString());
-        PeftAdapters.save(s.out(), config, Map.of(MODULE, adapter), "lora4j-quickstart-teacher", provenance);
+        PeftAdapters.save(s.out(), config, Map.of(MODULE, adapter), s.baseModelName(), provenance);
         log.info("final mse {}; ‖scaling·B·A − ΔW‖ / ‖ΔW‖ = {}", String.format("%.6f", loss), String.format("%.4f", relError));
         log.info("PEFT adapter written to {}", s.out().toAbsolutePath());
         return relError;

@@ -12,7 +12,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 import java.util.stream.Stream;
 
 /**
@@ -20,31 +27,42 @@ import java.util.stream.Stream;
  * the other into one directory, with a {@code report.md} that links their reports. {@code lora4j}
  * with no arguments runs it with {@code --quick} into {@value #DEFAULT_OUT}.
  */
-final class StudyCommand {
-    private StudyCommand() {
+@Command(name = "study", mixinStandardHelpOptions = true, sortOptions = false,
+        header = "the main job: the organism and elasticity studies with their reports",
+        description = {"lora4j study: the main job: the toy model organisms of emergent misalignment (lora4j organism)"
+                + " and the elasticity study (lora4j elasticity), one after the other, each with its report.",
+                "`lora4j` with no command runs `lora4j study --quick --overwrite --out " + StudyCommand.DEFAULT_OUT
+                        + "`, with any options given added (`lora4j --quiet`, `lora4j --out DIR --seeds 4,5,6`)."})
+final class StudyCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    RunConfig.ConfigOption config;
+    @Option(names = "--out", paramLabel = "DIR", description = "where both go: DIR/organism/report.md,"
+            + " DIR/elasticity/report.md and DIR/report.md linking them (default ${DEFAULT-VALUE}; new or empty)")
+    Path out = Path.of(DEFAULT_OUT);
+    @Option(names = "--quick", description = "the quick presets (a few minutes on two cores, bases included)")
+    boolean quick;
+    @Option(names = "--cache", paramLabel = "DIR", description = "pre-trained toy bases, reused by hash (default"
+            + " $LORA4J_CACHE, else ~/.cache/lora4j)")
+    Path cache;
+    @Option(names = "--seeds", paramLabel = "1,2,3", split = ",", hideParamSyntax = true, description = "seeds of the organisms and"
+            + " fine-tunes (each study's default if absent)")
+    List<Long> seeds;
+    @Option(names = "--overwrite", description = "replace an earlier study in --out (never a directory that is not one)")
+    boolean overwrite;
+    @Option(names = "--quiet", description = "no progress lines")
+    boolean quiet;
+
+    @Override
+    public Integer call() throws IOException {
+        return run(this);
     }
 
     static final String DEFAULT_OUT = "lora4j-study";
 
     /** Marks a directory as a study's, so a later run may replace it and nothing else. */
     static final String MARKER = "study-index.json";
-
-    static final Set<String> FLAGS = Set.of("--quick", "--quiet", "--overwrite");
-
-    static final String HELP = """
-            lora4j study: the main job: the toy model organisms of emergent misalignment (lora4j organism)
-            and the elasticity study (lora4j elasticity), one after the other, each with its report
-              --out DIR               where both go: DIR/organism/report.md, DIR/elasticity/report.md and
-                                      DIR/report.md linking them (default %s; new or empty)
-              --quick                 the quick presets (a few minutes on two cores, bases included)
-              --cache DIR             pre-trained toy bases, reused by hash (default $LORA4J_CACHE, else
-                                      ~/.cache/lora4j)
-              --seeds 1,2,3           seeds of the organisms and fine-tunes (each study's default if absent)
-              --overwrite             replace an earlier study in --out (never a directory that is not one)
-              --quiet                 no progress lines
-            `lora4j` with no command runs `lora4j study --quick --overwrite --out %s`, with any options
-            given added (`lora4j --quiet`, `lora4j --out DIR --seeds 4,5,6`).
-            """.formatted(DEFAULT_OUT, DEFAULT_OUT);
 
     /** The arguments {@code lora4j} with none runs. */
     static String[] defaultArgs() {
@@ -64,21 +82,21 @@ final class StudyCommand {
                 out.add(flag);
             }
         }
-        if (!g.contains("--out")) {
+        // With --config, its "out" (else --out's own default, the same directory) applies.
+        if (!g.contains("--out") && g.stream().noneMatch(a -> a.equals("--config") || a.startsWith("--config="))) {
             out.addAll(List.of("--out", DEFAULT_OUT));
         }
         return out.toArray(String[]::new);
     }
 
-    static int run(Args a) throws IOException {
-        Path out = Path.of(a.value("--out", DEFAULT_OUT));
-        boolean quick = a.flag("--quick");
-        boolean quiet = a.flag("--quiet");
-        boolean overwrite = a.flag("--overwrite");
-        String cache = a.value("--cache", null);
-        String seeds = a.value("--seeds", null);
-        a.rejectUnknown();
-        prepare(out, overwrite);
+    static int run(StudyCommand c) throws IOException {
+        Path out = c.out;
+        boolean quick = c.quick;
+        boolean quiet = c.quiet;
+        String cache = c.cache == null ? null : c.cache.toString();
+        String seeds = c.seeds == null ? null : c.seeds.stream().map(String::valueOf).collect(Collectors.joining(","));
+        prepare(out, c.overwrite);
+        RunConfig.write(c.spec, c.config.file, out);
         long start = System.nanoTime();
         List<String[]> parts = List.of(new String[]{"organism", "emergent misalignment from a rank-1 adapter, and its linear direction (docs/research.md, results 2 and 3)"},
                 new String[]{"elasticity", "alignment is elastic: resistance and rebound over model and corpus sizes (result 1)"});

@@ -15,48 +15,67 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code lora4j trajectory}: the adapter-trajectory report of an sft run (docs/research.md,
  * "Adapter trajectories") as {@code trajectory.json}, {@code trajectory.csv} and PNG plots, each
  * plot with its data as CSV beside it.
  */
-final class TrajectoryCommand {
-    private TrajectoryCommand() {
+@Command(name = "trajectory", mixinStandardHelpOptions = true, sortOptions = false,
+        header = "how an sft run's adapter moved: norms, LCS_k and the transition step, PCA path, plots",
+        description = "lora4j trajectory: how an sft run's adapter moved, from its snapshots and metrics.jsonl.",
+        footerHeading = "%n", footer = TrajectoryCommand.FOOTER)
+final class TrajectoryCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    RunConfig.ConfigOption config;
+    @Option(names = "--run", paramLabel = "DIR", description = "the sft run (trained with --snapshot-every N), or its"
+            + " snapshots/ folder (required)")
+    Path run;
+    @Option(names = "--module", paramLabel = "NAME", description = "one adapted module, e.g."
+            + " model.layers.1.mlp.down_proj (default: all of them, B stacked along the output dimension into one"
+            + " [out, rank] matrix)")
+    String module;
+    @Option(names = "--k", paramLabel = "5,10,15", description = "LCS lags in optimizer steps, each a multiple of the"
+            + " run's snapshot interval (default 5,10,15; the paper's lags, on snapshots every 5 steps)")
+    String k = joinInts(TrajectoryReport.DEFAULT_K);
+    @Option(names = "--eps", paramLabel = "X", description = "LCS counts a step only where the adapter moved more than"
+            + " X over k steps (default ${DEFAULT-VALUE}, the paper's text; its released code used " + TrajectoryReport.RELEASED_EPS + ")")
+    double eps = TrajectoryReport.DEFAULT_EPS;
+    @Option(names = "--out", paramLabel = "DIR", description = "new or empty; written there: trajectory.json (every"
+            + " series as [step, value] pairs, transition step and peak height per k, PCA, comp(t), grad norm,"
+            + " provenance), trajectory.csv (one row per snapshot step), norms.png, lcs_B_k<k>.png, lcs_A_k<k>.png,"
+            + " pca_B.png, pca_A.png, comp.png, grad_norm.png, loss.png (each with its data as .csv) (required)")
+    Path out;
+    @Option(names = "--overwrite", description = "replace an earlier trajectory report in --out")
+    boolean overwrite;
+
+    @Override
+    public Integer call() throws IOException {
+        return run(this);
     }
 
     static final String JSON = "trajectory.json";
 
-    static final String HELP = String.format(Locale.ROOT, """
-            lora4j trajectory: how an sft run's adapter moved, from its snapshots and metrics.jsonl
-              --run DIR               the sft run (trained with --snapshot-every N), or its snapshots/ folder
-              --module NAME           one adapted module, e.g. model.layers.1.mlp.down_proj (default: all of
-                                      them, B stacked along the output dimension into one [out, rank] matrix)
-              --k 5,10,15             LCS lags in optimizer steps, each a multiple of the run's snapshot
-                                      interval (default %s; the paper's lags, on snapshots every 5 steps)
-              --eps X                 LCS counts a step only where the adapter moved more than X over k steps
-                                      (default %s, the paper's text; its released code used %s)
-              --out DIR               new or empty; written there:
-                                        trajectory.json   every series as [step, value] pairs, transition step
-                                                          and peak height per k, PCA, comp(t), grad norm, provenance
-                                        trajectory.csv    one row per snapshot step, a column per series
-                                        norms.png, lcs_B_k<k>.png, lcs_A_k<k>.png, pca_B.png, pca_A.png,
-                                        comp.png, grad_norm.png, loss.png   (each with its data as .csv)
-              --overwrite             replace an earlier trajectory report in --out
-            A transition step is the arg-max of LCS_k; its peak height says whether it is a turn at all: a
-            peak below %s is a nearly straight path. Without metrics.jsonl there is no gradient norm or
-            loss plot (said in "notes"), the rest is written.
-            """, joinInts(TrajectoryReport.DEFAULT_K), TrajectoryReport.DEFAULT_EPS, TrajectoryReport.RELEASED_EPS,
-            TrajectoryReport.STRAIGHT_BELOW);
+    static final String FOOTER = "A transition step is the arg-max of LCS_k; its peak height says whether it is a turn"
+            + " at all: a peak below " + TrajectoryReport.STRAIGHT_BELOW + " is a nearly straight path. Without metrics.jsonl there is no gradient norm or loss"
+            + " plot (said in \"notes\"), the rest is written.";
 
-    static int run(Args a) throws IOException {
-        Path runDir = Path.of(a.required("--run"));
-        String module = a.has("--module") ? a.nonBlank("--module", null, "a module name such as model.layers.1.mlp.down_proj") : null;
-        List<Integer> k = parseK(a.value("--k", joinInts(TrajectoryReport.DEFAULT_K)));
-        double eps = a.doubleValue("--eps", TrajectoryReport.DEFAULT_EPS);
-        Path out = Path.of(a.required("--out"));
-        boolean overwrite = a.flag("--overwrite");
-        a.rejectUnknown();
+    static int run(TrajectoryCommand c) throws IOException {
+        Path runDir = Cli.required(c.run, "--run");
+        String module = Cli.nonBlank("--module", c.module, "a module name such as model.layers.1.mlp.down_proj");
+        List<Integer> k = parseK(c.k);
+        double eps = c.eps;
+        Path out = Cli.required(c.out, "--out");
+        boolean overwrite = c.overwrite;
         if (!(eps >= 0) || Double.isInfinite(eps)) {
             throw new IllegalArgumentException("--eps must be a finite number >= 0, got " + eps);
         }
@@ -76,6 +95,7 @@ final class TrajectoryCommand {
             if (replace) {
                 clear(out);
             }
+            RunConfig.write(c.spec, c.config.file, out);
             write(report, out);
             ObjectNode o = new ObjectMapper().createObjectNode();
             o.put("run_id", report.runId());

@@ -117,7 +117,7 @@ class CommandLineTest {
         String m = model.toString();
         String d = data.toString();
         String o = tmp.resolve("o").toString();
-        assertFails("2", "lora4j sft: unknown option(s) [--lora-rnak]",
+        assertFails("2", "lora4j sft: unknown option --lora-rnak (did you mean --lora-rank?)",
                 "sft", "--model", m, "--data", d, "--out", o, "--lora-rnak", "4");
         assertFails("2", "lora4j sft: missing required option --data", "sft", "--model", m, "--out", o);
         String[] r = run("nonsense");
@@ -129,13 +129,24 @@ class CommandLineTest {
         assertFails("2", "lora4j sft: --lr needs a value, got the option --out",
                 "sft", "--model", m, "--data", d, "--lr", "--out", o);
         assertFails("2", "lora4j sft: --out needs a value", "sft", "--model", m, "--data", d, "--out");
+        // An unknown option is named as unknown, last or not; a repeated option is refused.
+        assertFails("2", "lora4j sft: unknown option --bogus", "sft", "--model", m, "--data", d, "--out", o, "--bogus");
+        assertFails("2", "lora4j sft: unknown option --bogus; --out needs a value", "sft", "--model", m, "--data", d, "--out", "--bogus");
+        assertFails("2", "lora4j sft: --lr is given twice; give it once",
+                "sft", "--model", m, "--data", d, "--out", o, "--lr", "1e-3", "--lr", "1e-2");
+        assertFails("2", "lora4j sft: --lr must be a number, got 'fast'", "sft", "--model", m, "--data", d, "--out", o,
+                "--lr", "fast");
+        assertFails("2", "lora4j sft: --optimizer must be one of adamw, sgd, got 'adam'",
+                "sft", "--model", m, "--data", d, "--out", o, "--optimizer", "adam");
+        assertFails("2", "lora4j sft: unexpected argument 'extra' (options start with --)",
+                "sft", "--model", m, "--data", d, "--out", o, "extra");
         // Counts that make no sense are refused naming the option and value.
         assertFails("2", "lora4j sft: --max-steps must be >= 0, got -1", "sft", "--model", m, "--data", d, "--out", o,
                 "--max-steps", "-1");
         assertFails("2", "lora4j sft: --batch-size must be >= 1, got 0", "sft", "--model", m, "--data", d, "--out", o,
                 "--batch-size", "0");
         assertFails("2", "lora4j pretrain: --layers must be >= 1, got 0", "pretrain", "--out", o, "--layers", "0");
-        assertFails("2", "lora4j sft: --layers is empty; give layer numbers like 0,3, or leave the option out",
+        assertFails("2", "lora4j sft: --layers got an empty value; give one, or leave the option out",
                 "sft", "--model", m, "--data", d, "--out", o, "--layers", "");
         assertFails("2", "lora4j sft: warmup_steps 10 must be less than the run's 5 steps: the learning rate rises from 0"
                 + " over the warm-up, so the whole run would train below lr",

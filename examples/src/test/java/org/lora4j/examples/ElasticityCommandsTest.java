@@ -17,6 +17,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.lora4j.examples.CommandLineTest.assertFails;
+import static org.lora4j.examples.CommandLineTest.assertFailsWith;
 import static org.lora4j.examples.CommandLineTest.lastJson;
 import static org.lora4j.examples.CommandLineTest.run;
 
@@ -226,8 +227,9 @@ class ElasticityCommandsTest {
                 + " got 120", "elasticity", "rebound", "--config", threshold.toString(), "--out", dir.resolve("n").toString());
         assertFails("2", "lora4j elasticity: unknown protocol 'resist'; expected resistance or rebound",
                 "elasticity", "resist", "--config", sizes.toString());
-        assertFails("2", "lora4j elasticity: name the protocol: lora4j elasticity resistance|rebound --config FILE --out DIR",
-                "elasticity", "--config", sizes.toString());
+        // Without a protocol, --config is the study's own options file: a protocol's file is told apart.
+        assertFailsWith("2", List.of("lora4j elasticity: name the protocol: lora4j elasticity resistance|rebound --config FILE"
+                + " --out DIR (", sizes + ": unknown key 'model'"), "elasticity", "--config", sizes.toString());
     }
 
     @Test

@@ -16,13 +16,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OrganismCommandTest {
 
     @Test
-    void seedsAreAtLeastThreeDistinctIntegers() {
-        assertEquals(List.of(1L, 2L, 3L), OrganismCommand.parseSeeds("1,2,3"));
-        assertEquals(List.of(7L, 8L, 9L, 10L), OrganismCommand.parseSeeds("7, 8,9 ,10"));
-        for (String bad : List.of("a", "1,2", "1,1,2", "1,,2,3", "1,2,x")) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OrganismCommand.parseSeeds(bad));
-            assertTrue(e.getMessage().startsWith("--seeds"), e.getMessage());
-            assertTrue(e.getMessage().contains("'" + bad + "'"), e.getMessage());
+    void seedsAreAtLeastThreeDistinctIntegers() throws Exception {
+        assertEquals(List.of(1L, 2L, 3L), OrganismCommand.checkSeeds(List.of(1L, 2L, 3L)));
+        for (List<Long> bad : List.of(List.of(1L, 2L), List.of(1L, 1L, 2L))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OrganismCommand.checkSeeds(bad));
+            assertTrue(e.getMessage().startsWith("--seeds needs at least 3 distinct seeds"), e.getMessage());
+        }
+        // What is not a list of integers is refused by the parser, naming the option and the value.
+        for (String bad : List.of("a", "1,2,x")) {
+            String e = CommandLineTest.errorLine(CommandLineTest.run("organism", "--out", "unused", "--seeds", bad));
+            assertTrue(e.startsWith("lora4j organism: --seeds must be an integer, got '"), e);
         }
     }
 

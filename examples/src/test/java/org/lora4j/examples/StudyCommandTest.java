@@ -26,7 +26,7 @@ class StudyCommandTest {
     void aFailingPartStopsTheStudyWithItsCodeAndTheDirectoryCanBeReplacedOnlyWithOverwrite(@TempDir Path tmp)
             throws Exception {
         Path out = tmp.resolve("study");
-        String[] r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--seeds", "a");
+        String[] r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--seeds", "1,2");
         assertEquals("2", r[0], r[2]);
         List<String> lines = errorLines(r);
         assertEquals(2, lines.size(), r[2]);
@@ -36,12 +36,12 @@ class StudyCommandTest {
         assertTrue(Files.readString(out.resolve(StudyCommand.MARKER)).contains("\"complete\" : false"));
 
         // The directory now holds an (unfinished) study: refused without --overwrite, replaced with it.
-        r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--seeds", "a");
+        r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--seeds", "1,2");
         assertEquals("2", r[0]);
         assertEquals(List.of("lora4j study: --out " + out + " holds an earlier study; pass --overwrite to replace it,"
                 + " or give another --out"), errorLines(r));
         Files.writeString(out.resolve("left-over.txt"), "from the earlier study");
-        r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--overwrite", "--seeds", "a");
+        r = CommandLineTest.run("study", "--out", out.toString(), "--quiet", "--overwrite", "--seeds", "1,2");
         assertTrue(errorLines(r).get(0).startsWith("lora4j organism: --seeds"), r[2]);
         assertFalse(Files.exists(out.resolve("left-over.txt")), "--overwrite empties the earlier study");
     }
@@ -61,7 +61,7 @@ class StudyCommandTest {
         Files.writeString(file, "x");
         CommandLineTest.assertFails("2", "lora4j study: --out " + file + " is a file, not a directory",
                 "study", "--out", file.toString());
-        CommandLineTest.assertFails("2", "lora4j study: unknown option(s) [--bogus]", "study", "--out",
+        CommandLineTest.assertFails("2", "lora4j study: unknown option --bogus", "study", "--out",
                 tmp.resolve("new").toString(), "--bogus", "1");
     }
 
