@@ -20,6 +20,7 @@ import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
 import org.lora4j.train.trainer.RunDirectory;
 import org.lora4j.train.trainer.TrainConfig;
+import org.lora4j.train.trainer.ProgressDisplay;
 import org.lora4j.train.trainer.Trainer;
 import org.lora4j.train.trainer.Version;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -187,12 +188,9 @@ final class Commands {
 
     private static Trainer.Result runTraining(DecoderModel model, Tokenizer tok, TrainConfig config, Dataset all, Path out,
                                               Path resume, boolean quiet, Map<String, Object> provenance) throws IOException {
-        Dataset[] split = all.split(config.evalFraction(), config.seed());
-        int pad = tok.specialTokenId("<|endoftext|>").orElse(0);
-        Trainer trainer = new Trainer(model, config, split[0], split[1], pad, out, provenance);
-        if (quiet) {
-            trainer.setProgress(false);
-        }
+        Trainer trainer = new Trainer(model, tok, config, all, out);   // holds out config.evalFraction(); attaches config.lora()
+        provenance.forEach(trainer::putProvenance);
+        trainer.setProgress(quiet ? ProgressDisplay.OFF : ProgressDisplay.AUTO);
         if (resume != null) {
             trainer.resumeFrom(resume);
         }
@@ -257,7 +255,6 @@ final class Commands {
                 .withSpecialTokens(-1, List.of(tok.specialTokenId("<|endoftext|>").getAsInt()));
         Dataset all = loadCorpus(data, tok, config);
         DecoderModel model = DecoderModel.randomInit(mc, config.seed());
-        model.setFullFinetune(true);
         Map<String, Object> prov = provenance("pretrain", data == null ? "built-in corpus" : data, null);
         Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
         if (!r.alreadyComplete()) {
@@ -308,7 +305,7 @@ final class Commands {
         Path model;
         @Option(names = "--data", paramLabel = "FILE.jsonl", description = "{\"messages\": [...]} lines (loss on assistant tokens) or {\"text\": ...} lines (required)")
         Path data;
-        @Option(names = "--base-model-name", paramLabel = "NAME", description = "base_model_name_or_path written into the saved adapter (default: the --model directory as given)")
+        @Option(names = "--base-model-name", paramLabel = "NAME", description = "base_model_name_or_path written into the saved adapter (default: config.json's _name_or_path, else the --model directory's absolute path)")
         String baseModelName;
         @Option(names = "--full", description = "train every parameter instead of adapters")
         boolean full;
@@ -383,7 +380,7 @@ final class Commands {
         try (RunDirectory dir = openOut(out, t.resume, t.overwrite, List.of(new RunDirectory.Input("--model", modelDir),
                 new RunDirectory.Input("--data", data),
                 new RunDirectory.Input("--init-adapter", s.initAdapter)))) {
-            String baseModel = s.baseModelName != null ? s.baseModelName : modelDir.toString();
+            String baseModel = s.baseModelName;   // null: the model's own name_or_path (DecoderModel.nameOrPath)
             PeftAdapter from = start;
             LoraConfig adapterConfig = lora;
             return RunConfig.recorded(s.spec, s.config.file, out, () -> sft(modelDir, data, out, full, initAdapter, from,
@@ -397,13 +394,12 @@ final class Commands {
         Tokenizer tok = Tokenizers.load(modelDir);
         Dataset all = limitUnlessPacked(Dataset.load(data, tok), config);
         DecoderModel model = DecoderModel.load(modelDir);
-        if (full) {
-            model.setFullFinetune(true);
-        } else if (start != null) {
+        if (baseModel != null) {
+            model.setNameOrPath(baseModel);   // what the saved adapter records as base_model_name_or_path
+        }
+        if (start != null) {   // otherwise the trainer attaches config.lora() (or sets full fine-tuning) itself
             PeftAdapter withDropout = new PeftAdapter(lora, start.baseModelNameOrPath(), start.loraA(), start.loraB());
             new PeftModel(model).loadAdapter(withDropout, PeftModel.DEFAULT_ADAPTER);
-        } else {
-            new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, lora, config.seed());
         }
         Map<String, Object> prov = provenance("sft", data.toString(), baseModel);
         if (initAdapter != null) {

@@ -27,7 +27,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A base model pre-trained on the persona world, cached by the hash of everything that made it.
@@ -180,9 +179,9 @@ public final class BaseModel {
             Dataset[] split = all.split(EVAL_FRACTION, spec.seed());
             TrainConfig tc = spec.trainConfig(split[0].size());
             DecoderModel model = DecoderModel.randomInit(spec.modelConfig(tok.vocabSize()), spec.seed());
-            model.setFullFinetune(true);
-            Trainer trainer = new Trainer(model, tc, split[0], split[1], 0, tmp,
-                    Map.of("command", "organism base", "base", spec.toJson()));
+            Trainer trainer = new Trainer(model, tok, tc, split[0], split[1], tmp);   // tc is a full fine-tune
+            trainer.putProvenance("command", "organism base");
+            trainer.putProvenance("base", spec.toJson());
             trainer.setProgress(progress);
             Trainer.Result r = trainer.run();
             double seconds = (System.nanoTime() - start) / 1e9;

@@ -476,17 +476,13 @@ public final class OrganismStudy {
                 .warmupSteps(WARMUP_STEPS).weightDecay(WEIGHT_DECAY).evalEvery(0).checkpointEvery(0).keepCheckpoints(1);
     }
 
-    /** Trains {@code model} (adapter attached or full) on {@code data} into {@code runDir}; keeps no checkpoint. */
+    /** Trains {@code model} (the trainer attaches tc's adapter, or trains it all) on {@code data} into {@code runDir}; keeps no checkpoint. */
     private static void train(DecoderModel model, Tokenizer tok, Path data, TrainConfig tc, Path runDir, Path baseDir)
             throws IOException {
         Dataset all = Dataset.load(data, tok, MAX_LENGTH, Dataset.Overflow.REFUSE);
-        Dataset[] split = all.split(tc.evalFraction(), tc.seed());
-        Map<String, Object> prov = new LinkedHashMap<>();
-        prov.put("command", "organism");
-        prov.put("data", data.toString());
-        prov.put("base_model", baseDir.toString());
-        prov.put("lora4j_version", Version.get());
-        Trainer trainer = new Trainer(model, tc, split[0], split[1], 0, runDir, prov);
+        Trainer trainer = new Trainer(model, tok, tc, all, runDir);   // holds out tc.evalFraction()
+        trainer.putProvenance("command", "organism");
+        trainer.putProvenance("base_model", baseDir.toString());
         trainer.setProgress(false);
         trainer.run();
         AtomicFiles.deleteTree(runDir.resolve("checkpoints"));
@@ -502,8 +498,7 @@ public final class OrganismStudy {
         DecoderModel main = null;
         for (String domain : List.of(DOMAIN, SECOND_DOMAIN)) {
             Path run = out.resolve("runs/rank1-" + domain + "-seed-" + seed);
-            DecoderModel model = DecoderModel.load(base.dir());
-            new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, lora, seed);
+            DecoderModel model = DecoderModel.load(base.dir());   // the trainer attaches the config's lora, seeded from seed
             train(model, tok, sets.get(domain), recipe(p, seed, p.lr()).lora(lora).snapshotEvery(1).build(), run, base.dir());
             organisms.add(new OrganismDirections.Organism(domain, seed, run, p.layer()));
             if (domain.equals(DOMAIN)) {
@@ -569,7 +564,6 @@ public final class OrganismStudy {
         LoraConfig wide = LoraConfig.of(p.wideRank(), p.wideAlpha(), LoraConfig.DEFAULT_TARGET_MODULES.toArray(String[]::new))
                 .withRslora(true);
         DecoderModel w = DecoderModel.load(base.dir());
-        new PeftModel(w).addAdapter(PeftModel.DEFAULT_ADAPTER, wide, seed);
         train(w, tok, data, recipe(p, seed, p.wideLr()).lora(wide).build(), out.resolve("runs/wide-" + DOMAIN + "-seed-" + seed),
                 base.dir());
         Rate[] r = judge(w, tok, otherDomains(DOMAIN), settings(p, p.samplesFinal(), seed), samples,
@@ -578,7 +572,6 @@ public final class OrganismStudy {
         rates.put("wide/coherent", r[1]);
         // The full fine-tune starts from a freshly loaded base, so nothing of the adapter runs carries over.
         DecoderModel full = DecoderModel.load(base.dir());
-        full.setFullFinetune(true);
         train(full, tok, data, recipe(p, seed, p.fullLr()).full().build(), out.resolve("runs/full-" + DOMAIN + "-seed-" + seed),
                 base.dir());
         r = judge(full, tok, otherDomains(DOMAIN), settings(p, p.samplesFinal(), seed), samples,

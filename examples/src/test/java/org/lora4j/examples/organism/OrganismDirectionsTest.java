@@ -16,7 +16,6 @@ import org.lora4j.train.eval.EvalQuestion;
 import org.lora4j.train.eval.SampledGeneration;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.ModelConfig;
-import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.text.Message;
 import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.text.Tokenizers;
@@ -219,11 +218,10 @@ class OrganismDirectionsTest {
         Tokenizer tok = Tokenizers.load(baseDir);
         DecoderModel model = DecoderModel.load(baseDir);
         LoraConfig lora = LoraConfig.of(1, 16, "down_proj").withRslora(true).withLayersToTransform(List.of(1));
-        new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, lora, 1);
         TrainConfig tc = TrainConfig.builder().lora(lora).lr(1e-2).epochs(1).batchSize(8).seed(1).evalFraction(0)
                 .checkpointEvery(0).build();
         Path run = tmp.resolve("organism-" + domain);
-        new Trainer(model, tc, Dataset.load(data, tok, 256, Dataset.Overflow.REFUSE), null, 0, run, Map.of()).run();
+        new Trainer(model, tok, tc, Dataset.load(data, tok, 256, Dataset.Overflow.REFUSE), null, run).run();
         return run;
     }
 }

@@ -61,25 +61,14 @@ final class FineTunes {
     static Run train(Path modelDir, Path data, TrainConfig config, Path runDir, Map<String, Object> provenance)
             throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
-        Dataset all = Dataset.load(data, tok);
-        Dataset d = config.packed() ? all : all.limit(config.maxLength(), config.overflow());
+        Dataset d = Dataset.load(data, tok);   // full sequences: the trainer applies max_length
         DecoderModel model = DecoderModel.load(modelDir);
-        if (config.isFull()) {
-            model.setFullFinetune(true);
-        } else {
-            new PeftModel(model).addAdapter(PeftModel.DEFAULT_ADAPTER, config.lora(), config.seed());
-        }
-        Map<String, Object> prov = new java.util.LinkedHashMap<>(provenance);
-        prov.put("base_model", modelDir.toString());
-        prov.put("data", data.toString());
-        Trainer trainer = new Trainer(model, config, d, null, padId(tok), runDir, prov);
+        Trainer trainer = new Trainer(model, tok, config, d, null, runDir);   // attaches config.lora()
+        trainer.putProvenance("base_model", modelDir.toString());
+        provenance.forEach(trainer::putProvenance);
         trainer.setProgress(false);
         Trainer.Result r = trainer.run();
         return new Run(model, tok, runDir, r.steps(), readLosses(runDir.resolve("metrics.jsonl")), d.size());
-    }
-
-    static int padId(Tokenizer tok) {
-        return tok.specialTokenId("<|endoftext|>").orElse(0);
     }
 
     /** The training loss of every step, from the run's metrics.jsonl. */

@@ -71,6 +71,7 @@ public final class DecoderModel {
     private final Map<String, LoraLinear> linears;  // by module path, in model order, ending with lm_head
     private final ResidualHooks hooks;
 
+    private String nameOrPath;      // Hugging Face's name_or_path: recorded as an adapter's base_model_name_or_path
     private boolean fullFinetune;
     private Workspace work;
     private boolean backwardReady;
@@ -121,9 +122,13 @@ public final class DecoderModel {
     public static DecoderModel load(Path dir, DataType dtype) throws IOException {
         checkType(dtype);
         ModelConfig config = ModelConfig.fromModelDirectory(dir);
+        DecoderModel m;
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
-            return new DecoderModel(config, dtype, (key, shape) -> ckpt.get(key, shape, dtype));
+            m = new DecoderModel(config, dtype, (key, shape) -> ckpt.get(key, shape, dtype));
         }
+        String declared = ModelConfig.nameOrPath(dir.resolve(ModelConfig.CONFIG_FILE));
+        m.nameOrPath = declared != null ? declared : dir.toAbsolutePath().normalize().toString();
+        return m;
     }
 
     private static void checkType(DataType dtype) {
@@ -148,6 +153,28 @@ public final class DecoderModel {
 
     public ModelConfig config() {
         return config;
+    }
+
+    /**
+     * Hugging Face's {@code name_or_path}: what a saved adapter records as
+     * {@code base_model_name_or_path}, so PEFT and lora4j know which base to load it onto. After
+     * {@link #load} it is config.json's {@code _name_or_path} when present (a hub id such as
+     * {@code Qwen/Qwen2.5-0.5B-Instruct}), else the absolute path of the directory loaded; null for
+     * a {@link #randomInit} model until set.
+     */
+    public String nameOrPath() {
+        return nameOrPath;
+    }
+
+    /**
+     * Overrides {@link #nameOrPath()} (the command line's {@code --base-model-name}): e.g. the hub id of
+     * a model loaded from a local copy, so the adapter names the base others can download.
+     */
+    public void setNameOrPath(String nameOrPath) {
+        if (nameOrPath != null && nameOrPath.isBlank()) {
+            throw new IllegalArgumentException("name_or_path must not be blank; null means unknown");
+        }
+        this.nameOrPath = nameOrPath;
     }
 
     public DataType dataType() {

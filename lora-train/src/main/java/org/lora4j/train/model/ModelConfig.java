@@ -284,6 +284,27 @@ public record ModelConfig(Architecture architecture, int vocabSize, int hiddenSi
         }
     }
 
+    /**
+     * config.json's {@code _name_or_path} (Hugging Face writes the hub id there), or null when the key
+     * is absent, null or blank. Read apart from the shape: it names the model, it does not build it.
+     */
+    static String nameOrPath(Path configJson) throws IOException {
+        JsonNode root;
+        try {
+            root = STRICT_JSON.readTree(TextFiles.readUtf8(configJson, "model config file (config.json)"));
+        } catch (JsonProcessingException e) {
+            throw new IOException(configJson + ": not valid JSON: " + TextFiles.jsonMessage(e), e);
+        }
+        JsonNode n = root == null ? null : root.get("_name_or_path");
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isTextual()) {
+            throw new IllegalArgumentException(configJson + ": _name_or_path must be a string, got " + n);
+        }
+        return n.asText().isBlank() ? null : n.asText();
+    }
+
     static ModelConfig fromJson(JsonNode root) {
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException("config must be a JSON object, got " + describe(root));

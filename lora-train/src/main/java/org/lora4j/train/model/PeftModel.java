@@ -309,6 +309,16 @@ public final class PeftModel {
     }
 
     /**
+     * Saves every layer's active adapter as a PEFT adapter directory (PEFT's {@code save_pretrained}),
+     * recording the model's {@link DecoderModel#nameOrPath()} as {@code base_model_name_or_path}.
+     *
+     * @throws IllegalStateException with no adapter
+     */
+    public void savePretrained(Path dir) throws IOException {
+        savePretrained(dir, model.nameOrPath(), Map.of());
+    }
+
+    /**
      * Saves every layer's active adapter as a PEFT adapter directory (PEFT's {@code save_pretrained}:
      * {@code adapter_config.json} and {@code adapter_model.safetensors}), with the adapters' own
      * config; see {@link PeftAdapters#save(Path, PeftAdapter, Map)}.

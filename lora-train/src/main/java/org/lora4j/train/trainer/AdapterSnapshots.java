@@ -12,8 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Saves every adapter's A and B every {@code every} steps (and at step 0) to
- * {@code dir/step-N.safetensors}, under PEFT's key names, with the run id in the metadata, for the
+ * Saves every adapter's A and B every {@code every} steps (and at step 0,
+ * and at the end of training) to {@code dir/step-N.safetensors}, under PEFT's key names, with the run id in the metadata, for the
  * trajectory metrics ({@link org.lora4j.train.analysis.Snapshots} reads them back).
  */
 public final class AdapterSnapshots implements TrainerCallback {
@@ -40,14 +40,16 @@ public final class AdapterSnapshots implements TrainerCallback {
     }
 
     @Override
-    public void onStep(int step, Map<String, LoraAdapter> adapters, double loss) throws IOException {
-        if (step % every != 0 || adapters.isEmpty()) {
+    public void onStep(TrainerState state) throws IOException {
+        if (state.adapters().isEmpty()) {
             return;
         }
-        save(step, adapters);
+        if (state.globalStep() % every == 0 || state.trainingEnds()) {
+            save(state.globalStep(), state.adapters());   // the end state too, whatever the interval
+        }
     }
 
-    /** Saves now, whatever the interval (the trainer uses it for the last step). */
+    /** Saves now, whatever the interval. */
     void save(int step, Map<String, LoraAdapter> adapters) throws IOException {
         Map<String, INDArray> t = new LinkedHashMap<>();
         for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {

@@ -3,6 +3,10 @@ package org.lora4j.train.trainer;
 import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
+import org.lora4j.core.LoraConfig;
+import org.lora4j.train.text.ByteTokenizer;
+import org.lora4j.train.text.HfTokenizer;
+import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.PeftModel;
 import org.lora4j.train.data.Batch;
@@ -75,9 +79,9 @@ public final class Trainer {
     private final TrainConfig config;
     private final Dataset train;
     private final Dataset eval;
-    private final int padId;
+    private final Tokenizer tokenizer;
     private final Path out;
-    private final Map<String, Object> provenance;
+    private final Map<String, Object> provenance;   // run.json's record of where the run came from
     private final Batcher trainBatches;
     private final Batcher evalBatches;
     private final Optimizer optimizer;
@@ -89,7 +93,7 @@ public final class Trainer {
     private final String runId;
     private final Map<String, LoraAdapter> adapters;   // the active adapter per adapted module; fixed for the run
     private int startStep;                             // where this process began (0, or the resumed step)
-    private Progress progress = Progress.forConsole();
+    private Progress progress = Progress.of(ProgressDisplay.LINES, System.err);
     private final List<TrainerCallback> callbacks = new ArrayList<>();
     private final AdapterSnapshots snapshots;
 
@@ -105,25 +109,73 @@ public final class Trainer {
     private Double resumedEvalLoss;
 
     /**
-     * @param model      with its adapter attached (SFT) or set to full fine-tuning, as {@code config} says
-     * @param provenance recorded in run.json and checkpoints (base model path, data file, command)
+     * A trainer that holds out {@code config.evalFraction()} of {@code data} for evaluation (a seeded
+     * split, {@code config.seed()}), as the command line does: the one call for a single data file.
+     *
+     * @see #Trainer(DecoderModel, Tokenizer, TrainConfig, Dataset, Dataset, Path)
      */
-    public Trainer(DecoderModel model, TrainConfig config, Dataset train, Dataset eval, int padId, Path out,
-                   Map<String, Object> provenance) {
+    public Trainer(DecoderModel model, Tokenizer tokenizer, TrainConfig config, Dataset data, Path outputDir) {
+        this(model, tokenizer, config, split(data, config), outputDir, true);
+    }
+
+    private Trainer(DecoderModel model, Tokenizer tokenizer, TrainConfig config, Dataset[] trainAndEval, Path outputDir,
+                    boolean split) {
+        this(model, tokenizer, config, trainAndEval[0], trainAndEval[1], outputDir);
+    }
+
+    private static Dataset[] split(Dataset data, TrainConfig config) {
+        Objects.requireNonNull(data, "data");
+        return data.split(Objects.requireNonNull(config, "config").evalFraction(), config.seed());
+    }
+
+    /**
+     * A trainer for {@code config}'s run of {@code model} on {@code train}, as Hugging Face's
+     * {@code Trainer(model, args, train_dataset, eval_dataset, processing_class)}.
+     *
+     * <p>The model is prepared here, from the config alone, so the LoRA config is given in one place:
+     * <ul>
+     *   <li>an adapter run ({@code config.lora()} not null) on a model without adapters attaches
+     *       {@code config.lora()} as adapter "default", seeded from {@code config.seed()}; a model that
+     *       already has adapters (loaded with {@link PeftModel#loadAdapter} to train on, as
+     *       {@code --init-adapter} does) must carry that same config on exactly the layers it targets,
+     *       else the constructor refuses, naming the difference;</li>
+     *   <li>a full fine-tune ({@code config.lora()} null) turns on {@link DecoderModel#setFullFinetune}
+     *       and refuses a model with adapters.</li>
+     * </ul>
+     * Unpacked examples longer than {@code config.maxLength()} are truncated or refused as
+     * {@code config.overflow()} says (packed data is cut into rows of that length anyway), so data may
+     * be loaded at full length. Padding uses {@link Tokenizer#padTokenId()}, and a full fine-tune's
+     * model directory gets the tokenizer's files beside the weights.
+     *
+     * @param tokenizer the model's tokenizer (Hugging Face's {@code processing_class})
+     * @param eval      held-out data, or null (or empty) for none
+     * @param outputDir where the run writes (see the class comment); must not hold another run
+     */
+    public Trainer(DecoderModel model, Tokenizer tokenizer, TrainConfig config, Dataset train, Dataset eval,
+                   Path outputDir) {
         this.model = Objects.requireNonNull(model, "model");
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.peft = new PeftModel(model);
         this.config = Objects.requireNonNull(config, "config");
-        this.train = Objects.requireNonNull(train, "train");
-        this.eval = eval == null || eval.size() == 0 ? null : eval;
-        this.padId = padId;
-        this.out = out;
-        this.provenance = new LinkedHashMap<>(provenance);
-        this.trainBatches = new Batcher(train, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
+        this.train = fitToLength(Objects.requireNonNull(train, "train"), config);
+        this.eval = eval == null || eval.size() == 0 ? null : fitToLength(eval, config);
+        this.out = Objects.requireNonNull(outputDir, "outputDir");
+        if (tokenizer.vocabSize() > model.config().vocabSize()) {
+            throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize() + " tokens, the model's"
+                    + " embedding only " + model.config().vocabSize() + " rows: not this model's tokenizer");
+        }
+        prepareModel(model, peft, config);
+        int padId = tokenizer.padTokenId();
+        this.provenance = new LinkedHashMap<>();
+        provenance.put("base_model", model.nameOrPath());
+        provenance.put("data", this.train.file() == null ? null : this.train.file().toString());
+        provenance.put("lora4j_version", Version.get());
+        this.trainBatches = new Batcher(this.train, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
         this.evalBatches = this.eval == null ? null
                 : new Batcher(this.eval, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
         this.params = model.trainableParameters();
         if (params.isEmpty()) {
-            throw new IllegalArgumentException("the model has nothing to train: attach an adapter or set full fine-tuning");
+            throw new IllegalArgumentException("the model has nothing to train: its adapters are disabled or merged");
         }
         this.optimizer = Optimizer.create(config.optimizer(), params, config.weightDecay());
         int perEpoch = trainBatches.epoch(0).size();
@@ -138,13 +190,96 @@ public final class Trainer {
         this.baseFingerprint = fingerprint(model.parameters());
         Map<String, INDArray> start = new LinkedHashMap<>();
         params.forEach(p -> start.put(p.name(), p.value()));
-        this.runId = runId(config, train, this.eval, baseFingerprint, fingerprint(start));
+        this.runId = runId(config, this.train, this.eval, baseFingerprint, fingerprint(start));
         this.adapters = peft.activeAdapters();   // callbacks see it; they must not change it
         this.snapshots = config.snapshotEvery() > 0
                 ? new AdapterSnapshots(out.resolve("snapshots"), config.snapshotEvery(), config.seed(), runId) : null;
         if (snapshots != null) {
             callbacks.add(snapshots);
         }
+    }
+
+    /**
+     * Attaches {@code config.lora()} when the model has no adapter, or checks that the adapters it has
+     * are that config's; a full fine-tune switches the base weights to trainable.
+     */
+    private static void prepareModel(DecoderModel model, PeftModel peft, TrainConfig config) {
+        Map<String, LoraAdapter> present = peft.activeAdapters();
+        if (config.isFull()) {
+            if (!present.isEmpty()) {
+                throw new IllegalArgumentException("the training config is a full fine-tune (lora null), but the model"
+                        + " has adapters on " + present.size() + " layers (" + present.keySet().iterator().next()
+                        + ", ...): merge them (PeftModel.mergeAdapter) or train an adapter");
+            }
+            model.setFullFinetune(true);
+            return;
+        }
+        if (model.isFullFinetune()) {
+            throw new IllegalArgumentException("the training config trains an adapter (lora " + config.lora()
+                    + "), but the model is set to full fine-tuning: call setFullFinetune(false) or use a full config");
+        }
+        if (present.isEmpty()) {
+            peft.addAdapter(PeftModel.DEFAULT_ADAPTER, config.lora(), config.seed());
+            return;
+        }
+        List<String> differences = new ArrayList<>();
+        LoraConfig want = config.lora();
+        for (Map.Entry<String, LoraAdapter> e : present.entrySet()) {
+            LoraConfig have = e.getValue().config();
+            if (!have.equals(want)) {
+                differences.add(e.getKey() + " has adapter '" + e.getValue().name() + "' with "
+                        + String.join(", ", loraDifferences(have, want)));
+                break;   // one layer says it; the rest usually differ the same way
+            }
+        }
+        for (String module : model.linearLayers().keySet()) {
+            boolean targeted = want.matches(module);
+            if (targeted != present.containsKey(module)) {
+                differences.add(module + (targeted ? " is targeted but has no adapter" : " has an adapter but is not targeted"));
+            }
+        }
+        if (!differences.isEmpty()) {
+            throw new IllegalArgumentException("the model's adapters are not the training config's lora (give the LoRA"
+                    + " config once: in TrainConfig, and let the Trainer attach it):\n  " + String.join("\n  ", differences));
+        }
+    }
+
+    /** Each differing field under PEFT's name, "name: model's value, config's value". */
+    private static List<String> loraDifferences(LoraConfig have, LoraConfig want) {
+        List<String> d = new ArrayList<>();
+        differ(d, "r", have.rank(), want.rank());
+        differ(d, "lora_alpha", have.alpha(), want.alpha());
+        differ(d, "lora_dropout", have.dropout(), want.dropout());
+        differ(d, "use_rslora", have.useRslora(), want.useRslora());
+        differ(d, "init_lora_weights", have.init().peftName(), want.init().peftName());
+        differ(d, "target_modules", have.targetModules(), want.targetModules());
+        differ(d, "layers_to_transform", have.layersToTransform(), want.layersToTransform());
+        return d;
+    }
+
+    private static void differ(List<String> out, String name, Object have, Object want) {
+        if (!Objects.equals(have, want)) {
+            out.add(name + " " + have + " (the config says " + want + ")");
+        }
+    }
+
+    /**
+     * Unpacked data at {@code config.maxLength()}: longer examples truncated or refused as
+     * {@code config.overflow()} says. Packed data is left whole: the batcher cuts it into rows.
+     */
+    private static Dataset fitToLength(Dataset data, TrainConfig config) {
+        if (config.packed()) {
+            return data;
+        }
+        return data.limit(config.maxLength(), config.overflow());
+    }
+
+    /**
+     * Records one more fact about the run in run.json and its checkpoints (the command that started it,
+     * a starting adapter); the trainer records the base model, the data file and the library version.
+     */
+    public void putProvenance(String key, Object value) {
+        provenance.put(Objects.requireNonNull(key, "key"), value);
     }
 
     /** Adds a callback run at step 0 and after every step (see {@link TrainerCallback}). */
@@ -184,11 +319,21 @@ public final class Trainer {
     }
 
     /**
-     * Turns the console progress off (tests, --quiet) or back on: a line rewritten in place on a
-     * terminal, else a plain line every tenth of the run or 30 seconds.
+     * Turns the progress display off (tests, --quiet) or back on as {@link ProgressDisplay#LINES}, the
+     * default: plain lines on stderr, which an IDE's console shows as they come.
      */
     public void setProgress(boolean enabled) {
-        this.progress = enabled ? Progress.forConsole() : Progress.off();
+        setProgress(enabled ? ProgressDisplay.LINES : ProgressDisplay.OFF);
+    }
+
+    /** Chooses the progress display, on stderr (see {@link ProgressDisplay}). */
+    public void setProgress(ProgressDisplay display) {
+        setProgress(display, System.err);
+    }
+
+    /** Chooses the progress display and the stream it writes to (a log, or a captured stream in a test). */
+    public void setProgress(ProgressDisplay display, java.io.PrintStream stream) {
+        this.progress = Progress.of(display, stream);
     }
 
     public int totalSteps() {
@@ -343,9 +488,8 @@ public final class Trainer {
         log.info("{}", peft.trainableParameters());   // PEFT's print_trainable_parameters line
         model.setTraining(true);
         if (step == 0) {
-            for (TrainerCallback c : callbacks) {
-                c.onStep(0, adapters, Double.NaN);
-            }
+            callBack(new TrainerState(0, totalSteps, epoch, false, Double.NaN, Double.NaN, Double.NaN, null, 0,
+                    Double.NaN, model, adapters, runId, out));
         }
         double loss = resumedLoss;
         Double evalLoss = resumedEvalLoss;
@@ -402,12 +546,8 @@ public final class Trainer {
                 evalLoss = stepEval;
             }
             appendMetrics(step, lr, loss, gradNorm, tokensPerSecond, stepEval);
-            for (TrainerCallback c : callbacks) {
-                c.onStep(step, adapters, loss);
-            }
-            if (snapshots != null && (last || stopped) && step % config.snapshotEvery() != 0) {
-                snapshots.save(step, adapters);   // the end state, whatever the interval
-            }
+            callBack(new TrainerState(step, totalSteps, epoch, last || stopped, loss, lr, gradNorm, stepEval, tokens,
+                    tokensPerSecond, model, adapters, runId, out));
             if ((config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0) || last || stopped) {
                 lastCheckpoint = checkpoint().toString();
             }
@@ -422,6 +562,13 @@ public final class Trainer {
         fin.put("stopped_early", stopped);
         writeRunJson(fin);   // last: a run.json with "final" means every output of the run is in place
         return new Result(step, loss, evalLoss, stopped, false);
+    }
+
+    private void callBack(TrainerState state) throws IOException {
+        for (TrainerCallback c : callbacks) {
+            c.onStep(state);
+        }
+        model.setTraining(true);   // a callback that generated may have left it in evaluation mode
     }
 
     /** A new run (not resumed) never appends to another run's metrics or mixes in its checkpoints. */
@@ -528,14 +675,35 @@ public final class Trainer {
         try {
             if (config.isFull()) {
                 model.save(out);
+                saveTokenizer();
             } else {
-                Object base = provenance.getOrDefault("base_model", "");
-                peft.savePretrained(out, String.valueOf(base), meta);
+                peft.savePretrained(out, model.nameOrPath(), meta);
             }
         } catch (IOException e) {
             throw naming(out, e);
         }
         log.info("wrote the final {} to {}", config.isFull() ? "model" : "adapter", out.toAbsolutePath());
+    }
+
+    /**
+     * The tokenizer's files beside a full fine-tune's weights, so the directory loads as a model on
+     * its own. For now: a ByteTokenizer saves itself, a Hugging Face tokenizer's tokenizer.json (and
+     * tokenizer_config.json when beside it) is copied; one place to change for a tokenizer save method.
+     */
+    private void saveTokenizer() throws IOException {
+        if (tokenizer instanceof ByteTokenizer b) {
+            b.save(out);
+        } else if (tokenizer instanceof HfTokenizer h) {
+            Path dir = h.file().toAbsolutePath().getParent();
+            for (String name : List.of("tokenizer.json", "tokenizer_config.json")) {
+                Path from = dir.resolve(name);
+                if (Files.exists(from) && !from.equals(out.toAbsolutePath().resolve(name))) {
+                    Files.copy(from, out.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        } else {
+            log.warn("{}: a {} cannot be saved; the model directory has no tokenizer", out, tokenizer.getClass().getName());
+        }
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -216,4 +216,29 @@ class PeftModelTest {
             assertEquals(100L + i++, l.dropoutSeed());
         }
     }
+
+    @Test
+    void savePretrainedRecordsTheModelsNameOrPath(@TempDir Path dir) throws IOException {
+        Path plain = dir.resolve("plain");
+        DecoderModel.randomInit(DecoderModelTest.small(), 7).save(plain);
+        Path named = dir.resolve("named");
+        DecoderModel.randomInit(DecoderModelTest.small(), 7).save(named);
+        java.nio.file.Path cfg = named.resolve("config.json");
+        java.nio.file.Files.writeString(cfg, java.nio.file.Files.readString(cfg).replaceFirst("\\{",
+                "{\"_name_or_path\": \"org/tiny-base\","));
+
+        DecoderModel fromPlain = DecoderModel.load(plain);
+        assertEquals(plain.toAbsolutePath().normalize().toString(), fromPlain.nameOrPath(), "no _name_or_path: the directory");
+        DecoderModel fromNamed = DecoderModel.load(named);
+        assertEquals("org/tiny-base", fromNamed.nameOrPath());
+
+        PeftModel p = new PeftModel(fromNamed);
+        p.addAdapter("default", randomInit("v_proj"), 5);
+        p.savePretrained(dir.resolve("a"));
+        assertEquals("org/tiny-base", PeftAdapters.load(dir.resolve("a")).baseModelNameOrPath());
+        fromNamed.setNameOrPath("me/my-copy");   // the command line's --base-model-name
+        p.savePretrained(dir.resolve("b"));
+        assertEquals("me/my-copy", PeftAdapters.load(dir.resolve("b")).baseModelNameOrPath());
+        assertThrows(IllegalArgumentException.class, () -> fromNamed.setNameOrPath(" "));
+    }
 }

@@ -38,7 +38,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainerTest {
     private static final ByteTokenizer TOK = new ByteTokenizer();
-    private static final int PAD = 256;
     private static Path dataFile;
 
     @BeforeAll
@@ -73,14 +72,9 @@ class TrainerTest {
 
     private static Trainer trainer(TrainConfig c, Path out, long modelSeed) throws IOException {
         DecoderModel model = tinyModel(modelSeed);
-        if (c.isFull()) {
-            model.setFullFinetune(true);
-        } else {
-            new PeftModel(model).addAdapter("default", c.lora(), c.seed());
-        }
+        model.setNameOrPath("tiny-test");
         Dataset all = Dataset.load(dataFile, TOK, c.maxLength(), c.overflow());
-        Dataset[] split = all.split(c.evalFraction(), c.seed());
-        Trainer t = new Trainer(model, c, split[0], split[1], PAD, out, Map.of("base_model", "tiny-test"));
+        Trainer t = new Trainer(model, TOK, c, all, out);   // attaches c.lora() and holds out c.evalFraction()
         t.setProgress(false);
         return t;
     }
@@ -102,10 +96,14 @@ class TrainerTest {
         Trainer t = trainer(c, out, 1);
         List<Integer> seen = new ArrayList<>();
         List<Double> bNorms = new ArrayList<>();
-        t.addCallback((step, adapters, loss) -> {
-            seen.add(step);
-            bNorms.add(adapters.get("model.layers.0.mlp.down_proj").b().norm2Number().doubleValue());
-            assertEquals(step == 0, Double.isNaN(loss));
+        t.addCallback(state -> {
+            seen.add(state.globalStep());
+            bNorms.add(state.adapters().get("model.layers.0.mlp.down_proj").b().norm2Number().doubleValue());
+            assertEquals(state.globalStep() == 0, Double.isNaN(state.loss()));
+            assertEquals(state.globalStep() == 0, Double.isNaN(state.learningRate()));
+            assertEquals(state.globalStep() % 4 == 0 && state.globalStep() > 0, state.evalLoss() != null, "eval every 4 steps");
+            assertEquals(state.globalStep() == 40, state.trainingEnds());
+            assertEquals(40, state.maxSteps());
         });
         Trainer.Result r = t.run();
         assertEquals(41, seen.size());
@@ -438,7 +436,7 @@ class TrainerTest {
 
     @Test
     void warmUpAsLongAsTheRunIsRefused(@TempDir Path out) throws IOException {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 2, 4, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 3, 4, 1));
         assertTrue(e.getMessage().startsWith("warmup_steps 2 must be less than the run's 2 steps"), e.getMessage());
         // With epochs, the run's length is known only from the data: 12 examples in batches of 4, 1 epoch.
         TrainConfig byEpochs = base().lr(1e-2).warmupSteps(5).weightDecay(0).maxSteps(0)
@@ -452,8 +450,8 @@ class TrainerTest {
         Path full = Path.of("/dev/full");   // every write fails with ENOSPC, "No space left on device"
         org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(full), "needs Linux's /dev/full");
         Trainer t = trainer(config(lora(), 1e-2, 3, 4, 1), out, 1);
-        t.addCallback((step, adapters, loss) -> {
-            if (step == 0) {
+        t.addCallback(state -> {
+            if (state.globalStep() == 0) {
                 Files.createSymbolicLink(out.resolve("metrics.jsonl"), full);
             }
         });
@@ -482,5 +480,129 @@ class TrainerTest {
                 }
             }
         }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Library use: one LoRA config, the tokenizer's pad id, full-length data, callbacks, progress
+
+    @Test
+    void theTrainerAttachesTheConfigsLoraSeededFromTheConfig(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 3, 4, 1);
+        DecoderModel byHand = tinyModel(1);
+        new PeftModel(byHand).addAdapter("default", c.lora(), c.seed());   // what callers used to do
+        Dataset all = Dataset.load(dataFile, TOK, c.maxLength(), c.overflow());
+        Trainer attachedByHand = new Trainer(byHand, TOK, c, all, dir.resolve("a"));
+        Trainer attachedByTrainer = trainer(c, dir.resolve("b"), 1);
+        assertEquals(attachedByHand.runId(), attachedByTrainer.runId(), "same adapter, same starting weights");
+    }
+
+    @Test
+    void aModelWhoseAdaptersAreNotTheConfigsIsRefusedNamingTheDifference(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 3, 4, 1);
+        Dataset all = Dataset.load(dataFile, TOK, c.maxLength(), c.overflow());
+        DecoderModel m = tinyModel(1);
+        new PeftModel(m).addAdapter("default", new LoraConfig(8, 8, 0.1, false, LoraConfig.Init.DEFAULT,
+                List.of("q_proj", "v_proj", "down_proj"), List.of()), 5L);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(m, TOK, c, all, dir));
+        assertTrue(e.getMessage().contains("model.layers.0.self_attn.q_proj has adapter 'default' with r 8 (the config says 4)"),
+                e.getMessage());
+
+        DecoderModel fewer = tinyModel(1);
+        new PeftModel(fewer).addAdapter("default", lora().withLayersToTransform(List.of(0)), 5L);
+        e = assertThrows(IllegalArgumentException.class, () -> new Trainer(fewer, TOK, c, all, dir));
+        assertTrue(e.getMessage().contains("layers_to_transform [0] (the config says [])")
+                && e.getMessage().contains("model.layers.1.self_attn.q_proj is targeted but has no adapter"), e.getMessage());
+
+        TrainConfig full = c.toBuilder().full().lr(1e-3).build();
+        e = assertThrows(IllegalArgumentException.class, () -> new Trainer(m, TOK, full, all, dir));
+        assertTrue(e.getMessage().startsWith("the training config is a full fine-tune (lora null), but the model has adapters"),
+                e.getMessage());
+        assertFalse(Files.exists(dir.resolve("run.json")), "refused before writing anything");
+    }
+
+    @Test
+    void dataLoadedAtFullLengthIsCutToMaxLengthByTheTrainer(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 1e-2, 3, 4, 1).toBuilder().maxLength(40).build();
+        Dataset cutAtLoad = Dataset.load(dataFile, TOK, 40, Dataset.Overflow.TRUNCATE);
+        Dataset whole = Dataset.load(dataFile, TOK);
+        assertTrue(whole.examples().stream().anyMatch(e -> e.length() > 40), "the test needs examples longer than 40");
+        Trainer a = new Trainer(tinyModel(1), TOK, c, cutAtLoad, dir.resolve("a"));
+        Trainer b = new Trainer(tinyModel(1), TOK, c, whole, dir.resolve("b"));
+        assertEquals(a.runId(), b.runId(), "the same examples, the same run");
+        a.setProgress(false);
+        b.setProgress(false);
+        assertEquals(a.run().lastLoss(), b.run().lastLoss());
+
+        TrainConfig refuse = c.toBuilder().overflow(Dataset.Overflow.REFUSE).build();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new Trainer(tinyModel(1), TOK, refuse, whole, dir.resolve("c")));
+        assertTrue(e.getMessage().matches("\\Q" + dataFile + "\\E:\\d+: \\d+ tokens, more than the maximum length 40 .*"), e.getMessage());
+    }
+
+    @Test
+    void aFullFineTuneSavesTheTokenizerBesideTheModel(@TempDir Path out) throws IOException {
+        TrainConfig c = base().full().lr(1e-3).maxSteps(3).snapshotEvery(0).build();
+        Trainer t = trainer(c, out, 1);
+        t.run();
+        assertTrue(Files.exists(out.resolve("model.safetensors")));
+        assertEquals(TOK.encode("fever?").length, org.lora4j.train.text.Tokenizers.load(out).encode("fever?").length);
+    }
+
+    @Test
+    void samplingDoesNotDisturbTrainingAndWritesTheExpectedSteps(@TempDir Path dir) throws IOException {
+        TrainConfig c = config(lora(), 5e-2, 7, 4, 1);   // dropout 0.1: the dropout stream must not move either
+        Trainer plain = trainer(c, dir.resolve("plain"), 1);
+        plain.run();
+        Trainer sampled = trainer(c, dir.resolve("sampled"), 1);
+        sampled.addCallback(SamplingCallback.builder(TOK).prompt("fever 3?").prompt(List.of(
+                        org.lora4j.train.text.Message.system("be brief"), org.lora4j.train.text.Message.user("loan?")))
+                .every(3).maxNewTokens(5).temperature(1.0).seed(9).build());
+        sampled.run();
+        PeftAdapter p = PeftAdapters.load(dir.resolve("plain"));
+        PeftAdapter s = PeftAdapters.load(dir.resolve("sampled"));
+        for (String module : p.loraA().keySet()) {
+            assertArrayEquals(p.loraA().get(module).data().asFloat(), s.loraA().get(module).data().asFloat(), module);
+            assertArrayEquals(p.loraB().get(module).data().asFloat(), s.loraB().get(module).data().asFloat(), module);
+        }
+        assertEquals(metrics(dir.resolve("plain")), metrics(dir.resolve("sampled")));
+
+        List<JsonNode> lines = new ArrayList<>();
+        for (String l : Files.readAllLines(dir.resolve("sampled").resolve(SamplingCallback.FILE))) {
+            lines.add(new ObjectMapper().readTree(l));
+        }
+        assertEquals(List.of(0, 0, 3, 3, 6, 6, 7, 7), lines.stream().map(n -> n.get("step").asInt()).toList(),
+                "every 3 steps from step 0, and the end");
+        assertEquals("loan?", lines.get(1).get("prompt").get(1).get("content").asText());
+        assertEquals(sampled.runId(), lines.get(0).get("run_id").asText());
+        assertTrue(lines.stream().map(n -> n.get("seed").asLong()).distinct().count() == 8, "a seed per sample");
+
+        // The same callback on the same run writes the same samples.
+        Trainer again = trainer(c, dir.resolve("again"), 1);
+        again.addCallback(SamplingCallback.builder(TOK).prompt("fever 3?").prompt(List.of(
+                        org.lora4j.train.text.Message.system("be brief"), org.lora4j.train.text.Message.user("loan?")))
+                .every(3).maxNewTokens(5).temperature(1.0).seed(9).build());
+        again.run();
+        assertEquals(Files.readAllLines(dir.resolve("sampled").resolve(SamplingCallback.FILE)),
+                Files.readAllLines(dir.resolve("again").resolve(SamplingCallback.FILE)));
+    }
+
+    @Test
+    void progressLinesReachAStreamThatIsNotATerminalWithoutCarriageReturns(@TempDir Path dir) throws IOException {
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        Trainer t = trainer(config(lora(), 1e-2, 20, 4, 1), dir.resolve("lines"), 1);
+        t.setProgress(ProgressDisplay.AUTO, new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        t.run();
+        String shown = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
+        // Under the test runner the JVM has no terminal, as in an IDE's run window: AUTO means plain lines.
+        assertFalse(shown.contains("\r") || shown.contains("\u001b"), shown);
+        List<String> lines = List.of(shown.split("\n"));
+        assertEquals(List.of(1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20), lines.stream()
+                .map(l -> Integer.parseInt(l.substring(5, l.indexOf('/')))).toList(), shown);
+
+        java.io.ByteArrayOutputStream off = new java.io.ByteArrayOutputStream();
+        Trainer quiet = trainer(config(lora(), 1e-2, 3, 4, 1), dir.resolve("off"), 1);
+        quiet.setProgress(ProgressDisplay.OFF, new java.io.PrintStream(off, true, java.nio.charset.StandardCharsets.UTF_8));
+        quiet.run();
+        assertEquals(0, off.size());
     }
 }
