@@ -63,9 +63,10 @@ class ConsoleTest {
                 "--batch-size", "2");
         assertEquals("0", r[0], r[2]);
         List<String> progress = r[2].lines().filter(l -> l.startsWith("step ")).toList();
-        assertEquals(10, progress.size(), r[2]);
-        assertTrue(progress.get(0).startsWith("step 2/20  loss "), progress.get(0));
-        assertTrue(progress.get(9).startsWith("step 20/20  loss ") && progress.get(9).contains("remaining 0:00:00"), progress.get(9));
+        assertEquals(11, progress.size(), r[2]);   // the first step, then every tenth
+        assertTrue(progress.get(0).startsWith("step 1/20  loss "), progress.get(0));
+        assertTrue(progress.get(1).startsWith("step 2/20  loss "), progress.get(1));
+        assertTrue(progress.get(10).startsWith("step 20/20  loss ") && progress.get(10).contains("remaining 0:00:00"), progress.get(10));
         assertFalse(r[2].contains("\r"));
     }
 }

@@ -17,7 +17,8 @@ import java.util.Objects;
  * Everything that decides a training run, so a run is reproduced from this and its data. Written
  * next to every output and into every checkpoint.
  *
- * @param lora            the adapter to train, or null for full-parameter fine-tuning
+ * @param lora            the adapter to train, or null for full-parameter fine-tuning; the {@link Trainer}
+ *                        attaches it to the model (seeded from {@code seed}), so it is given only here
  * @param optimizer       AdamW or SGD
  * @param lr              peak learning rate
  * @param schedule        constant, linear or cosine (Hugging Face's formulas)

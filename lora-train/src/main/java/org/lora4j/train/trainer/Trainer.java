@@ -38,14 +38,27 @@ import java.util.Objects;
  * One trainer for adapter SFT and full-parameter fine-tuning (and pre-training, which is full
  * training on text lines). The loop has fixed phases, in one place ({@link #run}):
  * learning rate, forward and backward over the accumulated micro-batches, checks for NaN, clipping,
- * optimizer step, logging, snapshots, evaluation, early stopping, checkpoint.
+ * optimizer step, early stopping, evaluation, logging, callbacks (snapshots, samples), checkpoint,
+ * progress.
+ *
+ * <h2>Use from code</h2>
+ * <pre>{@code
+ *   Dataset data = Dataset.load(file, tokenizer, Integer.MAX_VALUE, Dataset.Overflow.TRUNCATE);
+ *   Trainer trainer = new Trainer(model, tokenizer, config, data, out);
+ *   trainer.addCallback(SamplingCallback.builder(tokenizer).prompt("Hi?").every(50).build());
+ *   Trainer.Result r = trainer.run();
+ * }</pre>
+ * The training config carries the LoRA config; the trainer attaches it (or sets full fine-tuning),
+ * pads with the tokenizer's pad token and applies the config's length limit to the data.
+ * docs/library.md walks through a whole program.
  *
  * <h2>Output directory</h2>
  * <pre>
  *   run.json                 run id, config, seed, data hash, library version, base model; "final" once done
  *   adapter_config.json      the final adapter (PEFT)            } or config.json + model.safetensors
- *   adapter_model.safetensors                                    } for a full fine-tune
+ *   adapter_model.safetensors                                    } + the tokenizer's files, for a full fine-tune
  *   metrics.jsonl            one line per step
+ *   samples.jsonl            what a {@link SamplingCallback} sampled, when one is added
  *   snapshots/step-N.safetensors   every adapter's A and B (PEFT key names), when asked
  *   checkpoints/step-N/      the newest checkpoints
  * </pre>

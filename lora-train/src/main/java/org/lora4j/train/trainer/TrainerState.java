@@ -15,7 +15,7 @@ import java.util.Objects;
  *
  * @param globalStep      optimizer steps done (0: before the first step, with the starting weights)
  * @param maxSteps        the run's optimizer steps
- * @param epoch           the pass over the training data the next batch comes from (0-based)
+ * @param epoch           the pass over the training data (0-based) the step's last batch came from
  * @param trainingEnds    the last call of the run: the final step, or early stopping stopped it here
  *                        (Hugging Face's {@code should_training_stop})
  * @param loss            the step's mean training loss over its targets (NaN at step 0)

@@ -436,7 +436,7 @@ class TrainerTest {
 
     @Test
     void warmUpAsLongAsTheRunIsRefused(@TempDir Path out) throws IOException {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 3, 4, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config(lora(), 1e-2, 2, 4, 1));
         assertTrue(e.getMessage().startsWith("warmup_steps 2 must be less than the run's 2 steps"), e.getMessage());
         // With epochs, the run's length is known only from the data: 12 examples in batches of 4, 1 epoch.
         TrainConfig byEpochs = base().lr(1e-2).warmupSteps(5).weightDecay(0).maxSteps(0)
