@@ -62,9 +62,9 @@ public final class FineTuneExample {
                 .seed(42)
                 .build();
 
-        // 3. The data as it is in the file: {"messages": [...]} or {"text": ...} lines. The length
-        //    limit is the training config's business, so nothing is cut here.
-        Dataset data = Dataset.load(dataFile, tokenizer, Integer.MAX_VALUE, config.overflow());
+        // 3. The data as it is in the file (messages, text, prompt/completion, Alpaca or ShareGPT lines),
+        //    at full length: the length limit is the training config's business, applied by the trainer.
+        Dataset data = Dataset.load(dataFile, tokenizer);
 
         // 4. The trainer takes the tokenizer (for padding, and for the files of a full fine-tune)
         //    and writes everything into out: run.json, metrics.jsonl, the final adapter.

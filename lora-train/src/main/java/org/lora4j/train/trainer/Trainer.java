@@ -43,7 +43,7 @@ import java.util.Objects;
  *
  * <h2>Use from code</h2>
  * <pre>{@code
- *   Dataset data = Dataset.load(file, tokenizer, Integer.MAX_VALUE, Dataset.Overflow.TRUNCATE);
+ *   Dataset data = Dataset.load(file, tokenizer);
  *   Trainer trainer = new Trainer(model, tokenizer, config, data, out);
  *   trainer.addCallback(SamplingCallback.builder(tokenizer).prompt("Hi?").every(50).build());
  *   Trainer.Result r = trainer.run();
