@@ -4,8 +4,6 @@ import org.lora4j.core.internal.NativeBuffer;
 import org.lora4j.core.AtomicFiles;
 import org.lora4j.core.LoraAdapter;
 import org.lora4j.core.LoraConfig;
-import org.lora4j.train.text.ByteTokenizer;
-import org.lora4j.train.text.HfTokenizer;
 import org.lora4j.train.text.Tokenizer;
 import org.lora4j.train.model.DecoderModel;
 import org.lora4j.train.model.PeftModel;
@@ -699,23 +697,14 @@ public final class Trainer {
     }
 
     /**
-     * The tokenizer's files beside a full fine-tune's weights, so the directory loads as a model on
-     * its own. For now: a ByteTokenizer saves itself, a Hugging Face tokenizer's tokenizer.json (and
-     * tokenizer_config.json when beside it) is copied; one place to change for a tokenizer save method.
+     * The tokenizer's files beside a full fine-tune's weights (tokenizer.json and tokenizer_config.json
+     * with the chat template and special tokens), so the directory loads as a model on its own.
      */
     private void saveTokenizer() throws IOException {
-        if (tokenizer instanceof ByteTokenizer b) {
-            b.save(out);
-        } else if (tokenizer instanceof HfTokenizer h) {
-            Path dir = h.file().toAbsolutePath().getParent();
-            for (String name : List.of("tokenizer.json", "tokenizer_config.json")) {
-                Path from = dir.resolve(name);
-                if (Files.exists(from) && !from.equals(out.toAbsolutePath().resolve(name))) {
-                    Files.copy(from, out.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-        } else {
-            log.warn("{}: a {} cannot be saved; the model directory has no tokenizer", out, tokenizer.getClass().getName());
+        try {
+            tokenizer.save(out);
+        } catch (UnsupportedOperationException e) {
+            log.warn("{}: {}; the model directory has no tokenizer", out, e.getMessage());
         }
     }
 

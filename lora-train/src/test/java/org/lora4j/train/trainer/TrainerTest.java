@@ -545,6 +545,7 @@ class TrainerTest {
         Trainer t = trainer(c, out, 1);
         t.run();
         assertTrue(Files.exists(out.resolve("model.safetensors")));
+        assertTrue(Files.exists(out.resolve("tokenizer_config.json")), "the chat template and special tokens too");
         assertEquals(TOK.encode("fever?").length, org.lora4j.train.text.Tokenizers.load(out).encode("fever?").length);
     }
 
