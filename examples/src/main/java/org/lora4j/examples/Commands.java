@@ -256,20 +256,9 @@ final class Commands {
         Dataset all = loadCorpus(data, tok, config);
         DecoderModel model = DecoderModel.randomInit(mc, config.seed());
         Map<String, Object> prov = provenance("pretrain", data == null ? "built-in corpus" : data, null);
-        Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
-        if (!r.alreadyComplete()) {
-            try {
-                tok.save(out);   // the model directory is complete: config.json, model.safetensors, tokenizer.json
-            } catch (IOException e) {
-                throw new IOException(out.resolve("tokenizer.json") + ": " + Main.message(e), e);
-            }
-        }
+        // The trainer writes the model directory whole: config.json, model.safetensors and the tokenizer's files.
+        runTraining(model, tok, config, all, out, resume, quiet, prov);
         return 0;
-    }
-
-    /** Packing splits a long document across rows, so only padded training needs a length limit. */
-    static Dataset limitUnlessPacked(Dataset d, TrainConfig config) {
-        return config.packed() ? d : d.limit(config.maxLength(), config.overflow());
     }
 
     private static Dataset loadCorpus(String data, Tokenizer tok, TrainConfig config) throws IOException {
@@ -281,11 +270,11 @@ final class Commands {
                     paragraphs.add(p.strip());
                 }
             }
-            return limitUnlessPacked(Dataset.fromTexts(Path.of("built-in-corpus"), paragraphs, tok), config);
+            return Dataset.fromTexts(Path.of("built-in-corpus"), paragraphs, tok);
         }
         Path file = Path.of(data);
         // A user's file is read by the library, whose errors name the file, line and byte offset (not UTF-8, a directory).
-        return limitUnlessPacked(data.endsWith(".jsonl") ? Dataset.load(file, tok) : Dataset.loadText(file, tok), config);
+        return data.endsWith(".jsonl") ? Dataset.load(file, tok) : Dataset.loadText(file, tok);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -303,7 +292,8 @@ final class Commands {
         RunConfig.ConfigOption config;
         @Option(names = "--model", paramLabel = "DIR", description = "the base model, Hugging Face layout: config.json, *.safetensors, tokenizer.json (required)")
         Path model;
-        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "{\"messages\": [...]} lines (loss on assistant tokens) or {\"text\": ...} lines (required)")
+        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "JSONL in one of TRL's formats, detected from its first line: messages, text, prompt/completion,"
+                + " Alpaca, ShareGPT (docs/data-formats.md); the loss falls on the assistant's or completion's tokens (required)")
         Path data;
         @Option(names = "--base-model-name", paramLabel = "NAME", description = "base_model_name_or_path written into the saved adapter (default: config.json's _name_or_path, else the --model directory's absolute path)")
         String baseModelName;
@@ -392,7 +382,7 @@ final class Commands {
                            LoraConfig lora, TrainConfig config, Path resume, boolean quiet, String baseModel)
             throws IOException {
         Tokenizer tok = Tokenizers.load(modelDir);
-        Dataset all = limitUnlessPacked(Dataset.load(data, tok), config);
+        Dataset all = Dataset.load(data, tok);   // at full length: the trainer applies --max-length and --overflow
         DecoderModel model = DecoderModel.load(modelDir);
         if (baseModel != null) {
             model.setNameOrPath(baseModel);   // what the saved adapter records as base_model_name_or_path
@@ -405,10 +395,7 @@ final class Commands {
         if (initAdapter != null) {
             prov.put("init_adapter", initAdapter);
         }
-        Trainer.Result r = runTraining(model, tok, config, all, out, resume, quiet, prov);
-        if (full && !r.alreadyComplete()) {
-            copyTokenizer(modelDir, out);
-        }
+        runTraining(model, tok, config, all, out, resume, quiet, prov);   // a full fine-tune's directory gets the tokenizer
         return 0;
     }
 
@@ -451,7 +438,8 @@ final class Commands {
         Path model;
         @Option(names = "--adapter", paramLabel = "DIR", description = "a PEFT adapter to apply (optional)")
         Path adapter;
-        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "chat lines score assistant tokens, text lines every token (required)")
+        @Option(names = "--data", paramLabel = "FILE.jsonl", description = "JSONL in any format sft reads (docs/data-formats.md); the tokens scored"
+                + " are those sft learns: the assistant's or completion's, every token of text lines (required)")
         Path data;
         @Option(names = "--batch-size", paramLabel = "N", description = "sequences per forward (default ${DEFAULT-VALUE}; does not change the result)")
         int batchSize = 8;

@@ -180,6 +180,8 @@ public final class Trainer {
         this.provenance = new LinkedHashMap<>();
         provenance.put("base_model", model.nameOrPath());
         provenance.put("data", this.train.file() == null ? null : this.train.file().toString());
+        provenance.put("data_format", this.train.format().toString());   // as detected from the file's first line
+        provenance.put("chat_template", tokenizer.chatTemplate().name());
         provenance.put("lora4j_version", Version.get());
         this.trainBatches = new Batcher(this.train, config.batchSize(), config.maxLength(), config.packed(), padId, config.seed());
         this.evalBatches = this.eval == null ? null
