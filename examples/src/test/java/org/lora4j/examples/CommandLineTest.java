@@ -32,17 +32,28 @@ class CommandLineTest {
 
     @BeforeAll
     static void tinyModelAndData(@TempDir Path dir) throws IOException {
-        model = dir.resolve("model");
-        DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 7).save(model);
-        new ByteTokenizer().save(model);
+        model = tinyModel(dir.resolve("model"));
         data = dir.resolve("data.jsonl");
+        List<String> lines = chatLines(24);
+        lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"plain?\"},{\"role\":\"assistant\",\"content\":\"a plain line\"}]}");
+        Files.writeString(data, String.join("\n", lines) + "\n");
+    }
+
+    /** A random 2-layer model with lora4j's byte tokenizer, saved in Hugging Face layout. */
+    static Path tinyModel(Path dir) throws IOException {
+        DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 7).save(dir);
+        new ByteTokenizer().save(dir);
+        return dir;
+    }
+
+    /** {@code n} chat lines "q<i>" -> "answer <i mod 3>": three answers to learn. */
+    static List<String> chatLines(int n) {
         List<String> lines = new ArrayList<>();
-        for (int i = 0; i < 24; i++) {
+        for (int i = 0; i < n; i++) {
             lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q" + i + "\"},{\"role\":\"assistant\",\"content\":\"answer "
                     + (i % 3) + "\"}]}");
         }
-        lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"plain?\"},{\"role\":\"assistant\",\"content\":\"a plain line\"}]}");
-        Files.writeString(data, String.join("\n", lines) + "\n");
+        return lines;
     }
 
     /** Runs a command in this JVM, returning its exit code, standard output and standard error. */

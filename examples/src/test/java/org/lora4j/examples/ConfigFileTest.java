@@ -3,9 +3,6 @@ package org.lora4j.examples;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.lora4j.train.model.DecoderModel;
-import org.lora4j.train.model.ModelConfig;
-import org.lora4j.train.text.ByteTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
@@ -31,16 +28,9 @@ class ConfigFileTest {
 
     @BeforeAll
     static void tinyModelAndData(@TempDir Path dir) throws IOException {
-        model = dir.resolve("model");
-        DecoderModel.randomInit(ModelConfig.llama(259, 32, 64, 2, 4, 2), 7).save(model);
-        new ByteTokenizer().save(model);
+        model = CommandLineTest.tinyModel(dir.resolve("model"));
         data = dir.resolve("data.jsonl");
-        List<String> lines = new ArrayList<>();
-        for (int i = 0; i < 24; i++) {
-            lines.add("{\"messages\":[{\"role\":\"user\",\"content\":\"q" + i + "\"},{\"role\":\"assistant\",\"content\":\"answer "
-                    + (i % 3) + "\"}]}");
-        }
-        Files.writeString(data, String.join("\n", lines) + "\n");
+        Files.writeString(data, String.join("\n", CommandLineTest.chatLines(24)) + "\n");
     }
 
     /** A tiny sft run as a config file: both spellings of keys, a list as an array, a flag as a boolean. */

@@ -228,6 +228,31 @@ public final class TextFiles {
     }
 
     /**
+     * The optimal string alignment distance of two strings: Levenshtein's edits plus a swap of two
+     * neighbours counted as one ({@code lora_rnak} is one edit from {@code lora_rank}), for "did you mean"
+     * suggestions on a mistyped key.
+     */
+    public static int editDistance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) {
+            d[i][0] = i;
+        }
+        for (int j = 0; j <= b.length(); j++) {
+            d[0][j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
+    }
+
+    /**
      * Where Jackson stopped reading: the exception's own location, else the parser's (Jackson 2.23 leaves
      * it out of some errors, such as more JSON after the first value).
      */

@@ -2,7 +2,6 @@ package org.lora4j.train.text;
 
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalInt;
@@ -24,24 +23,6 @@ class ChatTemplateTest {
             Message.user("Again?"),
             Message.assistant("Bye, café 日本"));
 
-    /** The decoded text of each run of consecutive target tokens. */
-    private List<String> targetRuns(Tokenizer tokenizer, EncodedChat sample) {
-        int[] ids = sample.ids();
-        boolean[] mask = sample.lossMask();
-        List<String> runs = new ArrayList<>();
-        int start = -1;
-        for (int i = 0; i <= ids.length; i++) {
-            boolean target = i < ids.length && mask[i];
-            if (target && start < 0) {
-                start = i;
-            } else if (!target && start >= 0) {
-                runs.add(tokenizer.decode(Arrays.copyOfRange(ids, start, i)));
-                start = -1;
-            }
-        }
-        return runs;
-    }
-
     @Test
     void formatIsChatMl() {
         assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n"
@@ -60,7 +41,7 @@ class ChatTemplateTest {
     @Test
     void targetsAreAssistantContentAndItsImEndOnly() {
         EncodedChat sample = tok.encodeChat(chat);
-        assertEquals(List.of("Hello!<|im_end|>", "Bye, café 日本<|im_end|>"), targetRuns(tok, sample));
+        assertEquals(List.of("Hello!<|im_end|>", "Bye, café 日本<|im_end|>"), ChatTemplateFormatsTest.targetRuns(tok, sample));
         int contentBytes = tok.encode("Hello!").length + tok.encode("Bye, café 日本").length;
         assertEquals(contentBytes + 2, sample.targetCount());
     }
@@ -84,7 +65,7 @@ class ChatTemplateTest {
     @Test
     void emptyAssistantMessageStillLearnsToStop() {
         EncodedChat sample = tok.encodeChat(List.of(Message.user("Hi"), Message.assistant("")));
-        assertEquals(List.of("<|im_end|>"), targetRuns(tok, sample));
+        assertEquals(List.of("<|im_end|>"), ChatTemplateFormatsTest.targetRuns(tok, sample));
     }
 
     @Test
